@@ -1,0 +1,57 @@
+package messages
+
+import "encoding/json"
+
+// Reason says why a stream or request ended in "error" or was refused. Logs
+// and metrics always carry it; the wire carries it only for clients that set
+// Request.Reason, so that the default bytes stay the original's.
+type Reason string
+
+const (
+	// ReasonBadRequest: the request or its query is invalid.
+	ReasonBadRequest Reason = "bad_request"
+	// ReasonRefused: the server will not take the request now (admission
+	// limit, draining for shutdown).
+	ReasonRefused Reason = "refused"
+	// ReasonTimeout: no "accepted" within the acceptance timeout.
+	ReasonTimeout Reason = "timeout"
+	// ReasonDB: the database failed to run the statement.
+	ReasonDB Reason = "db"
+	// ReasonUnavailable: Redis dropped the connection mid-stream.
+	ReasonUnavailable Reason = "unavailable"
+	// ReasonShutdown: the server is stopping.
+	ReasonShutdown Reason = "shutdown"
+	// ReasonInternal: anything else, such as a panic in a stream actor.
+	ReasonInternal Reason = "internal"
+)
+
+// ErrorReply is the opt-in form of the "error" terminal. Sent by the server,
+// received by clients that asked for reasons; on the wire. Message is safe to
+// show: it never carries database error text.
+type ErrorReply struct {
+	Error   Reason `json:"error"`
+	Message string `json:"message,omitempty"`
+}
+
+// ErrorPayload encodes the "error" terminal for a client: the original bytes,
+// or an ErrorReply when the client opted in.
+func ErrorPayload(withReason bool, reason Reason, message string) []byte {
+	if !withReason {
+		return ErrorJSON
+	}
+	b, err := json.Marshal(ErrorReply{Error: reason, Message: message})
+	if err != nil { // cannot happen for these field types
+		return ErrorJSON
+	}
+	return b
+}
+
+// Ending records how a stream ended, for logs and metrics.
+type Ending string
+
+const (
+	EndingComplete  Ending = "end"        // all rows sent and "end" published
+	EndingClientEnd Ending = "client_end" // the client published "end"
+	EndingTimeout   Ending = "timeout"    // "timeout" published
+	EndingError     Ending = "error"      // "error" published
+)

@@ -1,0 +1,146 @@
+package messages
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Row is one result row. Built by the stream's cursor, encoded here, sent by
+// the server on the response channel; on the wire as a JSON object whose keys
+// keep the column order of the query (a map would sort them).
+type Row struct {
+	Columns []string
+	// Values holds, per column: nil, string, int64, uint64, float64, bool,
+	// time.Time (see TimeDigits), json.RawMessage (written verbatim) or []byte
+	// (written as a string).
+	Values []any
+	// TimeDigits holds, per column, the fractional-second digits to write for
+	// a time.Time value. The original wrote JavaScript Dates, so never fewer
+	// than 3; 6 keeps the microseconds of a DATETIME(6) column.
+	TimeDigits []int
+}
+
+// MarshalJSON encodes the row as the original server did with JSON.stringify.
+func (r Row) MarshalJSON() ([]byte, error) {
+	return r.AppendJSON(make([]byte, 0, 64*len(r.Columns))), nil
+}
+
+// AppendJSON appends the row's JSON to buf.
+func (r Row) AppendJSON(buf []byte) []byte {
+	buf = append(buf, '{')
+	for i, col := range r.Columns {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = AppendString(buf, col)
+		buf = append(buf, ':')
+		digits := 3
+		if i < len(r.TimeDigits) && r.TimeDigits[i] > 3 {
+			digits = r.TimeDigits[i]
+		}
+		buf = appendValue(buf, r.Values[i], digits)
+	}
+	return append(buf, '}')
+}
+
+func appendValue(buf []byte, v any, digits int) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(buf, "null"...)
+	case string:
+		return AppendString(buf, v)
+	case []byte:
+		return AppendString(buf, string(v))
+	case int64:
+		return strconv.AppendInt(buf, v, 10)
+	case uint64:
+		return strconv.AppendUint(buf, v, 10)
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return append(buf, "null"...) // what JSON.stringify writes
+		}
+		return strconv.AppendFloat(buf, v, 'g', -1, 64)
+	case bool:
+		return strconv.AppendBool(buf, v)
+	case time.Time:
+		buf = append(buf, '"')
+		buf = AppendTime(buf, v, digits)
+		return append(buf, '"')
+	case json.RawMessage:
+		return append(buf, v...)
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return append(buf, "null"...)
+		}
+		return append(buf, b...)
+	}
+}
+
+// AppendTime writes t in UTC as ISO-8601 with the given fractional digits
+// (3 to 9), the form of JavaScript's Date.prototype.toISOString when digits
+// is 3: 2020-04-06T11:35:18.414Z.
+func AppendTime(buf []byte, t time.Time, digits int) []byte {
+	layout := "2006-01-02T15:04:05.000Z"
+	switch {
+	case digits >= 9:
+		layout = "2006-01-02T15:04:05.000000000Z"
+	case digits >= 6:
+		layout = "2006-01-02T15:04:05.000000Z"
+	}
+	return t.UTC().AppendFormat(buf, layout)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString writes s as a JSON string the way JSON.stringify does: only
+// quotes, backslashes and control characters are escaped (encoding/json also
+// escapes <, >, & and U+2028/9, which would change the bytes). Invalid UTF-8
+// becomes U+FFFD.
+func AppendString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, "\ufffd"...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}

@@ -1,0 +1,204 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Control strings and terminals. On the wire each is a JSON string, so
+// "accepted" travels as the 10 bytes `"accepted"`, exactly as the original
+// Node server and its clients wrote them.
+const (
+	// Accepted is sent by the client on the response channel after each row.
+	Accepted = "accepted"
+	// End is sent by the server after the last row, or by the client to abort.
+	End = "end"
+	// Timeout is sent by the server when no "accepted" came within the timeout.
+	Timeout = "timeout"
+	// Error is sent by the server when anything failed; nothing follows it.
+	Error = "error"
+)
+
+// Pre-encoded terminal and control payloads, shared because they never change.
+var (
+	AcceptedJSON = []byte(`"accepted"`)
+	EndJSON      = []byte(`"end"`)
+	TimeoutJSON  = []byte(`"timeout"`)
+	ErrorJSON    = []byte(`"error"`)
+)
+
+// Request is what a client publishes on a request channel (fetch or persist).
+// Sent by clients, received by the router; on the wire.
+//
+// Only Channel and Query exist in the original protocol. The other fields are
+// opt-in extensions: leaving them out keeps every byte the server sends
+// identical to the original's.
+type Request struct {
+	// Channel is the response channel the server answers on.
+	Channel string `json:"channel"`
+	// Query is the json-sql-builder2 query, kept raw so that sqlbuild can
+	// decode it with key order and exact numbers.
+	Query json.RawMessage `json:"query"`
+	// Reason asks for terminal errors as ErrorReply objects instead of the
+	// bare "error" string.
+	Reason bool `json:"reason,omitempty"`
+	// Decode asks for JSON columns as JSON values instead of JSON text.
+	Decode bool `json:"decode,omitempty"`
+	// Window is how many rows may be in flight before an "accepted"
+	// (zero means 1, the original behaviour).
+	Window int `json:"window,omitempty"`
+}
+
+// RequestLimits bound what DecodeRequest accepts.
+type RequestLimits struct {
+	// MaxBytes is the largest request accepted, in bytes.
+	MaxBytes int
+	// MaxChannel is the longest response channel name accepted, in bytes.
+	MaxChannel int
+	// MaxWindow is the largest credit window a client may ask for.
+	MaxWindow int
+}
+
+// DefaultRequestLimits are the limits used when the operator sets none.
+func DefaultRequestLimits() RequestLimits {
+	return RequestLimits{MaxBytes: 1 << 20, MaxChannel: 256, MaxWindow: 1024}
+}
+
+// ErrNoChannel marks a request that names no usable response channel: the
+// server cannot answer it on Redis and only logs and counts it.
+var ErrNoChannel = errors.New("request names no usable response channel")
+
+// ErrBadRequest marks a request with a usable channel but invalid content.
+var ErrBadRequest = errors.New("bad request")
+
+// DecodeRequest parses a request under limits. When the error wraps
+// ErrBadRequest, the returned Request still carries the response channel and
+// the opt-in fields so that the error can be reported there.
+func DecodeRequest(payload []byte, limits RequestLimits) (Request, error) {
+	var req Request
+	if limits.MaxBytes > 0 && len(payload) > limits.MaxBytes {
+		// Still try to find the channel cheaply so the client hears why.
+		req.Channel = sniffChannel(payload, limits)
+		if req.Channel == "" {
+			return req, fmt.Errorf("request of %d bytes exceeds %d: %w", len(payload), limits.MaxBytes, ErrNoChannel)
+		}
+		return req, fmt.Errorf("request of %d bytes exceeds %d: %w", len(payload), limits.MaxBytes, ErrBadRequest)
+	}
+	if err := json.Unmarshal(payload, &req); err != nil {
+		req = Request{Channel: sniffChannel(payload, limits)}
+		if req.Channel == "" {
+			return req, fmt.Errorf("decode request: %v: %w", err, ErrNoChannel)
+		}
+		return req, fmt.Errorf("decode request: %v: %w", err, ErrBadRequest)
+	}
+	if err := ValidateChannel(req.Channel, limits.MaxChannel); err != nil {
+		return Request{}, fmt.Errorf("request channel: %w: %w", err, ErrNoChannel)
+	}
+	switch q := bytes.TrimSpace(req.Query); {
+	case len(q) == 0 || bytes.Equal(q, []byte("null")):
+		return req, fmt.Errorf("request has no query: %w", ErrBadRequest)
+	case q[0] != '{':
+		return req, fmt.Errorf("request query must be a JSON object: %w", ErrBadRequest)
+	}
+	if req.Window < 0 || (limits.MaxWindow > 0 && req.Window > limits.MaxWindow) {
+		return req, fmt.Errorf("request window %d outside 1..%d: %w", req.Window, limits.MaxWindow, ErrBadRequest)
+	}
+	return req, nil
+}
+
+// sniffChannel finds a usable "channel" in a request that failed to decode
+// as a whole (say, a query of the wrong type), so the error can be reported.
+func sniffChannel(payload []byte, limits RequestLimits) string {
+	var probe struct {
+		Channel string `json:"channel"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if _, err := dec.Token(); err != nil {
+		return ""
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key, _ := tok.(string); key == "channel" {
+			if err := dec.Decode(&probe.Channel); err != nil {
+				return ""
+			}
+			if ValidateChannel(probe.Channel, limits.MaxChannel) != nil {
+				return ""
+			}
+			return probe.Channel
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+// ValidateChannel checks that a response channel name is usable: non-empty,
+// valid UTF-8, no control characters, no longer than max bytes (0: no limit).
+func ValidateChannel(channel string, max int) error {
+	switch {
+	case channel == "":
+		return errors.New("channel is empty")
+	case max > 0 && len(channel) > max:
+		return fmt.Errorf("channel is longer than %d bytes", max)
+	case !utf8.ValidString(channel):
+		return errors.New("channel is not valid UTF-8")
+	case strings.ContainsFunc(channel, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("channel contains control characters")
+	}
+	return nil
+}
+
+// NextRequest is the legacy acceptance, `{"channel": C}` on fetch-next.
+// Sent by old clients, received by the router; on the wire.
+type NextRequest struct {
+	Channel string `json:"channel"`
+}
+
+// Control is what a client can say on a response channel.
+type Control int
+
+const (
+	// ControlNone is anything the server ignores there: rows and replies it
+	// published itself, its own terminals echoed back, unknown strings.
+	ControlNone Control = iota
+	// ControlAccepted grants one more row.
+	ControlAccepted
+	// ControlEnd aborts the stream.
+	ControlEnd
+)
+
+// ParseControl reads a message heard on a response channel. The bytes are
+// compared exactly first because that is what every client sends.
+func ParseControl(payload []byte) Control {
+	switch {
+	case bytes.Equal(payload, AcceptedJSON):
+		return ControlAccepted
+	case bytes.Equal(payload, EndJSON):
+		return ControlEnd
+	}
+	trimmed := bytes.TrimSpace(payload)
+	if len(trimmed) == 0 || trimmed[0] != '"' {
+		return ControlNone
+	}
+	var s string
+	if json.Unmarshal(trimmed, &s) != nil {
+		return ControlNone
+	}
+	switch s {
+	case Accepted:
+		return ControlAccepted
+	case End:
+		return ControlEnd
+	}
+	return ControlNone
+}

@@ -1,0 +1,16 @@
+-- The original eventsource schema, plus `id` as the last column: cursors page
+-- on a unique key, and appending the column keeps the original column order
+-- of `SELECT *` rows.
+CREATE TABLE IF NOT EXISTS `{{db}}`.`event` (
+  `timestamp` DATETIME(6) NOT NULL DEFAULT NOW(6),
+  `pid`       VARCHAR(200) NOT NULL,
+  `domain`    VARCHAR(200) NOT NULL,
+  `name`      VARCHAR(200) NOT NULL,
+  `data`      JSON NOT NULL,
+  `id`        BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  KEY `timestamp` (`timestamp`),
+  KEY `pid` (`pid`),
+  KEY `domain` (`domain`),
+  KEY `name` (`name`),
+  KEY `domain_name` (`domain`, `name`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -1,0 +1,101 @@
+// Package mysqlstore connects to MySQL or MariaDB, applies the schema, reads
+// the live catalog of allowed tables, and runs the statements sqlbuild makes.
+//
+// A *sql.DB is safe for concurrent use; nothing here holds a connection
+// beyond one call.
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config says how to reach the database.
+type Config struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	Charset  string
+	// Database is the default schema of the connections; empty connects to
+	// none (migrate connects so, to create it).
+	Database string
+	// PoolSize bounds open connections (0: 16).
+	PoolSize int
+}
+
+// Open returns a pool that speaks UTC both ways: the session time zone is
+// +00:00 so NOW(6) stores UTC, and DATETIME values scan as UTC times, which
+// the wire encodes as ISO-8601 with a Z like the original.
+func Open(cfg Config) (*sql.DB, error) {
+	mc := mysql.NewConfig()
+	mc.Net = "tcp"
+	mc.Addr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	mc.User = cfg.User
+	mc.Passwd = cfg.Password
+	mc.DBName = cfg.Database
+	mc.ParseTime = true
+	mc.Loc = time.UTC
+	mc.Timeout = 5 * time.Second
+	mc.Params = map[string]string{"time_zone": "'+00:00'"}
+	if cfg.Charset != "" {
+		if !regexp.MustCompile(`^[A-Za-z0-9_]+$`).MatchString(cfg.Charset) {
+			return nil, fmt.Errorf("open mysql: charset %q is not a charset name", cfg.Charset)
+		}
+		mc.Params["charset"] = cfg.Charset
+	}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, fmt.Errorf("open mysql %s: %w", mc.Addr, err)
+	}
+	db := sql.OpenDB(connector)
+	pool := cfg.PoolSize
+	if pool <= 0 {
+		pool = 16
+	}
+	db.SetMaxOpenConns(pool)
+	db.SetMaxIdleConns(pool)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+var identifier = regexp.MustCompile(`^[A-Za-z0-9_$]{1,64}$`)
+
+// Migrate creates the database and the event table if they are missing. It
+// is idempotent and never alters an existing table, so a table made by the
+// original schema (without id) is left as it is.
+func Migrate(ctx context.Context, db *sql.DB, database string) error {
+	if !identifier.MatchString(database) {
+		return fmt.Errorf("migrate: database name %q is not a plain identifier", database)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+database+"` DEFAULT CHARACTER SET utf8mb4"); err != nil {
+		return fmt.Errorf("migrate: create database %s: %w", database, err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return fmt.Errorf("migrate: read embedded migrations: %w", err)
+	}
+	for _, entry := range entries {
+		text, err := migrations.ReadFile("migrations/" + entry.Name())
+		if err != nil {
+			return fmt.Errorf("migrate: read %s: %w", entry.Name(), err)
+		}
+		stmt := strings.ReplaceAll(string(text), "{{db}}", database)
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: apply %s to %s: %w", entry.Name(), database, err)
+		}
+	}
+	return nil
+}

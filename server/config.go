@@ -1,0 +1,143 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/eventsource/eventsource/messages"
+)
+
+// Config is everything the server needs. cmd/eventsource builds it once from
+// the environment and flags; nothing below reads either.
+type Config struct {
+	MySQL MySQLConfig
+	Redis RedisConfig
+
+	// FetchChannel, PersistChannel and FetchNextChannel are the request
+	// channels the server subscribes to.
+	FetchChannel     string
+	PersistChannel   string
+	FetchNextChannel string
+
+	// AcceptTimeout is how long a stream waits for "accepted" before it
+	// publishes "timeout".
+	AcceptTimeout time.Duration
+	// MaxStreams bounds concurrent fetch streams and persists together; past
+	// it a request gets "error" at once. Zero means no limit.
+	MaxStreams int
+	// PageSize is how many rows a stream reads from MySQL at a time.
+	PageSize int
+	// MaxBufferedRows bounds a result that cannot be paged (a table without
+	// an id column) and must be read whole.
+	MaxBufferedRows int
+	// ShutdownGrace is how long shutdown waits for in-flight persists.
+	ShutdownGrace time.Duration
+	// Tables is the allow-list of tables, as schema.table. The first one is
+	// the default table of queries that name none.
+	Tables []string
+	// Request bounds request size, channel length and window.
+	Request messages.RequestLimits
+}
+
+// MySQLConfig says how to reach MySQL or MariaDB.
+type MySQLConfig struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	// Charset is the connection character set (MYSQL_CHAR).
+	Charset string
+	// Database is the schema that holds the event table.
+	Database string
+	// PoolSize bounds open connections.
+	PoolSize int
+}
+
+// RedisConfig says how to reach Redis.
+type RedisConfig struct {
+	Host     string
+	Port     int
+	Password string
+	DB       int
+}
+
+// Addr is host:port.
+func (c RedisConfig) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// DefaultConfig returns the defaults of the original server where it had
+// them (127.0.0.1, root, no password, utf8mb4) and ours elsewhere.
+func DefaultConfig() Config {
+	return Config{
+		MySQL: MySQLConfig{
+			Host: "127.0.0.1", Port: 3306, User: "root", Charset: "utf8mb4",
+			Database: "eventsource", PoolSize: 16,
+		},
+		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379},
+		FetchChannel:     "fetch",
+		PersistChannel:   "persist",
+		FetchNextChannel: "fetch-next",
+		AcceptTimeout:    5 * time.Second,
+		MaxStreams:       20000,
+		PageSize:         256,
+		MaxBufferedRows:  100000,
+		ShutdownGrace:    10 * time.Second,
+		Tables:           []string{"eventsource.event"},
+		Request:          messages.DefaultRequestLimits(),
+	}
+}
+
+// FromEnv overrides c with the variables the original server read, and ours.
+// getenv is os.Getenv in the binary and a map lookup in tests.
+func (c *Config) FromEnv(getenv func(string) string) error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	num := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: not a number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	str("MYSQL_HOST", &c.MySQL.Host)
+	num("MYSQL_PORT", &c.MySQL.Port)
+	str("MYSQL_USER", &c.MySQL.User)
+	str("MYSQL_PASS", &c.MySQL.Password)
+	str("MYSQL_CHAR", &c.MySQL.Charset)
+	str("MYSQL_DATABASE", &c.MySQL.Database)
+	str("REDIS_HOST", &c.Redis.Host)
+	num("REDIS_PORT", &c.Redis.Port)
+	str("REDIS_PASSWORD", &c.Redis.Password)
+	num("REDIS_DB", &c.Redis.DB)
+	return errors.Join(errs...)
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.FetchChannel != "" && c.PersistChannel != "" && c.FetchNextChannel != "", "request channel names must not be empty")
+	check(c.FetchChannel != c.PersistChannel && c.FetchChannel != c.FetchNextChannel && c.PersistChannel != c.FetchNextChannel,
+		"request channels must differ: fetch=%q persist=%q fetch-next=%q", c.FetchChannel, c.PersistChannel, c.FetchNextChannel)
+	check(c.AcceptTimeout > 0, "accept timeout must be positive, got %s", c.AcceptTimeout)
+	check(c.MaxStreams >= 0, "max streams must not be negative, got %d", c.MaxStreams)
+	check(c.PageSize > 0, "page size must be positive, got %d", c.PageSize)
+	check(c.MySQL.PoolSize > 0, "MySQL pool size must be positive, got %d", c.MySQL.PoolSize)
+	check(c.MySQL.Port > 0 && c.MySQL.Port < 65536, "MYSQL_PORT %d out of range", c.MySQL.Port)
+	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
+	check(len(c.Tables) > 0, "at least one table must be allowed")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,157 @@
+package sqlbuild
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/doug-martin/goqu/v9"
+	_ "github.com/doug-martin/goqu/v9/dialect/mysql" // registers the dialect
+
+	"github.com/eventsource/eventsource/ordjson"
+)
+
+// Limits bound the queries a Builder accepts. Zero means the default.
+type Limits struct {
+	MaxDepth     int    // nesting of the query JSON (default 32)
+	MaxNodes     int    // JSON values in the query (default 10,000)
+	MaxIn        int    // elements of an $in list (default 1,000)
+	MaxLimit     uint64 // largest $limit (default 10,000,000)
+	MaxDocuments int    // documents in one $insert (default 1,000)
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 32
+	}
+	if l.MaxNodes <= 0 {
+		l.MaxNodes = 10000
+	}
+	if l.MaxIn <= 0 {
+		l.MaxIn = 1000
+	}
+	if l.MaxLimit == 0 {
+		l.MaxLimit = 10_000_000
+	}
+	if l.MaxDocuments <= 0 {
+		l.MaxDocuments = 1000
+	}
+	return l
+}
+
+// Builder turns queries into statements for one catalog.
+type Builder struct {
+	catalog *Catalog
+	limits  Limits
+	dialect goqu.DialectWrapper
+}
+
+// NewBuilder returns a builder over catalog.
+func NewBuilder(catalog *Catalog, limits Limits) *Builder {
+	return &Builder{catalog: catalog, limits: limits.withDefaults(), dialect: goqu.Dialect("mysql")}
+}
+
+// Catalog returns the allow-list the builder checks against.
+func (b *Builder) Catalog() *Catalog { return b.catalog }
+
+// decode parses the query under the limits and checks its one statement
+// key: {"$select": {...}} or {"$insert": {...}}.
+func (b *Builder) decode(raw []byte, statement string) (*ordjson.Value, path, error) {
+	root := path{"query"}
+	v, err := ordjson.Decode(raw, ordjson.Limits{MaxDepth: b.limits.MaxDepth, MaxNodes: b.limits.MaxNodes})
+	if err != nil {
+		return nil, root, root.errorf(err.Error())
+	}
+	if v.Kind != ordjson.Object {
+		return nil, root, root.errorf("must be an object with " + statement)
+	}
+	if len(v.Members) != 1 || v.Members[0].Key != statement {
+		keys := make([]string, len(v.Members))
+		for i, m := range v.Members {
+			keys[i] = m.Key
+		}
+		return nil, root, root.errorf(fmt.Sprintf("must hold exactly one %s statement, got %q", statement, keys))
+	}
+	body := v.Members[0].Value
+	at := root.with(statement)
+	if body.Kind != ordjson.Object {
+		return nil, at, at.errorf("must be an object")
+	}
+	return body, at, nil
+}
+
+// table resolves a table name against the allow-list.
+func (b *Builder) table(v *ordjson.Value, at path) (*Table, error) {
+	if v.Kind != ordjson.String {
+		return nil, at.errorf("table must be a string")
+	}
+	t := b.catalog.Lookup(v.Text)
+	if t == nil {
+		return nil, at.errorf(fmt.Sprintf("table %q is not allowed", v.Text))
+	}
+	return t, nil
+}
+
+// column resolves a column name of t.
+func column(t *Table, name string, at path) (*Column, error) {
+	if !validIdentifier(name) {
+		return nil, at.errorf(fmt.Sprintf("%q is not a column name", name))
+	}
+	c := t.Column(name)
+	if c == nil {
+		return nil, at.errorf(fmt.Sprintf("unknown column %q in %s", name, t.QualifiedName()))
+	}
+	return c, nil
+}
+
+// scalar turns a JSON value into a bound parameter.
+func scalar(v *ordjson.Value, at path) (any, error) {
+	switch v.Kind {
+	case ordjson.Null:
+		return nil, nil
+	case ordjson.Bool:
+		return v.Bool, nil
+	case ordjson.String:
+		return v.Text, nil
+	case ordjson.Number:
+		return number(v.Text), nil
+	}
+	return nil, at.errorf("must be a string, number, boolean or null, got " + v.Kind.String())
+}
+
+// number keeps integers exact as int64 and passes other numbers on as their
+// decimal text, which MySQL converts without the rounding of float64.
+func number(text string) any {
+	if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+		return n
+	}
+	return text
+}
+
+// count reads a non-negative integer such as $limit.
+func count(v *ordjson.Value, at path, max uint64) (uint64, error) {
+	if v.Kind != ordjson.Number {
+		return 0, at.errorf("must be a non-negative integer")
+	}
+	n, err := strconv.ParseUint(v.Text, 10, 64)
+	if err != nil {
+		return 0, at.errorf("must be a non-negative integer")
+	}
+	if n > max {
+		return 0, at.errorf(fmt.Sprintf("%d exceeds the limit of %d", n, max))
+	}
+	return n, nil
+}
+
+// sqlString renders a dataset in prepared mode and names what failed.
+func sqlString(ds interface {
+	ToSQL() (string, []interface{}, error)
+}, what string) (string, []any, error) {
+	sql, args, err := ds.ToSQL()
+	if err != nil {
+		return "", nil, fmt.Errorf("build %s: %w", what, err)
+	}
+	return sql, args, nil
+}
+
+func isOperator(key string) bool { return strings.HasPrefix(key, "$") }

@@ -1,0 +1,166 @@
+package sqlbuild
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func testBuilder(t *testing.T) *Builder {
+	t.Helper()
+	event := &Table{Schema: "eventsource", Name: "event", Key: "id", Columns: []Column{
+		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
+		{Name: "data", JSON: true}, {Name: "id"},
+	}}
+	legacy := &Table{Schema: "old", Name: "event", Columns: []Column{
+		{Name: "timestamp"}, {Name: "pid"}, {Name: "domain"}, {Name: "name"}, {Name: "data", JSON: true},
+	}}
+	cat, err := NewCatalog(event, legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewBuilder(cat, Limits{MaxIn: 3, MaxLimit: 1000})
+}
+
+func TestSelect(t *testing.T) {
+	tests := []struct {
+		name, query, sql, args string
+	}{
+		{"default table and star", `{"$select":{}}`,
+			"SELECT * FROM `eventsource`.`event`", "[]"},
+		{"implicit and keeps key order", `{"$select":{"$where":{"pid":"p1","domain":"d"}}}`,
+			"SELECT * FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`domain` = ?))", "[p1 d]"},
+		{"shortcut columns and alias", `{"$select":{"name":true,"pid":"who","$from":"event"}}`,
+			"SELECT `name`, `pid` AS `who` FROM `eventsource`.`event`", "[]"},
+		{"columns array", `{"$select":{"$columns":["pid","name"]}}`,
+			"SELECT `pid`, `name` FROM `eventsource`.`event`", "[]"},
+		{"operators", `{"$select":{"$where":{"id":{"$gte":2,"$lt":9007199254740993},"name":null}}}`,
+			"SELECT * FROM `eventsource`.`event` WHERE (((`id` >= ?) AND (`id` < ?)) AND (`name` IS NULL))", "[2 9007199254740993]"},
+		{"or and in", `{"$select":{"$where":{"$or":[{"pid":"a"},{"name":{"$in":["x","y"]}}]}}}`,
+			"SELECT * FROM `eventsource`.`event` WHERE ((`pid` = ?) OR (`name` IN (?, ?)))", "[a x y]"},
+		{"order limit offset", `{"$select":{"$orderBy":{"name":-1,"pid":"ASC"},"$limit":10,"$offset":5}}`,
+			"SELECT * FROM `eventsource`.`event` ORDER BY `name` DESC, `pid` ASC LIMIT ? OFFSET ?", "[10 5]"},
+		{"other allowed schema", `{"$select":{"$from":"old.event","$where":{"pid":"x"}}}`,
+			"SELECT * FROM `old`.`event` WHERE (`pid` = ?)", "[x]"},
+		{"quote in value stays bound", `{"$select":{"$where":{"pid":"x' OR 1=1 --"}}}`,
+			"SELECT * FROM `eventsource`.`event` WHERE (`pid` = ?)", "[x' OR 1=1 --]"},
+	}
+	b := testBuilder(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := b.Select([]byte(tt.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sql, args, err := s.SQL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sql != tt.sql || fmt.Sprint(args) != tt.args {
+				t.Fatalf("got  %s %v\nwant %s %s", sql, args, tt.sql, tt.args)
+			}
+		})
+	}
+}
+
+func TestSelectRefuses(t *testing.T) {
+	tests := []struct{ name, query, msg string }{
+		{"unknown operator", `{"$select":{"$where":{"pid":{"$foo":1}}}}`, `query.$select.$where.pid.$foo: unknown operator "$foo"`},
+		{"unknown column", `{"$select":{"$where":{"secret":1}}}`, `query.$select.$where.secret: unknown column "secret" in eventsource.event`},
+		{"table not allowed", `{"$select":{"$from":"mysql.user"}}`, `query.$select.$from: table "mysql.user" is not allowed`},
+		{"injection in identifier", `{"$select":{"$columns":["pid; DROP TABLE x"]}}`, `query.$select.$columns.0: "pid; DROP TABLE x" is not a column name`},
+		{"not a select", `{"$insert":{}}`, `query: must hold exactly one $select statement, got ["$insert"]`},
+		{"in too long", `{"$select":{"$where":{"pid":{"$in":[1,2,3,4]}}}}`, `query.$select.$where.pid.$in: has 4 values, more than the limit of 3`},
+		{"limit too big", `{"$select":{"$limit":1001}}`, `query.$select.$limit: 1001 exceeds the limit of 1000`},
+		{"into outfile", `{"$select":{"$into":"/tmp/x"}}`, `query.$select.$into: unknown or unsupported clause "$into"`},
+		{"bad json", `{"$select":`, `query: unexpected end of JSON`},
+		{"object value in where", `{"$select":{"$where":{"pid":{"$eq":{"a":1}}}}}`, `query.$select.$where.pid.$eq: must be a string, number, boolean or null, got object`},
+	}
+	b := testBuilder(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := b.Select([]byte(tt.query))
+			if err == nil {
+				t.Fatal("accepted; want a refusal")
+			}
+			if !errors.Is(err, ErrInvalid) || err.Error() != tt.msg {
+				t.Fatalf("got %q (ErrInvalid %v), want %q", err, errors.Is(err, ErrInvalid), tt.msg)
+			}
+		})
+	}
+}
+
+func TestPageSQL(t *testing.T) {
+	b := testBuilder(t)
+	tests := []struct {
+		name, query string
+		page        Page
+		sql         string
+	}{
+		{"keyset", `{"$select":{"$where":{"pid":"p"}}}`, Page{Snapshot: 100, After: 7, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `id` ASC LIMIT ?"},
+		{"ordered uses offset with key tiebreak", `{"$select":{"$orderBy":"name"}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `id` ASC LIMIT ? OFFSET ?"},
+		{"table without key", `{"$select":{"$from":"old.event"}}`, Page{Size: 1001},
+			"SELECT * FROM `old`.`event` LIMIT ?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := b.Select([]byte(tt.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sql, args, err := s.PageSQL(tt.page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sql != tt.sql {
+				t.Fatalf("got  %s\nwant %s", sql, tt.sql)
+			}
+			if n := strings.Count(sql, "?"); n != len(args) {
+				t.Fatalf("%d placeholders, %d args", n, len(args))
+			}
+		})
+	}
+}
+
+func TestInsert(t *testing.T) {
+	b := testBuilder(t)
+	ins, err := b.Insert([]byte(`{"$insert":{"$documents":[
+		{"pid":"p","domain":"d","name":"n","data":{"foo":"bar","baz":1}},
+		{"pid":"p","domain":"d","name":"n","data":"{\"text\":true}","timestamp":"2020-01-01 00:00:00"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, args := ins.SQL()
+	want := "INSERT INTO `eventsource`.`event` (`pid`, `domain`, `name`, `data`, `timestamp`) VALUES (?, ?, ?, ?, DEFAULT), (?, ?, ?, ?, ?)"
+	if sql != want {
+		t.Fatalf("got  %s\nwant %s", sql, want)
+	}
+	if got := fmt.Sprint(args); got != `[p d n {"foo":"bar","baz":1} p d n {"text":true} 2020-01-01 00:00:00]` {
+		t.Fatalf("args %s", got)
+	}
+}
+
+func TestInsertRefuses(t *testing.T) {
+	tests := []struct{ name, query, msg string }{
+		{"missing pid", `{"$insert":{"$documents":{"domain":"d","name":"n","data":{}}}}`, `query.$insert.$documents.pid: must be a non-empty string`},
+		{"empty name in array", `{"$insert":{"$documents":[{"pid":"p","domain":"d","name":"","data":1}]}}`, `query.$insert.$documents.0.name: must be a non-empty string`},
+		{"bad json text", `{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":"{nope"}}}`, `query.$insert.$documents.data: a string for a JSON column must be JSON text`},
+		{"unknown column", `{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":1,"x":1}}}`, `query.$insert.$documents.x: unknown column "x" in eventsource.event`},
+		{"generated key", `{"$insert":{"$documents":{"id":5,"pid":"p","domain":"d","name":"n","data":1}}}`, `query.$insert.$documents.id: is generated by the database and cannot be written`},
+		{"update refused", `{"$insert":{"$documents":{},"$onDuplicateKeyUpdate":{}}}`, `query.$insert.$onDuplicateKeyUpdate: refused: the table is append-only`},
+		{"no documents", `{"$insert":{"$table":"event"}}`, `query.$insert: $documents is required`},
+		{"table not allowed", `{"$insert":{"$into":"mysql.user","$documents":{}}}`, `query.$insert.$into: table "mysql.user" is not allowed`},
+	}
+	b := testBuilder(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := b.Insert([]byte(tt.query))
+			if err == nil || err.Error() != tt.msg {
+				t.Fatalf("got %v, want %q", err, tt.msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,100 @@
+package sqlbuild
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Column is one column of an allowed table.
+type Column struct {
+	Name string
+	// JSON is set for JSON columns (MariaDB reports them as LONGTEXT with a
+	// json_valid check; the catalog loader finds both forms).
+	JSON bool
+	// TimeDigits is the fractional-second precision of a temporal column.
+	TimeDigits int
+}
+
+// Table is an allowed table and its live columns.
+type Table struct {
+	Schema  string
+	Name    string
+	Columns []Column
+	// Key is the unique, increasing integer column streams page on (the
+	// AUTO_INCREMENT primary key, "id" in our schema); empty when the table
+	// has none, as with the original schema.
+	Key string
+	// Writable allows updates and deletes; the event table is append-only.
+	Writable bool
+}
+
+// QualifiedName is schema.table.
+func (t *Table) QualifiedName() string { return t.Schema + "." + t.Name }
+
+// Column returns the named column, or nil.
+func (t *Table) Column(name string) *Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// Catalog is the allow-list: the only tables a query may name.
+type Catalog struct {
+	tables []*Table
+}
+
+// NewCatalog builds a catalog; the first table is the default one.
+func NewCatalog(tables ...*Table) (*Catalog, error) {
+	if len(tables) == 0 {
+		return nil, fmt.Errorf("catalog: no tables allowed")
+	}
+	for _, t := range tables {
+		if !validIdentifier(t.Schema) || !validIdentifier(t.Name) {
+			return nil, fmt.Errorf("catalog: table %q is not schema.table of plain identifiers", t.QualifiedName())
+		}
+		if len(t.Columns) == 0 {
+			return nil, fmt.Errorf("catalog: table %s has no columns (does it exist?)", t.QualifiedName())
+		}
+	}
+	return &Catalog{tables: tables}, nil
+}
+
+// Default is the table of queries that name none.
+func (c *Catalog) Default() *Table { return c.tables[0] }
+
+// Tables lists the allowed tables.
+func (c *Catalog) Tables() []*Table { return c.tables }
+
+// Lookup finds an allowed table by "table" (in the default table's schema)
+// or "schema.table".
+func (c *Catalog) Lookup(name string) *Table {
+	schema, table, found := strings.Cut(name, ".")
+	if !found {
+		schema, table = c.Default().Schema, name
+	}
+	for _, t := range c.tables {
+		if t.Schema == schema && t.Name == table {
+			return t
+		}
+	}
+	return nil
+}
+
+var identifierPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,63}$`)
+
+// validIdentifier accepts the plain identifiers a query may use. goqu quotes
+// them anyway; refusing the rest keeps error messages and logs readable.
+func validIdentifier(s string) bool { return identifierPattern.MatchString(s) }
+
+// SplitTableName splits "schema.table" for configuration.
+func SplitTableName(name string) (schema, table string, err error) {
+	schema, table, found := strings.Cut(name, ".")
+	if !found || !validIdentifier(schema) || !validIdentifier(table) {
+		return "", "", fmt.Errorf("table %q: want schema.table", name)
+	}
+	return schema, table, nil
+}

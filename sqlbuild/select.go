@@ -1,0 +1,266 @@
+package sqlbuild
+
+import (
+	"fmt"
+
+	"github.com/doug-martin/goqu/v9"
+	"github.com/doug-martin/goqu/v9/exp"
+
+	"github.com/eventsource/eventsource/ordjson"
+)
+
+// KeyAlias names the hidden last column that carries the table's key in
+// every page, so the cursor can resume after it. The row encoder drops it.
+const KeyAlias = "__eventsource_key"
+
+// Select is a translated $select, ready to be read page by page.
+type Select struct {
+	// Table is the table read.
+	Table *Table
+	// Ordered is set when the query has its own $orderBy.
+	Ordered bool
+	// Limit is the query's $limit (0: none); Offset its $offset.
+	Limit  uint64
+	Offset uint64
+
+	base    *goqu.SelectDataset
+	orderBy []exp.OrderedExpression
+}
+
+// Select translates {"$select": {...}}.
+func (b *Builder) Select(raw []byte) (*Select, error) {
+	body, at, err := b.decode(raw, "$select")
+	if err != nil {
+		return nil, err
+	}
+	t := b.catalog.Default()
+	if from := body.Get("$from"); from != nil {
+		if t, err = b.table(from, at.with("$from")); err != nil {
+			return nil, err
+		}
+	}
+	s := &Select{Table: t}
+	var columns []any
+	var where exp.Expression
+	for _, m := range body.Members {
+		mAt := at.with(m.Key)
+		switch m.Key {
+		case "$from":
+		case "$columns":
+			cols, err := selectColumns(t, m.Value, mAt)
+			if err != nil {
+				return nil, err
+			}
+			columns = append(columns, cols...)
+		case "$where":
+			if where, err = b.where(t, m.Value, mAt); err != nil {
+				return nil, err
+			}
+		case "$orderBy":
+			if s.orderBy, err = orderBy(t, m.Value, mAt); err != nil {
+				return nil, err
+			}
+			s.Ordered = true
+		case "$limit":
+			if s.Limit, err = count(m.Value, mAt, b.limits.MaxLimit); err != nil {
+				return nil, err
+			}
+		case "$offset":
+			if s.Offset, err = count(m.Value, mAt, 1<<62); err != nil {
+				return nil, err
+			}
+		default:
+			if isOperator(m.Key) {
+				return nil, mAt.errorf(fmt.Sprintf("unknown or unsupported clause %q", m.Key))
+			}
+			// The shortcut form {"col": true|1|"alias"} selects a column.
+			col, err := selectColumn(t, m.Key, m.Value, mAt)
+			if err != nil {
+				return nil, err
+			}
+			columns = append(columns, col)
+		}
+	}
+	if len(columns) == 0 {
+		columns = []any{goqu.Star()}
+	}
+	ds := b.dialect.From(goqu.S(t.Schema).Table(t.Name)).Prepared(true).Select(columns...)
+	if where != nil {
+		ds = ds.Where(where)
+	}
+	s.base = ds
+	return s, nil
+}
+
+// selectColumns reads $columns: an array of names, or an object in the
+// shortcut form.
+func selectColumns(t *Table, v *ordjson.Value, at path) ([]any, error) {
+	var out []any
+	switch v.Kind {
+	case ordjson.Array:
+		for i, item := range v.Items {
+			itemAt := at.with(fmt.Sprint(i))
+			if item.Kind != ordjson.String {
+				return nil, itemAt.errorf("must be a column name")
+			}
+			if item.Text == "*" {
+				out = append(out, goqu.Star())
+				continue
+			}
+			c, err := column(t, item.Text, itemAt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, goqu.C(c.Name))
+		}
+	case ordjson.Object:
+		for _, m := range v.Members {
+			col, err := selectColumn(t, m.Key, m.Value, at.with(m.Key))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, col)
+		}
+	default:
+		return nil, at.errorf("must be an array or an object")
+	}
+	if len(out) == 0 {
+		return nil, at.errorf("must not be empty")
+	}
+	return out, nil
+}
+
+// selectColumn reads {"col": true|1} (the column) or {"col": "alias"}.
+func selectColumn(t *Table, name string, v *ordjson.Value, at path) (any, error) {
+	c, err := column(t, name, at)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case v.Kind == ordjson.Bool && v.Bool, v.Kind == ordjson.Number && v.Text == "1":
+		return goqu.C(c.Name), nil
+	case v.Kind == ordjson.String:
+		if !validIdentifier(v.Text) {
+			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
+		}
+		return goqu.C(c.Name).As(v.Text), nil
+	}
+	return nil, at.errorf("must be true, 1 or an alias")
+}
+
+// orderBy reads $orderBy: "col", ["col", ...], or {"col": 1|-1|"ASC"|"DESC"}.
+func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, error) {
+	var out []exp.OrderedExpression
+	add := func(name string, dir *ordjson.Value, at path) error {
+		c, err := column(t, name, at)
+		if err != nil {
+			return err
+		}
+		asc := true
+		if dir != nil {
+			switch {
+			case dir.Kind == ordjson.Number && dir.Text == "1", dir.Kind == ordjson.Bool && dir.Bool,
+				dir.Kind == ordjson.String && (dir.Text == "ASC" || dir.Text == "asc"):
+			case dir.Kind == ordjson.Number && dir.Text == "-1",
+				dir.Kind == ordjson.String && (dir.Text == "DESC" || dir.Text == "desc"):
+				asc = false
+			default:
+				return at.errorf("direction must be 1, -1, \"ASC\" or \"DESC\"")
+			}
+		}
+		if asc {
+			out = append(out, goqu.C(c.Name).Asc())
+		} else {
+			out = append(out, goqu.C(c.Name).Desc())
+		}
+		return nil
+	}
+	switch v.Kind {
+	case ordjson.String:
+		if err := add(v.Text, nil, at); err != nil {
+			return nil, err
+		}
+	case ordjson.Array:
+		for i, item := range v.Items {
+			itemAt := at.with(fmt.Sprint(i))
+			if item.Kind != ordjson.String {
+				return nil, itemAt.errorf("must be a column name")
+			}
+			if err := add(item.Text, nil, itemAt); err != nil {
+				return nil, err
+			}
+		}
+	case ordjson.Object:
+		for _, m := range v.Members {
+			if err := add(m.Key, m.Value, at.with(m.Key)); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, at.errorf("must be a column name, an array or an object")
+	}
+	if len(out) == 0 {
+		return nil, at.errorf("must not be empty")
+	}
+	return out, nil
+}
+
+// SQL renders the query as the client wrote it, without paging: what
+// `eventsource sql` prints.
+func (s *Select) SQL() (string, []any, error) {
+	ds := s.base
+	if len(s.orderBy) > 0 {
+		ds = ds.Order(s.orderBy...)
+	}
+	if s.Limit > 0 {
+		ds = ds.Limit(uint(s.Limit))
+	}
+	if s.Offset > 0 {
+		ds = ds.Offset(uint(s.Offset))
+	}
+	return sqlString(ds, "select")
+}
+
+// SnapshotSQL reads the table's highest key: the bound that keeps rows
+// persisted during a stream out of it. Only for tables with a Key.
+func (s *Select) SnapshotSQL() (string, []any, error) {
+	ds := goqu.Dialect("mysql").From(goqu.S(s.Table.Schema).Table(s.Table.Name)).Prepared(true).
+		Select(goqu.COALESCE(goqu.MAX(s.Table.Key), 0))
+	return sqlString(ds, "snapshot")
+}
+
+// Page says which slice of the result to read.
+type Page struct {
+	// Snapshot is the highest key the stream may return (tables with a Key).
+	Snapshot int64
+	// After resumes after this key (keyset paging; 0 reads from the start).
+	After int64
+	// Offset skips rows (offset paging, and the client's $offset on the
+	// first keyset page).
+	Offset uint64
+	// Size is the number of rows to read.
+	Size uint64
+}
+
+// PageSQL renders one page. With a Key, the table's key is appended as the
+// hidden column KeyAlias and breaks ties in the order, which makes paging
+// exact on an append-only table: keyset on the key when the client gave no
+// order (its order is then the key's), offset otherwise.
+func (s *Select) PageSQL(p Page) (string, []any, error) {
+	ds := s.base
+	key := s.Table.Key
+	if key == "" {
+		ds = ds.Order(s.orderBy...)
+	} else {
+		ds = ds.SelectAppend(goqu.C(key).As(KeyAlias)).Where(goqu.C(key).Lte(p.Snapshot))
+		if p.After > 0 {
+			ds = ds.Where(goqu.C(key).Gt(p.After))
+		}
+		ds = ds.Order(append(append([]exp.OrderedExpression{}, s.orderBy...), goqu.C(key).Asc())...)
+	}
+	ds = ds.Limit(uint(p.Size))
+	if p.Offset > 0 {
+		ds = ds.Offset(uint(p.Offset))
+	}
+	return sqlString(ds, "page")
+}
