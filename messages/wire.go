@@ -202,3 +202,24 @@ func ParseControl(payload []byte) Control {
 	}
 	return ControlNone
 }
+
+// Inbound is a message heard on a subscribed channel. Sent by the Redis
+// subscriber's reader goroutine, received by the router; not on the wire.
+type Inbound struct {
+	Channel string
+	Payload []byte
+}
+
+// Subscribed confirms that Redis has registered a subscription, so that
+// what is published on Channel from now on will be heard. Sent by the
+// subscriber, received by the router; not on the wire.
+type Subscribed struct {
+	Channel string
+}
+
+// BusInterrupted says the subscriber connection failed: messages may have
+// been lost, and it is reconnecting and resubscribing. Sent by the
+// subscriber, received by the router; not on the wire.
+type BusInterrupted struct {
+	Err error
+}

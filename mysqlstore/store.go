@@ -51,7 +51,9 @@ func Open(cfg Config) (*sql.DB, error) {
 		if !regexp.MustCompile(`^[A-Za-z0-9_]+$`).MatchString(cfg.Charset) {
 			return nil, fmt.Errorf("open mysql: charset %q is not a charset name", cfg.Charset)
 		}
-		mc.Params["charset"] = cfg.Charset
+		if err := mc.Apply(mysql.Charset(cfg.Charset, "")); err != nil {
+			return nil, fmt.Errorf("open mysql: charset %q: %w", cfg.Charset, err)
+		}
 	}
 	connector, err := mysql.NewConnector(mc)
 	if err != nil {

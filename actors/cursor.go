@@ -1,0 +1,90 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// cursor reads a select page by page and holds no connection between pages.
+//
+// Exactness: on a table with a key (the AUTO_INCREMENT id), the first read
+// takes the highest key as the snapshot bound, so rows persisted later stay
+// out; without an order of its own the result is paged by keyset on the
+// key, with one it is paged by offset with the key breaking ties. Both are
+// exact because the event table is append-only. A table without a key (the
+// original schema) cannot be paged exactly, so its result is read whole, up
+// to maxBuffered rows; a larger one ends the stream with an error.
+//
+// A cursor is used by one goroutine at a time: the stream actor starts at
+// most one read and touches the cursor again only after the read's result
+// message arrived.
+type cursor struct {
+	sel         *sqlbuild.Select
+	store       Store
+	decodeJSON  bool
+	pageSize    uint64
+	maxBuffered uint64
+
+	snapshot    int64
+	hasSnapshot bool
+	after       int64  // key of the last row read (keyset)
+	returned    uint64 // rows read so far
+	done        bool
+}
+
+// next reads the next page; done reports that nothing follows it.
+func (c *cursor) next(ctx context.Context) (rows []messages.Row, done bool, err error) {
+	if c.done {
+		return nil, true, nil
+	}
+	if c.sel.Table.Key == "" {
+		return c.readWhole(ctx)
+	}
+	if !c.hasSnapshot {
+		if c.snapshot, err = c.store.Snapshot(ctx, c.sel); err != nil {
+			return nil, false, err
+		}
+		c.hasSnapshot = true
+	}
+	size := c.pageSize
+	if c.sel.Limit > 0 && c.sel.Limit-c.returned < size {
+		size = c.sel.Limit - c.returned
+	}
+	page := sqlbuild.Page{Snapshot: c.snapshot, Size: size}
+	if c.sel.Ordered {
+		page.Offset = c.sel.Offset + c.returned
+	} else {
+		page.After = c.after
+		if c.returned == 0 {
+			page.Offset = c.sel.Offset
+		}
+	}
+	rows, lastKey, err := c.store.ReadPage(ctx, c.sel, page, c.decodeJSON)
+	if err != nil {
+		return nil, false, err
+	}
+	c.after = lastKey
+	c.returned += uint64(len(rows))
+	c.done = uint64(len(rows)) < size || (c.sel.Limit > 0 && c.returned >= c.sel.Limit)
+	return rows, c.done, nil
+}
+
+func (c *cursor) readWhole(ctx context.Context) ([]messages.Row, bool, error) {
+	size := c.maxBuffered + 1
+	if c.sel.Limit > 0 && c.sel.Limit < size {
+		size = c.sel.Limit
+	}
+	rows, _, err := c.store.ReadPage(ctx, c.sel, sqlbuild.Page{Offset: c.sel.Offset, Size: size}, c.decodeJSON)
+	if err != nil {
+		return nil, false, err
+	}
+	if uint64(len(rows)) > c.maxBuffered {
+		return nil, false, fmt.Errorf("result of %s exceeds %d rows and the table has no key to page on: %w",
+			c.sel.Table.QualifiedName(), c.maxBuffered, errTooLarge)
+	}
+	c.done = true
+	return rows, true, nil
+}

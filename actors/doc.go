@@ -1,0 +1,44 @@
+// Package actors is the behaviour of the server: a router that owns the
+// request subscriptions and one child actor per response channel.
+//
+//	router                 validates, admits or refuses, routes by channel
+//	├── stream:<channel>   one per fetch: its cursor, credit, timer, publisher
+//	└── persist:<channel>  one per persist
+//
+// Every actor owns its state alone; nothing here takes a lock. Actors never
+// block on I/O in Receive: MySQL reads and inserts run in goroutines that
+// send their result back as a message, publishes are queued to the shared
+// pipelined publisher, and timeouts are scheduler messages tagged with a
+// sequence number so a stale one is recognised and dropped.
+package actors
+
+import (
+	"context"
+
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// Store is the database as the actors use it (mysqlstore.Store).
+type Store interface {
+	// Snapshot reads the highest key of the table of s.
+	Snapshot(ctx context.Context, s *sqlbuild.Select) (int64, error)
+	// ReadPage reads one page of s and returns the key of its last row.
+	ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) ([]messages.Row, int64, error)
+	// Insert runs ins and returns the OK reply.
+	Insert(ctx context.Context, ins *sqlbuild.Insert) (messages.OK, error)
+}
+
+// Subscriptions adds and removes response channels on the shared subscriber
+// connection (redisbus.Subscriber). Confirmations come back to the router as
+// messages.Subscribed.
+type Subscriptions interface {
+	Subscribe(ctx context.Context, channels ...string) error
+	Unsubscribe(ctx context.Context, channels ...string) error
+}
+
+// Publisher queues a publish (redisbus.Publisher); done, if not nil, runs
+// on another goroutine once Redis answered.
+type Publisher interface {
+	Publish(channel string, payload []byte, done func(error))
+}

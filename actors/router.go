@@ -1,0 +1,382 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/sqlbuild"
+	"github.com/eventsource/eventsource/supervision"
+)
+
+// Config is what the router needs to know of the server's configuration.
+type Config struct {
+	FetchChannel     string
+	PersistChannel   string
+	FetchNextChannel string
+	AcceptTimeout    time.Duration
+	// MaxStreams bounds fetch streams and persists together (0: no limit).
+	MaxStreams      int
+	PageSize        int
+	MaxBufferedRows int
+	// SubscribeTimeout bounds the wait for Redis to confirm a subscription.
+	SubscribeTimeout time.Duration
+	Request          messages.RequestLimits
+	// ChildMiddleware wraps the Receive of every stream and persist actor
+	// (instrumentation, and fault injection in tests).
+	ChildMiddleware []actor.ReceiverMiddleware
+}
+
+// Deps are the router's connections to the outside.
+type Deps struct {
+	Builder       *sqlbuild.Builder
+	Store         Store
+	Subscriptions Subscriptions
+	Publisher     Publisher
+	Logger        *slog.Logger
+}
+
+// Drain asks the router to stop admitting and to end every fetch stream
+// with "error"; persists in flight finish. Done is closed once no child is
+// left. Sent by the server on shutdown; not on the wire.
+type Drain struct {
+	Done chan struct{}
+}
+
+// Abort ends every fetch stream with "error" for reason, as a Redis
+// interruption does. Sent by operators and tests; not on the wire.
+type Abort struct {
+	Reason messages.Reason
+}
+
+// ChildCount asks the router how many children it holds; it replies with
+// an int. For tests and operators.
+type ChildCount struct{}
+
+// subscribeTimedOut fires when Redis did not confirm a subscription.
+type subscribeTimedOut struct {
+	channel string
+	seq     uint64
+}
+
+type childKind int
+
+const (
+	fetchChild childKind = iota
+	persistChild
+)
+
+// child is the router's record of one response channel in use.
+type child struct {
+	kind childKind
+	pid  *actor.PID // nil while the subscription is pending
+	req  messages.Request
+	sel  *sqlbuild.Select
+	// ending: the child published its terminal; its channel is already
+	// unsubscribed and the name is freed when it has stopped.
+	ending     bool
+	pendingSeq uint64
+	stopTimer  scheduler.CancelFunc
+}
+
+// router owns the request channels' traffic and the channel-to-child map.
+type router struct {
+	cfg  Config
+	deps Deps
+
+	children map[string]*child // by response channel
+	byPID    map[string]string // child PID id to channel
+	seq      uint64
+	// draining is set by Drain: nothing new is admitted. drainDone is
+	// closed once the last child is gone.
+	draining  bool
+	drainDone chan struct{}
+}
+
+// NewRouterProps returns the props of the router. Its children are stopped,
+// never restarted, when they fail (supervision.StopAndReport).
+func NewRouterProps(cfg Config, deps Deps) *actor.Props {
+	if cfg.SubscribeTimeout <= 0 {
+		cfg.SubscribeTimeout = 5 * time.Second
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &router{cfg: cfg, deps: deps, children: map[string]*child{}, byPID: map[string]string{}}
+	}, actor.WithSupervisor(supervision.StopAndReport(deps.Logger)))
+}
+
+func (r *router) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case messages.Inbound:
+		switch msg.Channel {
+		case r.cfg.FetchChannel:
+			r.request(ctx, fetchChild, msg.Payload)
+		case r.cfg.PersistChannel:
+			r.request(ctx, persistChild, msg.Payload)
+		case r.cfg.FetchNextChannel:
+			r.legacyNext(ctx, msg.Payload)
+		default:
+			r.control(ctx, msg.Channel, msg.Payload)
+		}
+	case messages.Subscribed:
+		r.subscribed(ctx, msg.Channel)
+	case subscribeTimedOut:
+		if c := r.children[msg.channel]; c != nil && c.pid == nil && c.pendingSeq == msg.seq {
+			r.refusePending(ctx, msg.channel, messages.ReasonUnavailable, "Redis did not confirm the subscription")
+		}
+	case streamEnded:
+		if c := r.children[msg.channel]; c != nil && !c.ending {
+			c.ending = true
+			if c.kind == fetchChild {
+				r.unsubscribe(msg.channel)
+			}
+		}
+	case *actor.Terminated:
+		r.terminated(ctx, msg.Who)
+	case *supervision.Failure:
+		// The child is already stopped by the strategy; its client must hear
+		// "error" rather than wait for a timeout.
+		if channel, ok := r.byPID[msg.Child.Id]; ok {
+			if c := r.children[channel]; c != nil && !c.ending {
+				r.deps.Logger.Error("stream actor failed", slog.String("channel", channel), slog.String("reason", string(messages.ReasonInternal)), slog.Any("panic", msg.Reason))
+				r.publishError(channel, c.req, messages.ReasonInternal, "")
+				c.ending = true
+				if c.kind == fetchChild {
+					r.unsubscribe(channel)
+				}
+			}
+		}
+	case messages.BusInterrupted:
+		r.abortAll(ctx, messages.ReasonUnavailable)
+	case Abort:
+		r.abortAll(ctx, msg.Reason)
+	case *Drain:
+		r.draining, r.drainDone = true, msg.Done
+		r.abortAll(ctx, messages.ReasonShutdown)
+		r.checkDrained()
+	case ChildCount:
+		ctx.Respond(len(r.children))
+	case *actor.Restarting:
+		// The children are about to be stopped with this instance: their
+		// clients hear "error", and their channels are released, since the
+		// next instance starts with an empty map.
+		for channel, c := range r.children {
+			if !c.ending {
+				r.publishError(channel, c.req, messages.ReasonInternal, "")
+				if c.kind == fetchChild {
+					r.unsubscribe(channel)
+				}
+			}
+		}
+	}
+}
+
+// request admits or refuses a fetch or persist request.
+func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
+	req, err := messages.DecodeRequest(payload, r.cfg.Request)
+	if errors.Is(err, messages.ErrNoChannel) {
+		r.deps.Logger.Warn("request refused", slog.String("reason", string(messages.ReasonBadRequest)), slog.Any("err", err))
+		return
+	}
+	channel := req.Channel
+	if r.isRequestChannel(channel) {
+		// Answering there would be read as a request: log only.
+		r.deps.Logger.Warn("request refused: response channel is a request channel", slog.String("channel", channel), slog.String("reason", string(messages.ReasonRefused)))
+		return
+	}
+	if _, busy := r.children[channel]; busy {
+		// Publishing "error" there would end the other client's stream.
+		r.deps.Logger.Warn("request refused: response channel is in use", slog.String("channel", channel), slog.String("reason", string(messages.ReasonRefused)))
+		return
+	}
+	if err != nil {
+		r.refuse(channel, req, messages.ReasonBadRequest, err.Error())
+		return
+	}
+	if r.draining {
+		r.refuse(channel, req, messages.ReasonShutdown, "the server is shutting down")
+		return
+	}
+	if r.cfg.MaxStreams > 0 && len(r.children) >= r.cfg.MaxStreams {
+		r.refuse(channel, req, messages.ReasonRefused, "too many concurrent streams")
+		return
+	}
+	switch kind {
+	case fetchChild:
+		sel, err := r.deps.Builder.Select(req.Query)
+		if err != nil {
+			r.refuse(channel, req, messages.ReasonBadRequest, err.Error())
+			return
+		}
+		r.seq++
+		c := &child{kind: fetchChild, req: req, sel: sel, pendingSeq: r.seq}
+		r.children[channel] = c
+		// Rows may be published only once Redis confirms the subscription,
+		// or a fast "accepted" would be lost: the stream starts on
+		// messages.Subscribed.
+		subCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = r.deps.Subscriptions.Subscribe(subCtx, channel)
+		cancel()
+		if err != nil {
+			r.deps.Logger.Warn("subscribe failed", slog.String("channel", channel), slog.Any("err", err))
+			r.refusePending(ctx, channel, messages.ReasonUnavailable, "could not subscribe the response channel")
+			return
+		}
+		c.stopTimer = scheduler.NewTimerScheduler(ctx.ActorSystem().Root).
+			SendOnce(r.cfg.SubscribeTimeout, ctx.Self(), subscribeTimedOut{channel: channel, seq: c.pendingSeq})
+	case persistChild:
+		ins, err := r.deps.Builder.Insert(req.Query)
+		if err != nil {
+			r.refuse(channel, req, messages.ReasonBadRequest, err.Error())
+			return
+		}
+		// A persist hears nothing from its client, so it needs no
+		// subscription and starts at once.
+		props := r.childProps(func() actor.Actor {
+			return &persist{store: r.deps.Store, publisher: r.deps.Publisher, logger: r.deps.Logger, channel: channel, req: req, ins: ins}
+		})
+		pid, err := ctx.SpawnNamed(props, "persist:"+channel)
+		if err != nil {
+			r.refuse(channel, req, messages.ReasonInternal, "could not start the persist")
+			return
+		}
+		r.children[channel] = &child{kind: persistChild, pid: pid, req: req}
+		r.byPID[pid.Id] = channel
+	}
+}
+
+// subscribed starts the stream whose subscription Redis just confirmed.
+// Confirmations of other channels (request channels, resubscriptions after
+// a reconnect) are ignored.
+func (r *router) subscribed(ctx actor.Context, channel string) {
+	c := r.children[channel]
+	if c == nil || c.pid != nil || c.kind != fetchChild {
+		return
+	}
+	if c.stopTimer != nil {
+		c.stopTimer()
+		c.stopTimer = nil
+	}
+	settings := streamSettings{
+		store: r.deps.Store, publisher: r.deps.Publisher, logger: r.deps.Logger,
+		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows,
+	}
+	req, sel := c.req, c.sel
+	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel) })
+	pid, err := ctx.SpawnNamed(props, "stream:"+channel)
+	if err != nil {
+		r.deps.Logger.Error("could not start stream", slog.String("channel", channel), slog.Any("err", err))
+		r.refusePending(ctx, channel, messages.ReasonInternal, "could not start the stream")
+		return
+	}
+	c.pid, c.sel = pid, nil
+	r.byPID[pid.Id] = channel
+}
+
+func (r *router) childProps(producer actor.Producer) *actor.Props {
+	return actor.PropsFromProducer(producer, actor.WithReceiverMiddleware(r.cfg.ChildMiddleware...))
+}
+
+// control forwards what a client says on its response channel to its stream.
+func (r *router) control(ctx actor.Context, channel string, payload []byte) {
+	c := r.children[channel]
+	if c == nil || c.pid == nil || c.ending || c.kind != fetchChild {
+		return
+	}
+	if kind := messages.ParseControl(payload); kind != messages.ControlNone {
+		ctx.Send(c.pid, control{kind: kind})
+	}
+}
+
+// legacyNext is the original's acceptance: {"channel": C} on fetch-next.
+func (r *router) legacyNext(ctx actor.Context, payload []byte) {
+	var next messages.NextRequest
+	if len(payload) > r.cfg.Request.MaxBytes && r.cfg.Request.MaxBytes > 0 {
+		return
+	}
+	if err := json.Unmarshal(payload, &next); err != nil || next.Channel == "" {
+		r.deps.Logger.Warn("fetch-next ignored: no channel", slog.String("reason", string(messages.ReasonBadRequest)))
+		return
+	}
+	r.control(ctx, next.Channel, messages.AcceptedJSON)
+}
+
+func (r *router) terminated(ctx actor.Context, who *actor.PID) {
+	channel, ok := r.byPID[who.Id]
+	if !ok {
+		return
+	}
+	delete(r.byPID, who.Id)
+	if c := r.children[channel]; c != nil && c.pid != nil && c.pid.Id == who.Id {
+		if !c.ending && c.kind == fetchChild {
+			r.unsubscribe(channel)
+		}
+		delete(r.children, channel)
+	}
+	r.checkDrained()
+}
+
+// abortAll ends every fetch stream with "error" and refuses pending ones.
+// Persists are left to commit and reply.
+func (r *router) abortAll(ctx actor.Context, reason messages.Reason) {
+	for channel, c := range r.children {
+		switch {
+		case c.ending || c.kind != fetchChild:
+		case c.pid == nil:
+			r.refusePending(ctx, channel, reason, safeMessage(reason, nil))
+		default:
+			ctx.Send(c.pid, abort{reason: reason})
+		}
+	}
+}
+
+func (r *router) refusePending(_ actor.Context, channel string, reason messages.Reason, message string) {
+	c := r.children[channel]
+	if c == nil {
+		return
+	}
+	if c.stopTimer != nil {
+		c.stopTimer()
+	}
+	delete(r.children, channel)
+	r.unsubscribe(channel)
+	r.refuse(channel, c.req, reason, message)
+	r.checkDrained()
+}
+
+// refuse answers a request that gets no child with "error".
+func (r *router) refuse(channel string, req messages.Request, reason messages.Reason, message string) {
+	r.deps.Logger.Warn("request refused", slog.String("channel", channel), slog.String("reason", string(reason)), slog.String("err", message))
+	r.publishError(channel, req, reason, message)
+}
+
+func (r *router) publishError(channel string, req messages.Request, reason messages.Reason, message string) {
+	if message == "" {
+		message = safeMessage(reason, nil)
+	}
+	r.deps.Publisher.Publish(channel, messages.ErrorPayload(req.Reason, reason, message), nil)
+}
+
+func (r *router) unsubscribe(channel string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := r.deps.Subscriptions.Unsubscribe(ctx, channel); err != nil {
+		r.deps.Logger.Warn("unsubscribe failed", slog.String("channel", channel), slog.Any("err", err))
+	}
+}
+
+func (r *router) isRequestChannel(channel string) bool {
+	return channel == r.cfg.FetchChannel || channel == r.cfg.PersistChannel || channel == r.cfg.FetchNextChannel
+}
+
+func (r *router) checkDrained() {
+	if r.drainDone != nil && len(r.children) == 0 {
+		close(r.drainDone)
+		r.drainDone = nil
+	}
+}

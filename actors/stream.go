@@ -1,0 +1,259 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// errTooLarge marks a result that cannot be paged and does not fit.
+var errTooLarge = errors.New("result too large")
+
+// Messages of the stream actor; none goes on the wire.
+type (
+	// control is an "accepted" or "end" heard on the stream's channel,
+	// forwarded by the router.
+	control struct{ kind messages.Control }
+	// pageRead carries the result of a cursor read back to the stream.
+	pageRead struct {
+		rows []messages.Row
+		done bool
+		err  error
+	}
+	// acceptTimeout fires when the oldest unaccepted row waited too long;
+	// seq tells a stale timer from the current one.
+	acceptTimeout struct{ seq uint64 }
+	// publishFailed reports that Redis refused a row.
+	publishFailed struct{ err error }
+	// abort ends the stream with "error" for a reason outside it (shutdown,
+	// Redis interruption, an operator).
+	abort struct{ reason messages.Reason }
+	// streamEnded tells the router that a child published its terminal (or
+	// heard the client's "end") and is stopping.
+	streamEnded struct {
+		channel string
+		ending  messages.Ending
+	}
+)
+
+// streamSettings are the per-server settings of streams.
+type streamSettings struct {
+	store         Store
+	publisher     Publisher
+	logger        *slog.Logger
+	acceptTimeout time.Duration
+	pageSize      int
+	maxBuffered   int
+}
+
+// stream is one fetch: it reads pages, publishes rows while it has credit,
+// and ends with exactly one terminal.
+type stream struct {
+	streamSettings
+	channel string
+	req     messages.Request
+	window  int
+
+	self    *actor.PID
+	root    *actor.RootContext
+	started time.Time
+
+	cursor  *cursor
+	buffer  []messages.Row
+	reading bool
+	drained bool // the cursor has nothing more
+	// ioCtx is the context of the stream's reads: stopping the stream
+	// cancels the read in flight.
+	ioCtx  context.Context
+	cancel context.CancelFunc
+
+	inflight  []time.Time // publish times of unaccepted rows, oldest first
+	timerSeq  uint64
+	stopTimer scheduler.CancelFunc
+	sent      int
+	finished  bool
+}
+
+func newStream(settings streamSettings, channel string, req messages.Request, sel *sqlbuild.Select) *stream {
+	window := req.Window
+	if window <= 0 {
+		window = 1
+	}
+	return &stream{
+		streamSettings: settings,
+		channel:        channel,
+		req:            req,
+		window:         window,
+		cursor: &cursor{sel: sel, store: settings.store, decodeJSON: req.Decode,
+			pageSize: uint64(settings.pageSize), maxBuffered: uint64(settings.maxBuffered)},
+	}
+}
+
+func (s *stream) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.self, s.root, s.started = ctx.Self(), ctx.ActorSystem().Root, time.Now()
+		s.ioCtx, s.cancel = context.WithCancel(context.Background())
+		s.read()
+		s.logger.Debug("stream started", slog.String("channel", s.channel))
+	case pageRead:
+		s.reading = false
+		if msg.err != nil {
+			reason := messages.ReasonDB
+			if errors.Is(msg.err, errTooLarge) {
+				reason = messages.ReasonBadRequest
+			}
+			s.fail(ctx, reason, msg.err)
+			return
+		}
+		s.buffer = append(s.buffer, msg.rows...)
+		s.drained = msg.done
+		s.pump(ctx)
+	case control:
+		switch msg.kind {
+		case messages.ControlAccepted:
+			if len(s.inflight) == 0 || s.finished {
+				return // an extra "accepted" grants nothing
+			}
+			s.inflight = s.inflight[1:]
+			s.armTimer()
+			s.pump(ctx)
+		case messages.ControlEnd:
+			s.finish(ctx, messages.EndingClientEnd, nil)
+		}
+	case acceptTimeout:
+		if msg.seq != s.timerSeq || s.finished {
+			return
+		}
+		s.finish(ctx, messages.EndingTimeout, messages.TimeoutJSON)
+	case publishFailed:
+		s.fail(ctx, messages.ReasonUnavailable, msg.err)
+	case abort:
+		s.fail(ctx, msg.reason, nil)
+	case *actor.Stopping:
+		// However the stream ends (its terminal, a failure, a restart of the
+		// router), its read and its timer go with it.
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.cancelTimer()
+	}
+}
+
+// pump publishes rows while the client has credit, keeps a page read ahead,
+// and ends the stream once every row was sent and accepted.
+func (s *stream) pump(ctx actor.Context) {
+	if s.finished {
+		return
+	}
+	for len(s.inflight) < s.window && len(s.buffer) > 0 {
+		row := s.buffer[0]
+		s.buffer[0] = messages.Row{}
+		s.buffer = s.buffer[1:]
+		s.publishRow(row)
+	}
+	if !s.drained && !s.reading && len(s.buffer) <= s.pageSize/2 {
+		s.read()
+	}
+	if s.drained && len(s.buffer) == 0 && len(s.inflight) == 0 && !s.reading {
+		s.finish(ctx, messages.EndingComplete, messages.EndJSON)
+	}
+}
+
+func (s *stream) publishRow(row messages.Row) {
+	payload := row.AppendJSON(make([]byte, 0, 256))
+	self, root := s.self, s.root
+	s.publisher.Publish(s.channel, payload, func(err error) {
+		if err != nil {
+			root.Send(self, publishFailed{err: err})
+		}
+	})
+	s.sent++
+	s.inflight = append(s.inflight, time.Now())
+	if len(s.inflight) == 1 {
+		s.armTimer()
+	}
+}
+
+// armTimer (re)starts the acceptance timer for the oldest unaccepted row.
+func (s *stream) armTimer() {
+	s.cancelTimer()
+	if len(s.inflight) == 0 {
+		return
+	}
+	s.timerSeq++
+	wait := s.acceptTimeout - time.Since(s.inflight[0])
+	s.stopTimer = scheduler.NewTimerScheduler(s.root).SendOnce(wait, s.self, acceptTimeout{seq: s.timerSeq})
+}
+
+func (s *stream) cancelTimer() {
+	if s.stopTimer != nil {
+		s.stopTimer()
+		s.stopTimer = nil
+	}
+}
+
+// read starts one cursor read off the actor.
+func (s *stream) read() {
+	s.reading = true
+	cur, self, root, ioCtx := s.cursor, s.self, s.root, s.ioCtx
+	go func() {
+		rows, done, err := cur.next(ioCtx)
+		root.Send(self, pageRead{rows: rows, done: done, err: err})
+	}()
+}
+
+func (s *stream) fail(ctx actor.Context, reason messages.Reason, err error) {
+	if s.finished {
+		return
+	}
+	attrs := []any{slog.String("channel", s.channel), slog.String("reason", string(reason))}
+	if err != nil {
+		attrs = append(attrs, slog.Any("err", err))
+	}
+	s.logger.Warn("stream failed", attrs...)
+	s.finish(ctx, messages.EndingError, messages.ErrorPayload(s.req.Reason, reason, safeMessage(reason, err)))
+}
+
+// finish publishes the terminal (none when the client ended), tells the
+// router, and stops the actor.
+func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []byte) {
+	if s.finished {
+		return
+	}
+	s.finished = true
+	s.cancelTimer()
+	if terminal != nil {
+		s.publisher.Publish(s.channel, terminal, nil)
+	}
+	s.logger.Info("stream ended", slog.String("channel", s.channel), slog.String("ending", string(ending)),
+		slog.Int("rows", s.sent), slog.Duration("elapsed", time.Since(s.started)))
+	ctx.Send(ctx.Parent(), streamEnded{channel: s.channel, ending: ending})
+	ctx.Stop(ctx.Self())
+}
+
+// safeMessage is what a client that opted in to reasons reads: never the
+// database's own text, which may describe the schema.
+func safeMessage(reason messages.Reason, err error) string {
+	switch reason {
+	case messages.ReasonDB:
+		return "the database failed to run the query"
+	case messages.ReasonUnavailable:
+		return "the server lost its Redis connection"
+	case messages.ReasonShutdown:
+		return "the server is shutting down"
+	case messages.ReasonInternal:
+		return "internal error"
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return string(reason)
+}

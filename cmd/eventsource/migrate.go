@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/eventsource/eventsource/mysqlstore"
+)
+
+func init() {
+	register("migrate", "create the database and the event table (idempotent)", runMigrate)
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := configFromEnv(stderr)
+	if err != nil {
+		return err
+	}
+	fs := newFlagSet("migrate", "[flags]", stderr)
+	database := fs.String("database", cfg.MySQL.Database, "database to create the event table in (MYSQL_DATABASE)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := mysqlstore.Open(mysqlstore.Config{
+		Host: cfg.MySQL.Host, Port: cfg.MySQL.Port, User: cfg.MySQL.User, Password: cfg.MySQL.Password,
+		Charset: cfg.MySQL.Charset, PoolSize: 1,
+	})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := mysqlstore.Migrate(ctx, db, *database); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrated %s.event\n", *database)
+	return nil
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/eventsource/eventsource/server"
+)
+
+func init() {
+	register("serve", "run the server (configured by MYSQL_* and REDIS_* variables and flags)", runServe)
+}
+
+// bindServerFlags binds the flags of serve, over defaults already read from
+// the environment: a flag given on the command line wins.
+func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJSON bool, level slog.Level, err error) {
+	fs := newFlagSet("serve", "[flags]", stderr)
+	fs.StringVar(&cfg.FetchChannel, "fetch-channel", cfg.FetchChannel, "request channel for fetches")
+	fs.StringVar(&cfg.PersistChannel, "persist-channel", cfg.PersistChannel, "request channel for persists")
+	fs.StringVar(&cfg.FetchNextChannel, "fetch-next-channel", cfg.FetchNextChannel, "legacy acceptance channel")
+	fs.DurationVar(&cfg.AcceptTimeout, "accept-timeout", cfg.AcceptTimeout, "how long a stream waits for \"accepted\"")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "concurrent streams and persists before requests are refused (0: no limit)")
+	fs.IntVar(&cfg.MySQL.PoolSize, "mysql-pool", cfg.MySQL.PoolSize, "MySQL connection pool size")
+	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "rows a stream reads from MySQL at a time")
+	fs.IntVar(&cfg.MaxBufferedRows, "max-buffered-rows", cfg.MaxBufferedRows, "largest result of a table without an id column")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long shutdown waits for persists in flight")
+	tables := fs.String("tables", strings.Join(cfg.Tables, ","), "allowed tables, schema.table, comma-separated; the first is the default")
+	fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
+	levelName := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return false, 0, err
+	}
+	cfg.Tables = strings.Split(*tables, ",")
+	if err := level.UnmarshalText([]byte(*levelName)); err != nil {
+		fmt.Fprintf(stderr, "eventsource serve: -log-level: %v\n", err)
+		return false, 0, errUsage
+	}
+	return logJSON, level, nil
+}
+
+func newLogger(w io.Writer, asJSON bool, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if asJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// configFromEnv reads the defaults and the environment.
+func configFromEnv(stderr io.Writer) (server.Config, error) {
+	cfg := server.DefaultConfig()
+	if err := cfg.FromEnv(os.Getenv); err != nil {
+		fmt.Fprintln(stderr, "eventsource:", err)
+		return cfg, errUsage
+	}
+	// The default table follows MYSQL_DATABASE.
+	cfg.Tables = []string{cfg.MySQL.Database + ".event"}
+	return cfg, nil
+}
+
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg, err := configFromEnv(stderr)
+	if err != nil {
+		return err
+	}
+	logJSON, level, err := bindServerFlags(&cfg, args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, logJSON, level)
+	srv, err := server.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		srv.Shutdown(context.Background())
+		return fmt.Errorf("start: %w", err)
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace+5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(stopCtx); err != nil {
+		logger.Warn("shutdown was not clean", slog.Any("err", err))
+	}
+	return nil
+}

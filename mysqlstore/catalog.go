@@ -1,0 +1,91 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// LoadCatalog reads the live columns of the allowed tables, named
+// schema.table, the first being the default. It finds JSON columns both as
+// MySQL reports them (DATA_TYPE json) and as MariaDB does (LONGTEXT with a
+// json_valid check), and the key column streams page on: a single-column
+// AUTO_INCREMENT primary key.
+func LoadCatalog(ctx context.Context, db *sql.DB, tables []string) (*sqlbuild.Catalog, error) {
+	out := make([]*sqlbuild.Table, 0, len(tables))
+	for _, name := range tables {
+		schema, table, err := sqlbuild.SplitTableName(name)
+		if err != nil {
+			return nil, fmt.Errorf("load catalog: %w", err)
+		}
+		t, err := loadTable(ctx, db, schema, table)
+		if err != nil {
+			return nil, fmt.Errorf("load catalog: table %s: %w", name, err)
+		}
+		out = append(out, t)
+	}
+	return sqlbuild.NewCatalog(out...)
+}
+
+func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild.Table, error) {
+	rows, err := db.QueryContext(ctx, `
+		SELECT COLUMN_NAME, LOWER(DATA_TYPE), COALESCE(DATETIME_PRECISION, 0), COLUMN_KEY, EXTRA
+		FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
+		ORDER BY ORDINAL_POSITION`, schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	defer rows.Close()
+	t := &sqlbuild.Table{Schema: schema, Name: table}
+	primaries := 0
+	autoKey := ""
+	for rows.Next() {
+		var c sqlbuild.Column
+		var dataType, key, extra string
+		if err := rows.Scan(&c.Name, &dataType, &c.TimeDigits, &key, &extra); err != nil {
+			return nil, fmt.Errorf("scan column: %w", err)
+		}
+		c.JSON = dataType == "json"
+		if key == "PRI" {
+			primaries++
+			if strings.Contains(strings.ToLower(extra), "auto_increment") && strings.HasSuffix(dataType, "int") {
+				autoKey = c.Name
+			}
+		}
+		t.Columns = append(t.Columns, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	if len(t.Columns) == 0 {
+		return nil, fmt.Errorf("no such table (run eventsource migrate)")
+	}
+	if primaries == 1 {
+		t.Key = autoKey
+	}
+	checks, err := db.QueryContext(ctx, `
+		SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+		WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, schema, table)
+	if err != nil {
+		// MySQL before 8.0.16 has no CHECK_CONSTRAINTS; its JSON type is
+		// already known from DATA_TYPE.
+		return t, nil
+	}
+	defer checks.Close()
+	for checks.Next() {
+		var clause string
+		if err := checks.Scan(&clause); err != nil {
+			return nil, fmt.Errorf("scan check constraint: %w", err)
+		}
+		for i := range t.Columns {
+			if strings.EqualFold(clause, "json_valid(`"+t.Columns[i].Name+"`)") {
+				t.Columns[i].JSON = true
+			}
+		}
+	}
+	return t, checks.Err()
+}

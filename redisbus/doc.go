@@ -1,0 +1,7 @@
+// Package redisbus is the server's side of Redis: one subscriber connection
+// that carries every subscription (request channels and all response
+// channels), and a publisher that pipelines whatever is queued.
+//
+// Both are safe for concurrent use. The subscriber delivers everything it
+// hears, in order, to one sink function called from its reader goroutine.
+package redisbus

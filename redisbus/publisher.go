@@ -1,0 +1,123 @@
+package redisbus
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrClosed is reported for publishes after Close.
+var ErrClosed = errors.New("publisher closed")
+
+// Publisher sends PUBLISH commands through a few workers, each sending
+// everything queued for it as one pipeline: one round trip for many rows
+// instead of one each, which is where throughput under concurrency comes
+// from. A channel always maps to the same worker, so the messages of one
+// channel keep their order.
+type Publisher struct {
+	rdb    *redis.Client
+	queues []chan publication
+	logger *slog.Logger
+	wg     sync.WaitGroup
+
+	mu     sync.RWMutex // held for reading while queueing; for writing by Close
+	closed bool
+}
+
+type publication struct {
+	channel string
+	payload []byte
+	done    func(error)
+}
+
+// MaxBatch bounds one pipeline.
+const MaxBatch = 512
+
+// NewPublisher starts workers workers with queue slots each. Publish blocks
+// when its worker's queue is full: that is the backpressure on streams.
+func NewPublisher(rdb *redis.Client, workers, queue int, logger *slog.Logger) *Publisher {
+	if workers <= 0 {
+		workers = 4
+	}
+	if queue <= 0 {
+		queue = 4096
+	}
+	p := &Publisher{rdb: rdb, logger: logger, queues: make([]chan publication, workers)}
+	for i := range p.queues {
+		p.queues[i] = make(chan publication, queue)
+		p.wg.Add(1)
+		go p.work(p.queues[i])
+	}
+	return p
+}
+
+// Publish queues payload for channel. done, if not nil, is called from a
+// worker goroutine with the result once Redis answered.
+func (p *Publisher) Publish(channel string, payload []byte, done func(error)) {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		if done != nil {
+			done(ErrClosed)
+		}
+		return
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(channel))
+	p.queues[h.Sum32()%uint32(len(p.queues))] <- publication{channel: channel, payload: payload, done: done}
+	p.mu.RUnlock()
+}
+
+// Close sends what is queued, then stops the workers.
+func (p *Publisher) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	for _, q := range p.queues {
+		close(q)
+	}
+	p.wg.Wait()
+}
+
+func (p *Publisher) work(queue chan publication) {
+	defer p.wg.Done()
+	ctx := context.Background()
+	batch := make([]publication, 0, MaxBatch)
+	cmds := make([]*redis.IntCmd, 0, MaxBatch)
+	for first := range queue {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < MaxBatch {
+			select {
+			case next, ok := <-queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, next)
+			default:
+				break drain
+			}
+		}
+		pipe := p.rdb.Pipeline()
+		cmds = cmds[:0]
+		for _, pub := range batch {
+			cmds = append(cmds, pipe.Publish(ctx, pub.channel, pub.payload))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			p.logger.Warn("redis publish failed", slog.Int("messages", len(batch)), slog.Any("err", err))
+		}
+		for i, pub := range batch {
+			if pub.done != nil {
+				pub.done(cmds[i].Err())
+			}
+		}
+	}
+}

@@ -1,0 +1,201 @@
+// Package server wires the parts of eventsource into a running server:
+// MySQL, the catalog, the Redis subscriber and publisher, and the actor
+// system with its router. cmd/eventsource and end-to-end tests use it.
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/redisbus"
+	"github.com/eventsource/eventsource/sqlbuild"
+	"github.com/eventsource/eventsource/supervision"
+)
+
+// Server is one running eventsource server.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	options options
+
+	db     *sql.DB
+	rdb    *redis.Client
+	sub    *redisbus.Subscriber
+	pub    *redisbus.Publisher
+	system *actor.ActorSystem
+	router *actor.PID
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+type options struct {
+	childMiddleware []actor.ReceiverMiddleware
+}
+
+// Option changes how the server is built.
+type Option func(*options)
+
+// WithChildMiddleware wraps the Receive of every stream and persist actor.
+func WithChildMiddleware(mw ...actor.ReceiverMiddleware) Option {
+	return func(o *options) { o.childMiddleware = append(o.childMiddleware, mw...) }
+}
+
+// New checks the configuration; Start connects.
+func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	s := &Server{cfg: cfg, logger: logger}
+	for _, opt := range opts {
+		opt(&s.options)
+	}
+	return s, nil
+}
+
+// Start connects to MySQL and Redis, reads the catalog, starts the actors,
+// and returns once Redis confirmed the request subscriptions: from then on
+// no request is lost.
+func (s *Server) Start(ctx context.Context) error {
+	cfg := s.cfg
+	db, err := mysqlstore.Open(mysqlstore.Config{
+		Host: cfg.MySQL.Host, Port: cfg.MySQL.Port, User: cfg.MySQL.User, Password: cfg.MySQL.Password,
+		Charset: cfg.MySQL.Charset, Database: cfg.MySQL.Database, PoolSize: cfg.MySQL.PoolSize,
+	})
+	if err != nil {
+		return err
+	}
+	s.db = db
+	if err := db.PingContext(ctx); err != nil {
+		s.closeConnections()
+		return fmt.Errorf("connect to mysql %s:%d: %w", cfg.MySQL.Host, cfg.MySQL.Port, err)
+	}
+	catalog, err := mysqlstore.LoadCatalog(ctx, db, cfg.Tables)
+	if err != nil {
+		s.closeConnections()
+		return err
+	}
+	for _, t := range catalog.Tables() {
+		if t.Key == "" {
+			s.logger.Warn("table has no AUTO_INCREMENT key: its results are read whole, up to the buffered-rows limit",
+				slog.String("table", t.QualifiedName()), slog.Int("max_buffered_rows", cfg.MaxBufferedRows))
+		}
+	}
+	builder := sqlbuild.NewBuilder(catalog, sqlbuild.Limits{})
+
+	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.closeConnections()
+		return fmt.Errorf("connect to redis %s: %w", cfg.Redis.Addr(), err)
+	}
+	s.pub = redisbus.NewPublisher(s.rdb, 4, 4096, s.logger)
+
+	actorLogger := s.logger.With(slog.String("component", "protoactor"))
+	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
+	// The subscriber needs the router's PID and the router needs the
+	// subscriber: the sink reads the PID once it is set.
+	var routerPID *actor.PID
+	ready := make(chan struct{})
+	s.sub = redisbus.NewSubscriber(s.rdb, func(msg any) {
+		<-ready
+		s.system.Root.Send(routerPID, msg)
+	}, s.logger)
+	props := actors.NewRouterProps(actors.Config{
+		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
+		AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
+		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
+	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db}, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger})
+	props = props.Clone(actor.WithMailbox(actor.Bounded(1 << 16)))
+	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
+	if err != nil {
+		close(ready)
+		s.closeConnections()
+		return fmt.Errorf("start router: %w", err)
+	}
+	s.router = routerPID
+	close(ready)
+
+	if err := s.sub.SubscribeWait(ctx, cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel); err != nil {
+		s.closeConnections()
+		return err
+	}
+	s.logger.Info("eventsource serving",
+		slog.String("redis", cfg.Redis.Addr()), slog.String("mysql", fmt.Sprintf("%s:%d", cfg.MySQL.Host, cfg.MySQL.Port)),
+		slog.String("fetch", cfg.FetchChannel), slog.String("persist", cfg.PersistChannel), slog.String("fetch_next", cfg.FetchNextChannel))
+	return nil
+}
+
+// System and Router expose the actor system, for operators and tests.
+func (s *Server) System() *actor.ActorSystem { return s.system }
+
+// Router is the router's PID.
+func (s *Server) Router() *actor.PID { return s.router }
+
+// Shutdown stops admitting requests, lets persists in flight commit and
+// reply, ends open streams with "error" so no client waits for a timeout,
+// then closes the connections. It is bounded by ctx and the configured
+// grace period, and runs once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	var errs []error
+	if s.sub != nil {
+		reqCtx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := s.sub.Unsubscribe(reqCtx, s.cfg.FetchChannel, s.cfg.PersistChannel, s.cfg.FetchNextChannel); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	if s.router != nil {
+		drain := &actors.Drain{Done: make(chan struct{})}
+		s.system.Root.Send(s.router, drain)
+		grace, cancel := context.WithTimeout(ctx, s.cfg.ShutdownGrace)
+		select {
+		case <-drain.Done:
+		case <-grace.Done():
+			errs = append(errs, fmt.Errorf("drain streams: %w", grace.Err()))
+		}
+		cancel()
+		if err := s.system.Root.PoisonFuture(s.router).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop router: %w", err))
+		}
+	}
+	s.closeConnections()
+	s.logger.Info("eventsource stopped")
+	return errors.Join(errs...)
+}
+
+// closeConnections closes in dependency order: the publisher sends what is
+// queued (the last terminals) before Redis closes.
+func (s *Server) closeConnections() {
+	if s.pub != nil {
+		s.pub.Close()
+	}
+	if s.sub != nil {
+		if err := s.sub.Close(); err != nil {
+			s.logger.Warn("close subscriber", slog.Any("err", err))
+		}
+	}
+	if s.system != nil {
+		s.system.Shutdown()
+	}
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+}
