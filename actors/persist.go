@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -52,11 +51,7 @@ func (p *persist) Receive(ctx actor.Context) {
 			p.logger.Warn("persist failed", slog.String("channel", p.channel), slog.String("reason", string(messages.ReasonDB)), slog.Any("err", msg.err))
 			p.publisher.Publish(p.channel, messages.ErrorPayload(p.req.Reason, messages.ReasonDB, safeMessage(messages.ReasonDB, msg.err)), nil)
 		} else {
-			reply, err := json.Marshal(msg.ok)
-			if err != nil { // a struct of plain fields always encodes
-				panic(err)
-			}
-			p.publisher.Publish(p.channel, reply, nil)
+			p.publisher.Publish(p.channel, msg.ok.Encode(), nil)
 			p.publisher.Publish(p.channel, messages.EndJSON, nil)
 		}
 		p.logger.Info("persist ended", slog.String("channel", p.channel), slog.String("ending", string(ending)),

@@ -1,6 +1,10 @@
 package messages
 
-import "strconv"
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
 
 // OK is the persist reply, shaped like the OK packet the Node mysql driver
 // returned to the original server, field for field and in the same order.
@@ -25,4 +29,14 @@ func NewOK(affected, insertID int64) OK {
 		ok.Message = "&Records: " + strconv.FormatInt(affected, 10) + "  Duplicates: 0  Warnings: 0"
 	}
 	return ok
+}
+
+// Encode writes the reply as JSON.stringify would: in field order, and with
+// no HTML escaping of the message ("&Records").
+func (ok OK) Encode() []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(ok) // plain fields always encode
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
