@@ -62,6 +62,8 @@ type RedisConfig struct {
 	Port     int
 	Password string
 	DB       int
+	// ClientName names the server's connections in CLIENT LIST.
+	ClientName string
 }
 
 // Addr is host:port.
@@ -75,7 +77,7 @@ func DefaultConfig() Config {
 			Host: "127.0.0.1", Port: 3306, User: "root", Charset: "utf8mb4",
 			Database: "eventsource", PoolSize: 16,
 		},
-		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379},
+		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379, ClientName: "eventsource"},
 		FetchChannel:     "fetch",
 		PersistChannel:   "persist",
 		FetchNextChannel: "fetch-next",

@@ -84,6 +84,7 @@ func (h *harness) start(configure func(*server.Config), opts ...server.Option) {
 	cfg.MySQL.Database = h.dbName
 	cfg.Tables = []string{h.dbName + ".event"}
 	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = h.prefix+"fetch", h.prefix+"persist", h.prefix+"fetch-next"
+	cfg.Redis.ClientName = h.serverClientName()
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -106,6 +107,10 @@ func (h *harness) start(configure func(*server.Config), opts ...server.Option) {
 		}
 	})
 }
+
+// serverClientName names the server's Redis connections, so a test can
+// kill them and nothing else on the shared Redis.
+func (h *harness) serverClientName() string { return "es-test-" + strings.TrimSuffix(h.prefix, ":") }
 
 // channel returns a fresh response channel name.
 func (h *harness) channel(name string) string { return h.prefix + name + ":" + randomHex(3) }

@@ -93,7 +93,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	builder := sqlbuild.NewBuilder(catalog, sqlbuild.Limits{})
 
-	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB, ClientName: cfg.Redis.ClientName})
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.closeConnections()
 		return fmt.Errorf("connect to redis %s: %w", cfg.Redis.Addr(), err)
