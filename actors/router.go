@@ -31,6 +31,8 @@ type Config struct {
 	// ChildMiddleware wraps the Receive of every stream and persist actor
 	// (instrumentation, and fault injection in tests).
 	ChildMiddleware []actor.ReceiverMiddleware
+	// RouterMiddleware wraps the router's own Receive.
+	RouterMiddleware []actor.ReceiverMiddleware
 }
 
 // Deps are the router's connections to the outside.
@@ -107,7 +109,7 @@ func NewRouterProps(cfg Config, deps Deps) *actor.Props {
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &router{cfg: cfg, deps: deps, children: map[string]*child{}, byPID: map[string]string{}}
-	}, actor.WithSupervisor(supervision.StopAndReport(deps.Logger)))
+	}, actor.WithSupervisor(supervision.StopAndReport(deps.Logger)), actor.WithReceiverMiddleware(cfg.RouterMiddleware...))
 }
 
 func (r *router) Receive(ctx actor.Context) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -269,4 +270,41 @@ func TestShutdownEndsStreamsAndFinishesPersists(t *testing.T) {
 	if err != nil || n[h.cfg.FetchChannel] != 0 {
 		t.Fatalf("fetch channel still has %v subscribers (%v)", n, err)
 	}
+}
+
+// panicOnPayload makes the router panic when it hears payload.
+func panicOnPayload(payload string) actor.ReceiverMiddleware {
+	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if in, ok := env.Message.(messages.Inbound); ok && string(in.Payload) == payload {
+				panic("injected router fault")
+			}
+			next(ctx, env)
+		}
+	}
+}
+
+func TestRouterRestartsWithSubscriptionsIntact(t *testing.T) {
+	h := newDatabase(t)
+	h.start(nil, server.WithRouterMiddleware(panicOnPayload(`"crash the router"`)))
+	h.persistEvents("r", 2)
+	open := h.wire.subscribe(h.channel("open"))
+	h.fetch(open.channel, `{"$select":{"$columns":["name"],"$where":{"pid":"r"}}}`)
+	open.expect(`{"name":"n0"}`)
+
+	h.publish(h.cfg.FetchChannel, `"crash the router"`)
+	// The stream of the failed instance is ended, not left hanging...
+	open.expect(`"error"`)
+	// ...and the restarted router serves on the same subscriptions.
+	c := h.wire.subscribe(h.channel("after"))
+	h.fetch(c.channel, `{"$select":{"$columns":["name"],"$where":{"pid":"r"}}}`)
+	c.expect(`{"name":"n0"}`)
+	c.accept()
+	c.expect(`{"name":"n1"}`)
+	c.accept()
+	c.expect(`"end"`)
+	waitFor(t, "the old stream's channel to be unsubscribed", 5*time.Second, func() bool {
+		n, err := h.rdb.PubSubNumSub(context.Background(), open.channel).Result()
+		return err == nil && n[open.channel] == 1 // only the test's own subscription
+	})
 }

@@ -40,7 +40,8 @@ type Server struct {
 }
 
 type options struct {
-	childMiddleware []actor.ReceiverMiddleware
+	childMiddleware  []actor.ReceiverMiddleware
+	routerMiddleware []actor.ReceiverMiddleware
 }
 
 // Option changes how the server is built.
@@ -49,6 +50,11 @@ type Option func(*options)
 // WithChildMiddleware wraps the Receive of every stream and persist actor.
 func WithChildMiddleware(mw ...actor.ReceiverMiddleware) Option {
 	return func(o *options) { o.childMiddleware = append(o.childMiddleware, mw...) }
+}
+
+// WithRouterMiddleware wraps the Receive of the router.
+func WithRouterMiddleware(mw ...actor.ReceiverMiddleware) Option {
+	return func(o *options) { o.routerMiddleware = append(o.routerMiddleware, mw...) }
 }
 
 // New checks the configuration; Start connects.
@@ -114,6 +120,7 @@ func (s *Server) Start(ctx context.Context) error {
 		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
 		AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
+		RouterMiddleware: s.options.routerMiddleware,
 	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db}, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger})
 	props = props.Clone(actor.WithMailbox(actor.Bounded(1 << 16)))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
