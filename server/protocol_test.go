@@ -314,3 +314,23 @@ func TestDecodedRowKeepsColumnOrder(t *testing.T) {
 		t.Fatalf("keys %v in %s", keys, row)
 	}
 }
+
+func TestCreditWindow(t *testing.T) {
+	h := newHarness(t, nil)
+	h.persistEvents("w", 5)
+	c := h.wire.subscribe(h.channel("window"))
+	h.fetch(c.channel, `{"$select":{"$columns":["name"],"$where":{"pid":"w"}}}`, `"window":3`)
+	for _, want := range []string{"n0", "n1", "n2"} {
+		c.expect(`{"name":"` + want + `"}`)
+	}
+	c.expectSilence(100 * time.Millisecond) // the window is full
+	c.accept()
+	c.expect(`{"name":"n3"}`)
+	c.accept()
+	c.expect(`{"name":"n4"}`)
+	c.accept()
+	c.accept()
+	c.expectSilence(50 * time.Millisecond) // one row still unaccepted
+	c.accept()
+	c.expect(`"end"`)
+}
