@@ -1,0 +1,467 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventsource/eventsource/messages"
+)
+
+const (
+	// healthInterval is how long the reader waits for a message before it
+	// pings, so that a silently dead connection is found and redialled.
+	healthInterval = 30 * time.Second
+	// controlTimeout bounds SUBSCRIBE and UNSUBSCRIBE on the shared
+	// connection, and the "end" sent after a call. These never take the
+	// caller's deadline: a write cut short by it would break the connection
+	// that every call shares, and the "end" must go out after a
+	// cancellation too.
+	controlTimeout = 5 * time.Second
+	// inboxSlack is room in a call's buffer beyond its window: the terminal
+	// and a stray echo of the client's own "end".
+	inboxSlack = 3
+)
+
+// Client talks to eventsource servers over one Redis client. Build it with
+// New and Close it when done; it does not close the redis.Client.
+type Client struct {
+	rdb *redis.Client
+	ps  *redis.PubSub
+	cfg config
+
+	// prefix is cfg.prefix plus a random token, so that two clients with the
+	// same configured prefix never share a response channel.
+	prefix string
+	seq    atomic.Uint64
+
+	mu     sync.Mutex
+	calls  map[string]*call // response channel to the call that owns it
+	closed bool
+
+	quit chan struct{} // closed by Close before the PubSub is closed
+	done chan struct{} // closed when the reader has returned
+}
+
+type config struct {
+	fetchChannel   string
+	persistChannel string
+	prefix         string
+	timeout        time.Duration
+	reason         bool
+}
+
+// Option configures a Client.
+type Option func(*config)
+
+// WithFetchChannel sets the request channel of Fetch (default "fetch").
+func WithFetchChannel(name string) Option { return func(c *config) { c.fetchChannel = name } }
+
+// WithPersistChannel sets the request channel of Persist (default "persist").
+func WithPersistChannel(name string) Option { return func(c *config) { c.persistChannel = name } }
+
+// WithChannelPrefix sets the prefix of the response channels the client
+// makes up (default "eventsource:"). Each channel is the prefix, a random
+// token per Client and a sequence number.
+func WithChannelPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithTimeout bounds each call whose context has no deadline: a Persist
+// from start to reply, a Fetch from the start of the range to its last row.
+// Zero, the default, leaves such calls to their context.
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithReason asks the server for the reason of every "error" terminal, which
+// then arrives as a *ServerError with Reason and Message set.
+func WithReason() Option { return func(c *config) { c.reason = true } }
+
+// New returns a client that publishes requests with rdb and hears replies on
+// one PubSub connection of rdb. It starts the reader goroutine, which
+// connects in the background; Close stops it. A connection problem shows
+// in the calls. Closing rdb first ends the client too.
+func New(rdb *redis.Client, opts ...Option) *Client {
+	cfg := config{
+		fetchChannel:   "fetch",
+		persistChannel: "persist",
+		prefix:         "eventsource:",
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	c := &Client{
+		rdb:    rdb,
+		ps:     rdb.Subscribe(context.Background()),
+		cfg:    cfg,
+		prefix: cfg.prefix + randomToken() + ":",
+		calls:  map[string]*call{},
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go c.read()
+	return c
+}
+
+func randomToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// Close ends the calls still running with ErrClosed, closes the PubSub and
+// waits for the reader to stop. Only the first Close does anything; later
+// ones return ErrClosed.
+func (c *Client) Close() error {
+	if !c.markClosed(ErrClosed) {
+		return ErrClosed
+	}
+	close(c.quit)
+	err := c.ps.Close()
+	<-c.done
+	if err != nil {
+		return fmt.Errorf("close pubsub: %w", err)
+	}
+	return nil
+}
+
+// markClosed refuses new calls and ends those under way with err. It
+// reports false when the client was closed already.
+func (c *Client) markClosed(err error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.closed = true
+	for _, cl := range c.calls {
+		cl.fail(err)
+	}
+	return true
+}
+
+// read is the reader goroutine: it routes every message heard on the
+// shared PubSub to the call owning its channel, and never blocks on a call.
+func (c *Client) read() {
+	defer close(c.done)
+	ctx := context.Background()
+	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
+	backoff := minBackoff
+	for {
+		msg, err := c.ps.ReceiveTimeout(ctx, healthInterval)
+		if err != nil {
+			select {
+			case <-c.quit:
+				return
+			default:
+			}
+			if errors.Is(err, redis.ErrClosed) {
+				// The redis.Client was closed under us: nothing more will
+				// be heard, so no call may wait for it.
+				c.markClosed(fmt.Errorf("redis client closed: %w", ErrClosed))
+				return
+			}
+			var netErr net.Error
+			if errors.As(err, &netErr) && netErr.Timeout() {
+				// Quiet for a while: a ping proves the connection alive, or
+				// fails and makes go-redis redial and resubscribe.
+				pingCtx, cancel := context.WithTimeout(ctx, controlTimeout)
+				_ = c.ps.Ping(pingCtx)
+				cancel()
+				continue
+			}
+			// go-redis redials on the next Receive, but whatever was
+			// published meanwhile is gone: the calls running now cannot
+			// trust their streams.
+			c.interrupt(err)
+			select {
+			case <-c.quit:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		switch m := msg.(type) {
+		case *redis.Message:
+			c.route(m.Channel, m.Payload)
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				c.confirm(m.Channel)
+			}
+		}
+	}
+}
+
+// route hands a payload to its call without blocking.
+func (c *Client) route(channel, payload string) {
+	// The client hears its own "accepted" on the channel; dropping it here
+	// keeps a call's buffer down to what the server sends.
+	if payload == string(messages.AcceptedJSON) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.calls[channel]
+	if !ok {
+		return // a late message for a call that has ended
+	}
+	select {
+	case cl.inbox <- payload:
+	default:
+		cl.fail(fmt.Errorf("more than %d messages in flight on %s: %w", cap(cl.inbox), channel, ErrProtocol))
+	}
+}
+
+func (c *Client) confirm(channel string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.calls[channel]; ok && !cl.confirmed {
+		cl.confirmed = true
+		close(cl.subscribed)
+	}
+}
+
+func (c *Client) interrupt(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cl := range c.calls {
+		cl.fail(fmt.Errorf("%w: %w", ErrInterrupted, err))
+	}
+}
+
+// call is one request in flight: its response channel and what the reader
+// has delivered for it.
+type call struct {
+	channel    string
+	inbox      chan string
+	subscribed chan struct{} // closed on the SUBSCRIBE confirmation
+	broken     chan struct{} // closed by fail
+	// confirmed and err are written with Client.mu held; err is read
+	// after broken is closed, which orders it.
+	confirmed bool
+	err       error
+}
+
+// fail ends the call with err unless it has failed already. Client.mu held.
+func (cl *call) fail(err error) {
+	if cl.err != nil {
+		return
+	}
+	cl.err = err
+	close(cl.broken)
+}
+
+// begin subscribes a fresh response channel for a call that may have up to
+// inbox messages in flight, and returns once Redis has confirmed it.
+func (c *Client) begin(ctx context.Context, inbox int) (*call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	name := c.prefix + strconv.FormatUint(c.seq.Add(1), 10)
+	if err := messages.ValidateChannel(name, 0); err != nil {
+		return nil, fmt.Errorf("response channel %q: %w", name, err)
+	}
+	cl := &call{
+		channel:    name,
+		inbox:      make(chan string, inbox),
+		subscribed: make(chan struct{}),
+		broken:     make(chan struct{}),
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.calls[name] = cl
+	c.mu.Unlock()
+	subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	err := c.ps.Subscribe(subCtx, name)
+	cancel()
+	if err != nil {
+		c.finish(ctx, cl)
+		if errors.Is(err, redis.ErrClosed) {
+			err = fmt.Errorf("redis client closed: %w", ErrClosed)
+		}
+		return nil, fmt.Errorf("subscribe %s: %w", name, err)
+	}
+	select {
+	case <-cl.subscribed:
+		return cl, nil
+	case <-cl.broken:
+		c.finish(ctx, cl)
+		return nil, fmt.Errorf("wait for subscription to %s: %w", name, cl.err)
+	case <-ctx.Done():
+		c.finish(ctx, cl)
+		return nil, fmt.Errorf("wait for subscription to %s: %w", name, ctx.Err())
+	}
+}
+
+// finish forgets the call and unsubscribes its channel. It runs whatever
+// state ctx is in, so the UNSUBSCRIBE goes out after a cancellation too.
+func (c *Client) finish(ctx context.Context, cl *call) {
+	c.mu.Lock()
+	delete(c.calls, cl.channel)
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return // closing the PubSub dropped every subscription
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	defer cancel()
+	// A failed UNSUBSCRIBE needs no report: go-redis has already dropped
+	// the channel from the set it resubscribes after a redial, and the call
+	// has its result.
+	_ = c.ps.Unsubscribe(ctx, cl.channel)
+}
+
+// request publishes req on a request channel. PUBLISH counts who heard it;
+// zero means no server is listening, and waiting would be in vain.
+func (c *Client) request(ctx context.Context, channel string, req messages.Request) error {
+	payload, err := marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	n, err := c.rdb.Publish(ctx, channel, payload).Result()
+	if err != nil {
+		return fmt.Errorf("publish request on %s: %w", channel, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("publish request on %s: %w", channel, ErrNoServer)
+	}
+	return nil
+}
+
+// receive returns the next message of the call. Delivered messages come
+// before a failure, since they arrived before whatever broke the call.
+func (c *Client) receive(ctx context.Context, cl *call) (string, error) {
+	select {
+	case p := <-cl.inbox:
+		return p, nil
+	default:
+	}
+	select {
+	case p := <-cl.inbox:
+		return p, nil
+	case <-cl.broken:
+		return "", cl.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// withTimeout applies the client's default timeout to a context without a
+// deadline.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || c.cfg.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.cfg.timeout)
+}
+
+// marshal encodes v without escaping <, > and &, which encoding/json does
+// by default and which would change the bytes of strings in queries.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// encodeQuery turns a query given as JSON text (json.RawMessage, []byte or
+// string) or as a value to marshal into the JSON object of a request.
+func encodeQuery(query any) (json.RawMessage, error) {
+	var raw []byte
+	switch q := query.(type) {
+	case nil:
+		return nil, fmt.Errorf("query is nil: %w", ErrInvalidQuery)
+	case json.RawMessage:
+		raw = q
+	case []byte:
+		raw = q
+	case string:
+		raw = []byte(q)
+	default:
+		b, err := marshal(q)
+		if err != nil {
+			return nil, fmt.Errorf("encode query: %w", err)
+		}
+		raw = b
+	}
+	raw = bytes.TrimSpace(raw)
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("query is not valid JSON: %w", ErrInvalidQuery)
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, fmt.Errorf("query is not an object: %w", ErrInvalidQuery)
+	}
+	return raw, nil
+}
+
+// kind is what a message heard on a response channel means to the client.
+type kind int
+
+const (
+	kindIgnore  kind = iota // anything the protocol lets the client skip
+	kindObject              // a row, or the OK reply of a persist
+	kindEnd                 // "end"
+	kindTimeout             // "timeout"
+	kindError               // "error", or an ErrorReply when reasons were asked for
+)
+
+// classify reads a payload heard on a response channel. With reasons on,
+// an object of only "error" and "message" is taken for an ErrorReply: the
+// protocol leaves that ambiguous with a row of just such columns.
+func classify(payload string, reason bool) (kind, *ServerError) {
+	b := bytes.TrimSpace([]byte(payload))
+	if len(b) == 0 {
+		return kindIgnore, nil
+	}
+	switch b[0] {
+	case '{':
+		if reason {
+			if reply, ok := errorReply(b); ok {
+				return kindError, &ServerError{Reason: reply.Error, Message: reply.Message}
+			}
+		}
+		return kindObject, nil
+	case '"':
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			return kindIgnore, nil
+		}
+		switch s {
+		case messages.End:
+			return kindEnd, nil
+		case messages.Timeout:
+			return kindTimeout, nil
+		case messages.Error:
+			return kindError, &ServerError{}
+		}
+	}
+	// Unknown strings are ignored, as the server ignores them: a later
+	// version may add notices that older clients should skip.
+	return kindIgnore, nil
+}
+
+func errorReply(b []byte) (messages.ErrorReply, bool) {
+	var reply messages.ErrorReply
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&reply) != nil || reply.Error == "" {
+		return messages.ErrorReply{}, false
+	}
+	return reply, true
+}

@@ -1,0 +1,21 @@
+// Package client is the Go client of the eventsource wire protocol on Redis
+// pub/sub: Fetch streams the rows of a $select query with per-row
+// acknowledgement, Persist inserts events and returns the server's OK reply.
+//
+// Every call picks a fresh response channel, SUBSCRIBEs to it and waits for
+// Redis to confirm before it publishes its request, so the server's first
+// message cannot be lost. All response channels of a Client share one
+// redis.PubSub connection; one reader goroutine routes what it hears to the
+// call that owns the channel. When a call ends, however it ends, its channel
+// is unsubscribed.
+//
+// Concurrency: a Client is safe for concurrent use, and many Fetch and
+// Persist calls may run at once on one Client. The sequence returned by
+// Fetch must be ranged over by one goroutine at a time; each range runs the
+// query anew. Close ends calls still running with ErrClosed.
+//
+// Buffers: each call buffers at most its window of rows plus a terminal,
+// which is all a well-behaved server may have in flight. A server (or a
+// stranger publishing on the channel) that sends more fails the call with
+// ErrProtocol rather than stalling the reader that every call shares.
+package client

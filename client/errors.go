@@ -1,0 +1,54 @@
+package client
+
+import (
+	"errors"
+
+	"github.com/eventsource/eventsource/messages"
+)
+
+var (
+	// ErrTimeout means the server sent "timeout": the client did not
+	// accept a row within the server's acceptance timeout.
+	ErrTimeout = errors.New("server timed out waiting for accepted")
+	// ErrServer means the server sent "error". Errors returned for it are
+	// *ServerError values, which match ErrServer with errors.Is.
+	ErrServer = errors.New("server error")
+	// ErrNoServer means nobody is subscribed to the request channel, so the
+	// request was heard by no server.
+	ErrNoServer = errors.New("no server subscribed to the request channel")
+	// ErrClosed means the Client was closed before or during the call.
+	ErrClosed = errors.New("client closed")
+	// ErrInterrupted means the subscriber connection to Redis failed during
+	// the call, so messages on its response channel may have been lost.
+	ErrInterrupted = errors.New("redis subscriber connection interrupted")
+	// ErrProtocol means the response channel carried something the protocol
+	// does not allow, such as more rows than the window.
+	ErrProtocol = errors.New("protocol violation on the response channel")
+	// ErrInvalidQuery means the query is not a JSON object; nothing was sent.
+	ErrInvalidQuery = errors.New("query must be a JSON object")
+	// ErrNoDocuments means Persist was called without documents.
+	ErrNoDocuments = errors.New("no documents to persist")
+)
+
+// ServerError is the "error" terminal. Reason and Message are set only when
+// the request asked for reasons (WithReason); otherwise both are empty.
+type ServerError struct {
+	Reason  messages.Reason
+	Message string
+}
+
+func (e *ServerError) Error() string {
+	switch {
+	case e.Reason == "":
+		return ErrServer.Error()
+	case e.Message == "":
+		return ErrServer.Error() + ": " + string(e.Reason)
+	}
+	return ErrServer.Error() + ": " + string(e.Reason) + ": " + e.Message
+}
+
+// Is makes every ServerError match ErrServer, and one whose reason is a
+// timeout match ErrTimeout as well, so callers can test either way.
+func (e *ServerError) Is(target error) bool {
+	return target == ErrServer || (target == ErrTimeout && e.Reason == messages.ReasonTimeout)
+}
