@@ -37,3 +37,5 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 )
+
+ignore ./test/compat/node_modules

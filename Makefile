@@ -1,0 +1,73 @@
+# eventsource: build, set up local services, test.
+#
+#   make run    start Redis and MariaDB if needed, apply the schema, serve
+#   make test   what CI runs (.ci/run): services, npm deps, vet, race tests
+#
+# Go is looked up in /usr/local/go/bin first, so a PATH without it works.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := /usr/local/go/bin:$(PATH)
+
+GO     ?= go
+BIN    := bin/eventsource
+COMPAT := test/compat
+
+# Root runs apt-get directly, anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: all build services migrate run test test-deps cc node-deps fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/eventsource
+
+services:
+	bash scripts/services.sh
+
+migrate: build services
+	$(BIN) migrate
+
+run: services migrate
+	$(BIN) serve
+
+test: services test-deps
+	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+test-deps: cc node-deps
+
+# -race needs cgo, so a C compiler.
+cc:
+	@cc="$$($(GO) env CC)"; cc="$${cc%% *}"; \
+	if ! command -v "$$cc" >/dev/null 2>&1; then \
+		echo "make: no C compiler ($$cc) and go test -race needs one: installing gcc with apt-get"; \
+		$(APT) update && $(APT) install -y gcc libc6-dev; \
+	fi
+
+# The compatibility test (test/compat) drives the server with the npm redis
+# client, so it needs node, npm and its node_modules.
+node-deps:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "make: node or npm is missing and the compat test needs them: installing Debian's nodejs npm"; \
+		$(APT) update && $(APT) install -y nodejs npm; \
+	fi
+	@if [ -f $(COMPAT)/package-lock.json ]; then \
+		echo "cd $(COMPAT) && npm ci"; \
+		cd $(COMPAT) && npm ci --no-audit --no-fund; \
+	else \
+		echo "cd $(COMPAT) && npm install"; \
+		cd $(COMPAT) && npm install --no-audit --no-fund; \
+	fi
+
+fmt:
+	$(GO) fmt ./...
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin/ $(COMPAT)/node_modules
+	rm -f coverage.out coverage.html cover.out *.coverprofile
