@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/mysqlstore"
 )
 
 // Config is everything the server needs. cmd/eventsource builds it once from
@@ -54,6 +55,14 @@ type MySQLConfig struct {
 	Database string
 	// PoolSize bounds open connections.
 	PoolSize int
+}
+
+// StoreConfig is the mysqlstore view of c.
+func (c MySQLConfig) StoreConfig() mysqlstore.Config {
+	return mysqlstore.Config{
+		Host: c.Host, Port: c.Port, User: c.User, Password: c.Password,
+		Charset: c.Charset, Database: c.Database, PoolSize: c.PoolSize,
+	}
 }
 
 // RedisConfig says how to reach Redis.

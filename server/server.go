@@ -74,10 +74,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 // no request is lost.
 func (s *Server) Start(ctx context.Context) error {
 	cfg := s.cfg
-	db, err := mysqlstore.Open(mysqlstore.Config{
-		Host: cfg.MySQL.Host, Port: cfg.MySQL.Port, User: cfg.MySQL.User, Password: cfg.MySQL.Password,
-		Charset: cfg.MySQL.Charset, Database: cfg.MySQL.Database, PoolSize: cfg.MySQL.PoolSize,
-	})
+	db, err := mysqlstore.Open(cfg.MySQL.StoreConfig())
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	db, err := mysqlstore.Open(mysqlstore.Config{
-		Host: cfg.MySQL.Host, Port: cfg.MySQL.Port, User: cfg.MySQL.User, Password: cfg.MySQL.Password,
-		Charset: cfg.MySQL.Charset, PoolSize: 1,
-	})
+	// Connect to no database: migrate creates it.
+	storeCfg := cfg.MySQL.StoreConfig()
+	storeCfg.Database, storeCfg.PoolSize = "", 1
+	db, err := mysqlstore.Open(storeCfg)
 	if err != nil {
 		return err
 	}
