@@ -59,10 +59,7 @@ func appendValue(buf []byte, v any, digits int) []byte {
 	case uint64:
 		return strconv.AppendUint(buf, v, 10)
 	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return append(buf, "null"...) // what JSON.stringify writes
-		}
-		return strconv.AppendFloat(buf, v, 'g', -1, 64)
+		return appendFloat(buf, v)
 	case bool:
 		return strconv.AppendBool(buf, v)
 	case time.Time:
@@ -78,6 +75,32 @@ func appendValue(buf []byte, v any, digits int) []byte {
 		}
 		return append(buf, b...)
 	}
+}
+
+// appendFloat writes v as JSON.stringify does (JavaScript's Number to
+// String): plain decimals from 1e-6 up to 1e21 and exponent form outside,
+// without a leading zero in the exponent (1e-7, 1e+21); -0 as 0; NaN and
+// infinities as null. strconv's 'g' would write 1e+06 and 1e-07 instead.
+func appendFloat(buf []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return append(buf, "null"...)
+	case v == 0:
+		return append(buf, '0')
+	}
+	format := byte('f')
+	if abs := math.Abs(v); abs < 1e-6 || abs >= 1e21 {
+		format = 'e'
+	}
+	buf = strconv.AppendFloat(buf, v, format, -1, 64)
+	if format == 'e' {
+		// e-07 to e-7; exponents of 1e21 and up have two digits already.
+		if n := len(buf); n >= 4 && buf[n-4] == 'e' && buf[n-3] == '-' && buf[n-2] == '0' {
+			buf[n-2] = buf[n-1]
+			buf = buf[:n-1]
+		}
+	}
+	return buf
 }
 
 // AppendTime writes t in UTC as ISO-8601 with the given fractional digits

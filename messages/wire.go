@@ -81,15 +81,15 @@ var ErrBadRequest = errors.New("bad request")
 func DecodeRequest(payload []byte, limits RequestLimits) (Request, error) {
 	var req Request
 	if limits.MaxBytes > 0 && len(payload) > limits.MaxBytes {
-		// Still try to find the channel cheaply so the client hears why.
-		req.Channel = sniffChannel(payload, limits)
+		// Still try to find the channel so the client hears why.
+		req = sniff(payload, limits)
 		if req.Channel == "" {
 			return req, fmt.Errorf("request of %d bytes exceeds %d: %w", len(payload), limits.MaxBytes, ErrNoChannel)
 		}
 		return req, fmt.Errorf("request of %d bytes exceeds %d: %w", len(payload), limits.MaxBytes, ErrBadRequest)
 	}
 	if err := json.Unmarshal(payload, &req); err != nil {
-		req = Request{Channel: sniffChannel(payload, limits)}
+		req = sniff(payload, limits)
 		if req.Channel == "" {
 			return req, fmt.Errorf("decode request: %v: %w", err, ErrNoChannel)
 		}
@@ -110,36 +110,35 @@ func DecodeRequest(payload []byte, limits RequestLimits) (Request, error) {
 	return req, nil
 }
 
-// sniffChannel finds a usable "channel" in a request that failed to decode
-// as a whole (say, a query of the wrong type), so the error can be reported.
-func sniffChannel(payload []byte, limits RequestLimits) string {
-	var probe struct {
-		Channel string `json:"channel"`
-	}
+// sniff finds, in a request that failed to decode as a whole (say, a query
+// of the wrong type), what is needed to report the error: a usable
+// "channel" and the "reason" opt-in. A field of the wrong type is skipped.
+func sniff(payload []byte, limits RequestLimits) Request {
+	var req Request
 	dec := json.NewDecoder(bytes.NewReader(payload))
-	if _, err := dec.Token(); err != nil {
-		return ""
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return req
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return ""
+			break
 		}
-		if key, _ := tok.(string); key == "channel" {
-			if err := dec.Decode(&probe.Channel); err != nil {
-				return ""
-			}
-			if ValidateChannel(probe.Channel, limits.MaxChannel) != nil {
-				return ""
-			}
-			return probe.Channel
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			break
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
+		switch tok {
+		case "channel":
+			var channel string
+			if json.Unmarshal(raw, &channel) == nil && ValidateChannel(channel, limits.MaxChannel) == nil {
+				req.Channel = channel
+			}
+		case "reason":
+			_ = json.Unmarshal(raw, &req.Reason)
 		}
 	}
-	return ""
+	return req
 }
 
 // ValidateChannel checks that a response channel name is usable: non-empty,

@@ -254,17 +254,39 @@ func TestShutdownEndsStreamsAndFinishesPersists(t *testing.T) {
 	h.fetch(c.channel, `{"$select":{"$columns":["name"],"$where":{"pid":"open"}}}`)
 	c.expect(`{"name":"n0"}`)
 
-	p := h.wire.subscribe(h.channel("late-persist"))
-	h.persist(p.channel, `{"$insert":{"$documents":{"pid":"late","domain":"d","name":"n","data":{}}}}`)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := h.srv.Shutdown(ctx); err != nil {
+	// Hold a write lock so the next persist is certainly in flight when
+	// the shutdown begins.
+	ctx := context.Background()
+	lock, err := h.db.Conn(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.expect(`"error"`)
-	p.expectObject()
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "LOCK TABLES `"+h.dbName+"`.event WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	p := h.wire.subscribe(h.channel("late-persist"))
+	h.persist(p.channel, `{"$insert":{"$documents":{"pid":"late","domain":"d","name":"n","data":{}}}}`)
+	waitFor(t, "the persist to be in flight", 5*time.Second, func() bool { return children(t, h) == 2 })
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		shutdown <- h.srv.Shutdown(ctx)
+	}()
+	c.expect(`"error"`) // the open stream ends at once
+	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	reply := p.expectObject() // the persist commits and replies
+	if reply["affectedRows"] != float64(1) {
+		t.Fatalf("persist reply %v", reply)
+	}
 	p.expect(`"end"`)
+	if err := <-shutdown; err != nil {
+		t.Fatal(err)
+	}
 	// And nothing listens on the request channels any more.
 	n, err := h.rdb.PubSubNumSub(ctx, h.cfg.FetchChannel).Result()
 	if err != nil || n[h.cfg.FetchChannel] != 0 {

@@ -1,0 +1,377 @@
+package messages_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/eventsource/eventsource/messages"
+)
+
+func TestDecodeRequest(t *testing.T) {
+	t.Parallel()
+	limits := messages.RequestLimits{MaxBytes: 256, MaxChannel: 16, MaxWindow: 8}
+	// pad makes a valid request longer than limits.MaxBytes.
+	pad := strings.Repeat("x", 300)
+	tests := []struct {
+		name    string
+		payload string
+		// unlimited decodes with the zero RequestLimits instead of limits.
+		unlimited bool
+		wantErr   error // nil, ErrBadRequest or ErrNoChannel
+		want      messages.Request
+	}{
+		{
+			name:    "valid",
+			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":"p"}}}}`,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{"$where":{"pid":"p"}}}`)},
+		},
+		{
+			name:    "valid with whitespace and unknown fields",
+			payload: " {\n \"channel\" : \"c1\" , \"extra\": [1,2], \"query\" : {\"$select\":{}} }\n",
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{}}`)},
+		},
+		{
+			name:    "opt-in fields",
+			payload: `{"channel":"c1","query":{"$select":{}},"reason":true,"decode":true,"window":8}`,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{}}`), Reason: true, Decode: true, Window: 8},
+		},
+		{
+			name:    "opt-in fields off",
+			payload: `{"channel":"c1","query":{"$select":{}},"reason":false,"decode":false,"window":0}`,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{}}`)},
+		},
+		{
+			name:    "channel of exactly the maximum length",
+			payload: `{"channel":"0123456789abcdef","query":{}}`,
+			want:    messages.Request{Channel: "0123456789abcdef", Query: json.RawMessage(`{}`)},
+		},
+		{
+			name:      "no limits",
+			payload:   `{"channel":"` + pad + `","query":{},"window":100000}`,
+			unlimited: true,
+			want:      messages.Request{Channel: pad, Query: json.RawMessage(`{}`), Window: 100000},
+		},
+		{
+			name:    "too big with the channel first",
+			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":"` + pad + `"}}}}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1"},
+		},
+		{
+			name:    "too big with the channel after the query",
+			payload: `{"query":{"$select":{"$where":{"pid":"` + pad + `"}}},"channel":"c1"}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1"},
+		},
+		{
+			name:    "too big and truncated after the channel",
+			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":"` + pad,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1"},
+		},
+		{
+			name:    "too big without a channel",
+			payload: `{"query":{"$select":{"$where":{"pid":"` + pad + `"}}}}`,
+			wantErr: messages.ErrNoChannel,
+		},
+		{
+			name:    "too big with an unusable channel",
+			payload: `{"channel":"` + pad + `","query":{}}`,
+			wantErr: messages.ErrNoChannel,
+		},
+		{
+			name:    "too big and not JSON",
+			payload: pad,
+			wantErr: messages.ErrNoChannel,
+		},
+		{name: "not JSON", payload: `hello`, wantErr: messages.ErrNoChannel},
+		{name: "empty", payload: ``, wantErr: messages.ErrNoChannel},
+		{name: "JSON string", payload: `"accepted"`, wantErr: messages.ErrNoChannel},
+		{name: "JSON array", payload: `[{"channel":"c1"}]`, wantErr: messages.ErrNoChannel},
+		{name: "no channel", payload: `{"query":{"$select":{}}}`, wantErr: messages.ErrNoChannel},
+		{name: "empty channel", payload: `{"channel":"","query":{}}`, wantErr: messages.ErrNoChannel},
+		{name: "channel too long", payload: `{"channel":"0123456789abcdefg","query":{}}`, wantErr: messages.ErrNoChannel},
+		{name: "channel with a newline", payload: `{"channel":"a\nb","query":{}}`, wantErr: messages.ErrNoChannel},
+		{name: "channel with DEL", payload: `{"channel":"a\u007fb","query":{}}`, wantErr: messages.ErrNoChannel},
+		{name: "channel a number", payload: `{"channel":5,"query":{}}`, wantErr: messages.ErrNoChannel},
+		{name: "channel null", payload: `{"channel":null,"query":{}}`, wantErr: messages.ErrNoChannel},
+		{name: "channel an object", payload: `{"channel":{"a":1},"query":{}}`, wantErr: messages.ErrNoChannel},
+		{
+			name:    "missing query",
+			payload: `{"channel":"c1","reason":true}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1", Reason: true},
+		},
+		{
+			name:    "null query",
+			payload: `{"channel":"c1","query":null,"decode":true}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`null`), Decode: true},
+		},
+		{
+			name:    "string query",
+			payload: `{"channel":"c1","query":"SELECT * FROM event","reason":true}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`"SELECT * FROM event"`), Reason: true},
+		},
+		{
+			name:    "array query",
+			payload: `{"channel":"c1","query":[{"$select":{}}]}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`[{"$select":{}}]`)},
+		},
+		{
+			name:    "number query",
+			payload: `{"channel":"c1","query":42}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`42`)},
+		},
+		{
+			name:    "window negative",
+			payload: `{"channel":"c1","query":{},"window":-1,"reason":true}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{}`), Window: -1, Reason: true},
+		},
+		{
+			name:    "window over the maximum",
+			payload: `{"channel":"c1","query":{},"window":9}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{}`), Window: 9},
+		},
+		// A field of the wrong type fails json.Unmarshal as a whole; the
+		// channel is still found so the client hears "error".
+		{
+			name:    "window a string",
+			payload: `{"channel":"c1","query":{},"window":"3"}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1"},
+		},
+		{
+			name:    "reason a string, channel last",
+			payload: `{"query":{"$select":{}},"reason":"yes","channel":"c1"}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1"},
+		},
+		{
+			name:    "window fractional",
+			payload: `{"channel":"c1","query":{},"window":1.5}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1"},
+		},
+		{
+			name:    "truncated JSON after the channel",
+			payload: `{"channel":"c1","query":{"$select":`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.Request{Channel: "c1"},
+		},
+		{
+			name:    "wrong type and no channel",
+			payload: `{"query":{},"window":"3"}`,
+			wantErr: messages.ErrNoChannel,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			lim := limits
+			if tt.unlimited {
+				lim = messages.RequestLimits{}
+			}
+			got, err := messages.DecodeRequest([]byte(tt.payload), lim)
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("DecodeRequest: unexpected error %v", err)
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("DecodeRequest: error %v, want one wrapping %q", err, tt.wantErr)
+			}
+			// The two classes exclude each other: the router answers one on
+			// the channel and only logs the other.
+			if errors.Is(err, messages.ErrBadRequest) && errors.Is(err, messages.ErrNoChannel) {
+				t.Fatalf("error %v wraps both ErrBadRequest and ErrNoChannel", err)
+			}
+			if errors.Is(err, messages.ErrNoChannel) && got.Channel != "" {
+				t.Errorf("Channel = %q with ErrNoChannel, want empty", got.Channel)
+			}
+			if !requestEqual(got, tt.want) {
+				t.Errorf("DecodeRequest = %+v (query %s), want %+v (query %s)", got, got.Query, tt.want, tt.want.Query)
+			}
+		})
+	}
+}
+
+func requestEqual(a, b messages.Request) bool {
+	return a.Channel == b.Channel && bytes.Equal(a.Query, b.Query) &&
+		a.Reason == b.Reason && a.Decode == b.Decode && a.Window == b.Window
+}
+
+func TestDecodeRequestDefaultLimits(t *testing.T) {
+	t.Parallel()
+	lim := messages.DefaultRequestLimits()
+	if lim.MaxBytes != 1<<20 || lim.MaxChannel <= 0 || lim.MaxWindow <= 0 {
+		t.Fatalf("DefaultRequestLimits = %+v, want 1 MiB and positive channel and window bounds", lim)
+	}
+	big := `{"channel":"c1","query":{"$select":{"$where":{"pid":"` + strings.Repeat("y", 1<<20) + `"}}}}`
+	req, err := messages.DecodeRequest([]byte(big), lim)
+	if !errors.Is(err, messages.ErrBadRequest) || req.Channel != "c1" {
+		t.Fatalf("request over 1 MiB: got %+v, %v; want channel c1 and ErrBadRequest", req.Channel, err)
+	}
+	justUnder := `{"channel":"c1","query":{"$select":{"$where":{"pid":"` + strings.Repeat("y", 1<<19) + `"}}}}`
+	if _, err := messages.DecodeRequest([]byte(justUnder), lim); err != nil {
+		t.Fatalf("request under 1 MiB: %v", err)
+	}
+}
+
+func TestValidateChannel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		channel string
+		max     int
+		ok      bool
+	}{
+		{"plain", "my-channel", 0, true},
+		{"with colons and spaces", "eventsource:abc 123", 0, true},
+		{"unicode", "kanal-ø-日本-🚀", 0, true},
+		{"exactly max", "abcd", 4, true},
+		{"max counts bytes", "øø", 4, true},
+		{"max counts bytes, over", "øøø", 5, false},
+		{"over max", "abcde", 4, false},
+		{"no limit", strings.Repeat("a", 100000), 0, true},
+		{"empty", "", 0, false},
+		{"NUL", "a\x00b", 0, false},
+		{"newline", "a\nb", 0, false},
+		{"tab", "a\tb", 0, false},
+		{"unit separator", "a\x1fb", 0, false},
+		{"DEL", "a\x7fb", 0, false},
+		{"invalid UTF-8", "a\xffb", 0, false},
+		{"truncated UTF-8", "a\xe2\x82", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := messages.ValidateChannel(tt.channel, tt.max)
+			if (err == nil) != tt.ok {
+				t.Fatalf("ValidateChannel(%q, %d) = %v, want ok=%v", tt.channel, tt.max, err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestParseControl(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		payload string
+		want    messages.Control
+	}{
+		{`"accepted"`, messages.ControlAccepted},
+		{`"end"`, messages.ControlEnd},
+		{` "accepted"`, messages.ControlAccepted},
+		{"\"accepted\"\n", messages.ControlAccepted},
+		{"\t\r\n\"end\" \n", messages.ControlEnd},
+		{`"\u0061ccepted"`, messages.ControlAccepted},
+		{`"\u0065nd"`, messages.ControlEnd},
+		{`"timeout"`, messages.ControlNone},
+		{`"error"`, messages.ControlNone},
+		{`"Accepted"`, messages.ControlNone},
+		{`"END"`, messages.ControlNone},
+		{`" accepted"`, messages.ControlNone},
+		{`"accepted "`, messages.ControlNone},
+		{`""`, messages.ControlNone},
+		{`"accepted`, messages.ControlNone},
+		{`"accepted""end"`, messages.ControlNone},
+		{`accepted`, messages.ControlNone},
+		{`end`, messages.ControlNone},
+		{``, messages.ControlNone},
+		{`   `, messages.ControlNone},
+		{`null`, messages.ControlNone},
+		{`true`, messages.ControlNone},
+		{`1`, messages.ControlNone},
+		{`["accepted"]`, messages.ControlNone},
+		{`{"accepted":true}`, messages.ControlNone},
+		{`{"channel":"c1"}`, messages.ControlNone},
+		{`{"error":"timeout","message":"no accepted"}`, messages.ControlNone},
+		{`{"timestamp":"2020-04-06T11:35:18.414Z","pid":"p","name":"end"}`, messages.ControlNone},
+		{`{"fieldCount":0,"affectedRows":1,"insertId":1,"serverStatus":2,"warningCount":0,"message":"","protocol41":true,"changedRows":0}`, messages.ControlNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.payload, func(t *testing.T) {
+			t.Parallel()
+			if got := messages.ParseControl([]byte(tt.payload)); got != tt.want {
+				t.Fatalf("ParseControl(%q) = %d, want %d", tt.payload, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestControlBytes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		got  []byte
+		want string
+	}{
+		{messages.AcceptedJSON, `"accepted"`},
+		{messages.EndJSON, `"end"`},
+		{messages.TimeoutJSON, `"timeout"`},
+		{messages.ErrorJSON, `"error"`},
+	}
+	for _, tt := range tests {
+		if string(tt.got) != tt.want {
+			t.Errorf("payload %q, want %q", tt.got, tt.want)
+		}
+		var s string
+		if err := json.Unmarshal(tt.got, &s); err != nil {
+			t.Errorf("payload %q is not a JSON string: %v", tt.got, err)
+		}
+	}
+}
+
+func TestErrorPayload(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		withReason bool
+		reason     messages.Reason
+		message    string
+		want       string
+	}{
+		{"default", false, messages.ReasonDB, "database failed", `"error"`},
+		{"default ignores the reason", false, messages.ReasonTimeout, "", `"error"`},
+		{"opt-in", true, messages.ReasonBadRequest, "query.$select: unknown column", `{"error":"bad_request","message":"query.$select: unknown column"}`},
+		{"opt-in without message", true, messages.ReasonRefused, "", `{"error":"refused"}`},
+		{"opt-in internal", true, messages.ReasonInternal, "internal error", `{"error":"internal","message":"internal error"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := messages.ErrorPayload(tt.withReason, tt.reason, tt.message)
+			if string(got) != tt.want {
+				t.Fatalf("ErrorPayload(%v, %q, %q) = %s, want %s", tt.withReason, tt.reason, tt.message, got, tt.want)
+			}
+			if tt.withReason {
+				var reply messages.ErrorReply
+				if err := json.Unmarshal(got, &reply); err != nil || reply.Error != tt.reason || reply.Message != tt.message {
+					t.Fatalf("ErrorPayload decodes to %+v, %v", reply, err)
+				}
+			}
+		})
+	}
+	// A message with characters encoding/json escapes still round-trips.
+	got := messages.ErrorPayload(true, messages.ReasonBadRequest, `a "quoted" <tag> & more`)
+	var reply messages.ErrorReply
+	if err := json.Unmarshal(got, &reply); err != nil || reply.Message != `a "quoted" <tag> & more` {
+		t.Fatalf("ErrorPayload with special characters = %s: %+v, %v", got, reply, err)
+	}
+}
+
+func TestDecodeRequestKeepsReasonOfABadRequest(t *testing.T) {
+	req, err := messages.DecodeRequest([]byte(`{"channel":"c","reason":true,"window":"3","query":{}}`), messages.DefaultRequestLimits())
+	if !errors.Is(err, messages.ErrBadRequest) {
+		t.Fatalf("err = %v, want ErrBadRequest", err)
+	}
+	if req.Channel != "c" || !req.Reason {
+		t.Fatalf("got %+v, want channel c with reason", req)
+	}
+}

@@ -1,0 +1,703 @@
+package redisbus_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/redisbus"
+)
+
+const redisAddr = "127.0.0.1:6379"
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// uniquePrefix names the channels of one test, so tests and packages share
+// the local Redis without hearing each other.
+func uniquePrefix() string { return "es-redisbus-test:" + randomHex(6) + ":" }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// mustRedis returns a client of the local Redis, closed when the test ends.
+func mustRedis(tb testing.TB, opts *redis.Options) *redis.Client {
+	tb.Helper()
+	if opts == nil {
+		opts = &redis.Options{}
+	}
+	opts.Addr = redisAddr
+	rdb := redis.NewClient(opts)
+	tb.Cleanup(func() { rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		tb.Fatalf("redis at %s: %v", redisAddr, err)
+	}
+	return rdb
+}
+
+func testContext(tb testing.TB) context.Context {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls check until it returns nil, failing the test with its last
+// error after timeout.
+func waitFor(tb testing.TB, timeout time.Duration, check func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// numSub is PUBSUB NUMSUB channel.
+func numSub(tb testing.TB, rdb *redis.Client, channel string) int64 {
+	tb.Helper()
+	res, err := rdb.PubSubNumSub(testContext(tb), channel).Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res[channel]
+}
+
+// observer hears every channel under a prefix, in the order Redis
+// published them.
+type observer struct {
+	ps *redis.PubSub
+
+	mu       sync.Mutex
+	messages []*redis.Message
+}
+
+func observe(tb testing.TB, rdb *redis.Client, prefix string) *observer {
+	tb.Helper()
+	ctx := testContext(tb)
+	o := &observer{ps: rdb.PSubscribe(ctx, prefix+"*")}
+	// The first reply confirms the pattern: from then on nothing is missed.
+	if _, err := o.ps.Receive(ctx); err != nil {
+		tb.Fatalf("psubscribe %s*: %v", prefix, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := o.ps.ReceiveMessage(context.Background())
+			if err != nil {
+				return
+			}
+			o.mu.Lock()
+			o.messages = append(o.messages, msg)
+			o.mu.Unlock()
+		}
+	}()
+	tb.Cleanup(func() {
+		o.ps.Close()
+		<-done
+	})
+	return o
+}
+
+func (o *observer) snapshot() []*redis.Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]*redis.Message(nil), o.messages...)
+}
+
+func (o *observer) waitCount(tb testing.TB, n int) []*redis.Message {
+	tb.Helper()
+	var got []*redis.Message
+	waitFor(tb, 30*time.Second, func() error {
+		if got = o.snapshot(); len(got) < n {
+			return fmt.Errorf("observer heard %d messages, want %d", len(got), n)
+		}
+		return nil
+	})
+	return got
+}
+
+// doneCounter counts done callbacks and keeps their errors.
+type doneCounter struct {
+	calls atomic.Int64
+	mu    sync.Mutex
+	errs  []error
+}
+
+func (d *doneCounter) done(err error) {
+	if err != nil {
+		d.mu.Lock()
+		d.errs = append(d.errs, err)
+		d.mu.Unlock()
+	}
+	d.calls.Add(1)
+}
+
+func (d *doneCounter) errors() []error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]error(nil), d.errs...)
+}
+
+func TestPublisherKeepsOrderPerChannel(t *testing.T) {
+	t.Parallel()
+	rdb := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	obs := observe(t, rdb, prefix)
+	tests := []struct {
+		name                         string
+		workers, queue               int
+		goroutines, channels, perSeq int
+	}{
+		// A small queue makes publishers block on full queues.
+		{"small queue", 4, 8, 8, 16, 40},
+		{"one worker", 1, 64, 6, 5, 50},
+		{"defaults", 0, 0, 16, 32, 20},
+	}
+	heard := 0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pub := redisbus.NewPublisher(rdb, tt.workers, tt.queue, discardLogger())
+			defer pub.Close()
+			casePrefix := prefix + strings.ReplaceAll(tt.name, " ", "-") + ":"
+			var dc doneCounter
+			var wg sync.WaitGroup
+			for g := range tt.goroutines {
+				wg.Go(func() {
+					for seq := range tt.perSeq {
+						for c := range tt.channels {
+							pub.Publish(casePrefix+strconv.Itoa(c), []byte(fmt.Sprintf("%d:%d", g, seq)), dc.done)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			total := tt.goroutines * tt.channels * tt.perSeq
+			waitFor(t, 30*time.Second, func() error {
+				if n := dc.calls.Load(); n != int64(total) {
+					return fmt.Errorf("done called %d times, want %d", n, total)
+				}
+				return nil
+			})
+			if errs := dc.errors(); len(errs) > 0 {
+				t.Fatalf("%d publishes failed, first: %v", len(errs), errs[0])
+			}
+
+			all := obs.waitCount(t, heard+total)
+			// next[channel][goroutine] is the sequence number expected next.
+			next := map[string][]int{}
+			for _, msg := range all[heard:] {
+				if !strings.HasPrefix(msg.Channel, casePrefix) {
+					t.Fatalf("message on %q during case %q", msg.Channel, tt.name)
+				}
+				g, seq, ok := strings.Cut(msg.Payload, ":")
+				gi, err1 := strconv.Atoi(g)
+				si, err2 := strconv.Atoi(seq)
+				if !ok || err1 != nil || err2 != nil || gi >= tt.goroutines {
+					t.Fatalf("unexpected payload %q on %s", msg.Payload, msg.Channel)
+				}
+				if next[msg.Channel] == nil {
+					next[msg.Channel] = make([]int, tt.goroutines)
+				}
+				if want := next[msg.Channel][gi]; si != want {
+					t.Fatalf("on %s from goroutine %d: sequence %d, want %d", msg.Channel, gi, si, want)
+				}
+				next[msg.Channel][gi]++
+			}
+			if len(next) != tt.channels {
+				t.Fatalf("heard %d channels, want %d", len(next), tt.channels)
+			}
+			for ch, seqs := range next {
+				for g, n := range seqs {
+					if n != tt.perSeq {
+						t.Fatalf("on %s from goroutine %d: %d messages, want %d", ch, g, n, tt.perSeq)
+					}
+				}
+			}
+			heard += total
+			// Nothing more arrives than was sent.
+			if extra := len(obs.snapshot()) - heard; extra != 0 {
+				t.Fatalf("%d messages more than published", extra)
+			}
+		})
+	}
+}
+
+func TestPublisherCloseFlushesQueued(t *testing.T) {
+	t.Parallel()
+	rdb := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	obs := observe(t, rdb, prefix)
+	pub := redisbus.NewPublisher(rdb, 2, 4096, discardLogger())
+	const n = 2000
+	var dc doneCounter
+	for i := range n {
+		pub.Publish(prefix+strconv.Itoa(i%3), []byte(strconv.Itoa(i)), dc.done)
+	}
+	pub.Publish(prefix+"nil-done", []byte("x"), nil)
+	pub.Close()
+	// Close returns after the workers sent everything and called done.
+	if got := dc.calls.Load(); got != n {
+		t.Fatalf("after Close, done called %d times, want %d", got, n)
+	}
+	if errs := dc.errors(); len(errs) > 0 {
+		t.Fatalf("%d publishes failed, first: %v", len(errs), errs[0])
+	}
+	all := obs.waitCount(t, n+1)
+	last := map[string]int{}
+	for _, msg := range all {
+		if msg.Channel == prefix+"nil-done" {
+			continue
+		}
+		i, _ := strconv.Atoi(msg.Payload)
+		if prev, ok := last[msg.Channel]; ok && i <= prev {
+			t.Fatalf("on %s: %d after %d", msg.Channel, i, prev)
+		}
+		last[msg.Channel] = i
+	}
+}
+
+func TestPublisherAfterClose(t *testing.T) {
+	t.Parallel()
+	rdb := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	obs := observe(t, rdb, prefix)
+	pub := redisbus.NewPublisher(rdb, 2, 16, discardLogger())
+	pub.Close()
+	pub.Close() // closing twice is harmless
+
+	var got []error
+	pub.Publish(prefix+"late", []byte("late"), func(err error) { got = append(got, err) })
+	// done runs before Publish returns, on the caller's goroutine.
+	if len(got) != 1 || !errors.Is(got[0], redisbus.ErrClosed) {
+		t.Fatalf("done after Close got %v, want one ErrClosed", got)
+	}
+	pub.Publish(prefix+"late", []byte("late"), nil) // no done: no panic
+
+	// Nothing was sent: a marker published afterwards is the first message.
+	if err := rdb.Publish(testContext(t), prefix+"marker", "marker").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if all := obs.waitCount(t, 1); all[0].Channel != prefix+"marker" {
+		t.Fatalf("heard %q on %s after Close", all[0].Payload, all[0].Channel)
+	}
+}
+
+func TestPublisherConcurrentClose(t *testing.T) {
+	t.Parallel()
+	rdb := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	pub := redisbus.NewPublisher(rdb, 2, 4, discardLogger())
+	var dc doneCounter
+	var published atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				published.Add(1)
+				pub.Publish(prefix+strconv.Itoa(g), []byte(strconv.Itoa(i)), dc.done)
+			}
+		})
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if dc.calls.Load() < 50 {
+			return errors.New("publishers have not started")
+		}
+		return nil
+	})
+	pub.Close()
+	wg.Wait()
+	// Every publish gets exactly one done: nil before Close, ErrClosed after.
+	if got, want := dc.calls.Load(), published.Load(); got != want {
+		t.Fatalf("done called %d times for %d publishes", got, want)
+	}
+	for _, err := range dc.errors() {
+		if !errors.Is(err, redisbus.ErrClosed) {
+			t.Fatalf("done got %v, want nil or ErrClosed", err)
+		}
+	}
+}
+
+// recorder is a subscriber's sink: it keeps what it was given and never
+// blocks for long.
+type recorder struct {
+	mu     sync.Mutex
+	events []any
+	closed bool // set once Close returned; a later event is a bug
+	late   []any
+}
+
+func (r *recorder) sink(msg any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		r.late = append(r.late, msg)
+		return
+	}
+	r.events = append(r.events, msg)
+}
+
+func (r *recorder) snapshot() []any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]any(nil), r.events...)
+}
+
+// waitEvent polls until an event satisfying match arrives at or after
+// index from and returns its index.
+func (r *recorder) waitEvent(tb testing.TB, from int, what string, match func(any) bool) int {
+	tb.Helper()
+	found := -1
+	waitFor(tb, 20*time.Second, func() error {
+		events := r.snapshot()
+		for i := from; i < len(events); i++ {
+			if match(events[i]) {
+				found = i
+				return nil
+			}
+		}
+		return fmt.Errorf("sink has not received %s (%d events)", what, len(events))
+	})
+	return found
+}
+
+func isInbound(channel, payload string) func(any) bool {
+	return func(msg any) bool {
+		in, ok := msg.(messages.Inbound)
+		return ok && in.Channel == channel && string(in.Payload) == payload
+	}
+}
+
+func isSubscribed(channel string) func(any) bool {
+	return func(msg any) bool {
+		s, ok := msg.(messages.Subscribed)
+		return ok && s.Channel == channel
+	}
+}
+
+// mustSubscriber starts a subscriber on its own client, named name in
+// CLIENT LIST when name is not empty, and closes it when the test ends.
+func mustSubscriber(tb testing.TB, name string) (*redisbus.Subscriber, *recorder) {
+	tb.Helper()
+	rdb := mustRedis(tb, &redis.Options{ClientName: name})
+	rec := &recorder{}
+	sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger())
+	tb.Cleanup(func() { _ = sub.Close() }) // a second Close is harmless
+	return sub, rec
+}
+
+func TestSubscribeWait(t *testing.T) {
+	t.Parallel()
+	pubRdb := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	sub, rec := mustSubscriber(t, "")
+	ctx := testContext(t)
+
+	tests := []struct {
+		name     string
+		channels []string
+	}{
+		{"one channel", []string{prefix + "one"}},
+		{"three channels", []string{prefix + "a", prefix + "b", prefix + "c"}},
+		{"unicode channel", []string{prefix + "kanal-ø-🚀"}},
+	}
+	for i := range 10 {
+		tests = append(tests, struct {
+			name     string
+			channels []string
+		}{fmt.Sprintf("repeat %d", i), []string{prefix + "r" + strconv.Itoa(i)}})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			from := len(rec.snapshot())
+			if err := sub.SubscribeWait(ctx, tt.channels...); err != nil {
+				t.Fatal(err)
+			}
+			// Subscribed on return: a publish right now is heard.
+			for _, ch := range tt.channels {
+				n, err := pubRdb.Publish(ctx, ch, "hello "+ch).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != 1 {
+					t.Fatalf("PUBLISH %s reached %d subscribers right after SubscribeWait, want 1", ch, n)
+				}
+			}
+			for _, ch := range tt.channels {
+				sub := rec.waitEvent(t, from, "Subscribed "+ch, isSubscribed(ch))
+				in := rec.waitEvent(t, from, "the message on "+ch, isInbound(ch, "hello "+ch))
+				if sub > in {
+					t.Errorf("on %s: Inbound (event %d) before Subscribed (event %d)", ch, in, sub)
+				}
+			}
+		})
+	}
+
+	t.Run("messages keep their order and bytes", func(t *testing.T) {
+		ch := prefix + "order"
+		if err := sub.SubscribeWait(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		from := len(rec.snapshot())
+		payloads := []string{`"accepted"`, `{"channel":"x","query":{}}`, "", "\x00\xff binary", strings.Repeat("z", 100000)}
+		for _, p := range payloads {
+			if err := pubRdb.Publish(ctx, ch, p).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec.waitEvent(t, from, "the last message", isInbound(ch, payloads[len(payloads)-1]))
+		var got []string
+		for _, ev := range rec.snapshot()[from:] {
+			if in, ok := ev.(messages.Inbound); ok && in.Channel == ch {
+				got = append(got, string(in.Payload))
+			}
+		}
+		if len(got) != len(payloads) {
+			t.Fatalf("heard %d messages, want %d", len(got), len(payloads))
+		}
+		for i := range got {
+			if got[i] != payloads[i] {
+				t.Fatalf("message %d = %q, want %q", i, got[i], payloads[i])
+			}
+		}
+	})
+}
+
+func TestUnsubscribe(t *testing.T) {
+	t.Parallel()
+	pubRdb := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	sub, rec := mustSubscriber(t, "")
+	ctx := testContext(t)
+	gone, kept := prefix+"gone", prefix+"kept"
+	if err := sub.SubscribeWait(ctx, gone, kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := pubRdb.Publish(ctx, gone, "before").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitEvent(t, 0, "the message before Unsubscribe", isInbound(gone, "before"))
+
+	if err := sub.Unsubscribe(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if n := numSub(t, pubRdb, gone); n != 0 {
+			return fmt.Errorf("%s still has %d subscribers", gone, n)
+		}
+		return nil
+	})
+	from := len(rec.snapshot())
+	if n, err := pubRdb.Publish(ctx, gone, "after").Result(); err != nil || n != 0 {
+		t.Fatalf("PUBLISH after Unsubscribe reached %d subscribers (%v), want 0", n, err)
+	}
+	// Redis delivers in order: once the marker is heard, "after" would have
+	// been heard before it.
+	if err := pubRdb.Publish(ctx, kept, "marker").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitEvent(t, from, "the marker", isInbound(kept, "marker"))
+	for _, ev := range rec.snapshot()[from:] {
+		if in, ok := ev.(messages.Inbound); ok && in.Channel == gone {
+			t.Fatalf("heard %q on %s after Unsubscribe", in.Payload, gone)
+		}
+	}
+	if numSub(t, pubRdb, kept) != 1 {
+		t.Fatalf("%s lost its subscription", kept)
+	}
+}
+
+// subscriberIDs lists the ids of the connections named name in CLIENT
+// LIST that hold subscriptions (the client's pool may hold others).
+func subscriberIDs(tb testing.TB, rdb *redis.Client, name string) []string {
+	tb.Helper()
+	list, err := rdb.ClientList(testContext(tb)).Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ids []string
+	for _, line := range strings.Split(list, "\n") {
+		fields := map[string]string{}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			fields[k] = v
+		}
+		if fields["name"] == name && fields["id"] != "" && fields["sub"] != "" && fields["sub"] != "0" {
+			ids = append(ids, fields["id"])
+		}
+	}
+	return ids
+}
+
+func TestSubscriberReconnects(t *testing.T) {
+	t.Parallel()
+	admin := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	name := "es-redisbus-test-" + randomHex(6)
+	sub, rec := mustSubscriber(t, name)
+	ctx := testContext(t)
+	ch := prefix + "survivor"
+	if err := sub.SubscribeWait(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Publish(ctx, ch, "before").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitEvent(t, 0, "the message before the kill", isInbound(ch, "before"))
+
+	ids := subscriberIDs(t, admin, name)
+	if len(ids) != 1 {
+		t.Fatalf("subscriber connections named %s: %v, want exactly one", name, ids)
+	}
+	from := len(rec.snapshot())
+	if err := admin.ClientKillByFilter(ctx, "ID", ids[0]).Err(); err != nil {
+		t.Fatalf("CLIENT KILL ID %s: %v", ids[0], err)
+	}
+	interrupted := rec.waitEvent(t, from, "BusInterrupted", func(msg any) bool {
+		bi, ok := msg.(messages.BusInterrupted)
+		return ok && bi.Err != nil
+	})
+
+	// go-redis redials and resubscribes on its own; publish until a message
+	// gets through again.
+	var attempt int
+	waitFor(t, 20*time.Second, func() error {
+		attempt++
+		if err := admin.Publish(ctx, ch, "after-"+strconv.Itoa(attempt)).Err(); err != nil {
+			return err
+		}
+		for _, ev := range rec.snapshot()[interrupted:] {
+			if in, ok := ev.(messages.Inbound); ok && in.Channel == ch && strings.HasPrefix(string(in.Payload), "after-") {
+				return nil
+			}
+		}
+		return errors.New("no message delivered since the connection was killed")
+	})
+	// The new connection carries the name, and is another one.
+	ids2 := subscriberIDs(t, admin, name)
+	if len(ids2) != 1 || ids2[0] == ids[0] {
+		t.Fatalf("subscriber connections named %s after the reconnect: %v (killed %s)", name, ids2, ids[0])
+	}
+	// Exactly one interruption was reported for one kill.
+	count := 0
+	for _, ev := range rec.snapshot() {
+		if _, ok := ev.(messages.BusInterrupted); ok {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Fatalf("%d BusInterrupted events, want 1", count)
+	}
+	// New subscriptions work on the new connection.
+	ch2 := prefix + "new"
+	if err := sub.SubscribeWait(ctx, ch2); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := admin.Publish(ctx, ch2, "fresh").Result(); err != nil || n != 1 {
+		t.Fatalf("PUBLISH on a channel subscribed after the reconnect reached %d (%v), want 1", n, err)
+	}
+	rec.waitEvent(t, interrupted, "the message on the new channel", isInbound(ch2, "fresh"))
+}
+
+// readers counts the goroutines running a Subscriber's reader loop.
+func readers() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	return strings.Count(string(buf), "redisbus.(*Subscriber).run(")
+}
+
+// TestSubscriberClose is not parallel: it counts reader goroutines, and
+// the parallel tests of this package have not started while it runs.
+func TestSubscriberClose(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, sub *redisbus.Subscriber, ch string)
+	}{
+		{"idle", func(*testing.T, *redisbus.Subscriber, string) {}},
+		{"subscribed", func(t *testing.T, sub *redisbus.Subscriber, ch string) {
+			if err := sub.SubscribeWait(testContext(t), ch); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			admin := mustRedis(t, nil)
+			ch := uniquePrefix() + "close"
+			before := readers()
+			sub, rec := mustSubscriber(t, "")
+			waitFor(t, 5*time.Second, func() error {
+				if n := readers(); n != before+1 {
+					return fmt.Errorf("%d reader goroutines, want %d", n, before+1)
+				}
+				return nil
+			})
+			tt.setup(t, sub, ch)
+
+			closed := make(chan error, 1)
+			go func() { closed <- sub.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					t.Logf("Close: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close did not return")
+			}
+			rec.mu.Lock()
+			rec.closed = true
+			rec.mu.Unlock()
+			// Close waits for the reader: it is gone when Close returns.
+			if n := readers(); n != before {
+				t.Fatalf("%d reader goroutines after Close, want %d", n, before)
+			}
+			waitFor(t, 5*time.Second, func() error {
+				if n := numSub(t, admin, ch); n != 0 {
+					return fmt.Errorf("%s has %d subscribers after Close", ch, n)
+				}
+				return nil
+			})
+			if err := admin.Publish(testContext(t), ch, "late").Err(); err != nil {
+				t.Fatal(err)
+			}
+			rec.mu.Lock()
+			late := rec.late
+			rec.mu.Unlock()
+			if len(late) > 0 {
+				t.Fatalf("sink called after Close with %v", late)
+			}
+		})
+	}
+}
