@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // Config says how to reach the database.
@@ -100,4 +102,13 @@ func Migrate(ctx context.Context, db *sql.DB, database string) error {
 		}
 	}
 	return nil
+}
+
+// EventTable describes the event table that Migrate creates in database,
+// for tools that build SQL without connecting (eventsource sql).
+func EventTable(database string) *sqlbuild.Table {
+	return &sqlbuild.Table{Schema: database, Name: "event", Key: "id", Columns: []sqlbuild.Column{
+		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
+		{Name: "data", JSON: true}, {Name: "id"},
+	}}
 }

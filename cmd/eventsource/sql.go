@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+func init() {
+	register("sql", "print the SQL and bound values the server would run for a query", runSQL)
+}
+
+// statement is what `eventsource sql` prints.
+type statement struct {
+	SQL    string `json:"sql"`
+	Values []any  `json:"values"`
+	// Page is the first page a stream reads, with its snapshot bound as a
+	// placeholder value (fetch only, on a table with a key).
+	Page       string `json:"page,omitempty"`
+	PageValues []any  `json:"page_values,omitempty"`
+}
+
+func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := configFromEnv(stderr)
+	if err != nil {
+		return err
+	}
+	fs := newFlagSet("sql", "--query '{\"$select\":{...}}' [flags]", stderr)
+	query := fs.String("query", "", "the query: a JSON object with $select or $insert")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
+	explain := fs.Bool("explain", false, "connect to MySQL (MYSQL_* variables) and print its EXPLAIN of the query")
+	tables := fs.String("tables", strings.Join(cfg.Tables, ","), "allowed tables, as the server's --tables")
+	pageSize := fs.Int("page-size", cfg.PageSize, "rows per page, as the server's --page-size")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *query == "" {
+		fmt.Fprintln(stderr, "eventsource sql: --query is required")
+		fs.Usage()
+		return errUsage
+	}
+
+	// Without --explain the catalog is the schema migrate creates; with it,
+	// the live columns of the allowed tables.
+	var db *sql.DB
+	var catalog *sqlbuild.Catalog
+	if *explain {
+		if db, err = mysqlstore.Open(cfg.MySQL.StoreConfig()); err != nil {
+			return err
+		}
+		defer db.Close()
+		if catalog, err = mysqlstore.LoadCatalog(ctx, db, strings.Split(*tables, ",")); err != nil {
+			return err
+		}
+	} else {
+		var list []*sqlbuild.Table
+		for _, name := range strings.Split(*tables, ",") {
+			schema, table, err := sqlbuild.SplitTableName(name)
+			if err != nil {
+				fmt.Fprintln(stderr, "eventsource sql: --tables:", err)
+				return errUsage
+			}
+			t := mysqlstore.EventTable(schema)
+			t.Name = table
+			list = append(list, t)
+		}
+		if catalog, err = sqlbuild.NewCatalog(list...); err != nil {
+			return err
+		}
+	}
+	st, err := buildStatement(sqlbuild.NewBuilder(catalog, sqlbuild.Limits{}), []byte(*query), uint64(*pageSize))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+	} else {
+		printStatement(stdout, st)
+	}
+	if *explain {
+		return printExplain(ctx, stdout, db, st)
+	}
+	return nil
+}
+
+// buildStatement translates a $select or an $insert, whichever the query is.
+func buildStatement(b *sqlbuild.Builder, query []byte, pageSize uint64) (statement, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(query, &probe); err != nil {
+		return statement{}, fmt.Errorf("query: %w", err)
+	}
+	if _, ok := probe["$insert"]; ok {
+		ins, err := b.Insert(query)
+		if err != nil {
+			return statement{}, err
+		}
+		text, values := ins.SQL()
+		return statement{SQL: text, Values: values}, nil
+	}
+	sel, err := b.Select(query)
+	if err != nil {
+		return statement{}, err
+	}
+	text, values, err := sel.SQL()
+	if err != nil {
+		return statement{}, err
+	}
+	st := statement{SQL: text, Values: values}
+	if sel.Table.Key != "" {
+		page := sqlbuild.Page{Snapshot: 1<<63 - 1, Size: pageSize, Offset: sel.Offset}
+		if sel.Limit > 0 && sel.Limit < pageSize {
+			page.Size = sel.Limit
+		}
+		if st.Page, st.PageValues, err = sel.PageSQL(page); err != nil {
+			return statement{}, err
+		}
+	}
+	return st, nil
+}
+
+func printStatement(w io.Writer, st statement) {
+	values, _ := json.Marshal(st.Values)
+	fmt.Fprintf(w, "%s\n-- values: %s\n", st.SQL, values)
+	if st.Page != "" {
+		values, _ := json.Marshal(st.PageValues)
+		fmt.Fprintf(w, "-- first page of a stream:\n%s\n-- values: %s\n", st.Page, values)
+	}
+}
+
+// printExplain prints MySQL's EXPLAIN of the statement as a table.
+func printExplain(ctx context.Context, w io.Writer, db *sql.DB, st statement) error {
+	rows, err := db.QueryContext(ctx, "EXPLAIN "+st.SQL, st.Values...)
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "-- explain:")
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("explain: %w", err)
+		}
+		cells := make([]string, len(vals))
+		for i, v := range vals {
+			cells[i] = "NULL"
+			if v.Valid {
+				cells[i] = v.String
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
+	return errors.Join(tw.Flush())
+}
