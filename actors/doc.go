@@ -25,8 +25,12 @@ type Store interface {
 	Snapshot(ctx context.Context, s *sqlbuild.Select) (int64, error)
 	// ReadPage reads one page of s and returns the key of its last row.
 	ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) ([]messages.Row, int64, error)
-	// Insert runs ins and returns the OK reply.
-	Insert(ctx context.Context, ins *sqlbuild.Insert) (messages.OK, error)
+}
+
+// Persister commits persists, batching concurrent ones (mysqlstore.Batcher).
+// done runs on another goroutine once the insert committed or failed.
+type Persister interface {
+	Submit(ins *sqlbuild.Insert, done func(messages.OK, error))
 }
 
 // Subscriptions adds and removes response channels on the shared subscriber

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -17,14 +16,12 @@ type inserted struct {
 	err error
 }
 
-// persistTimeout bounds one INSERT. It is not tied to the server's shutdown:
-// a persist in flight commits and replies even while the server stops.
-const persistTimeout = 30 * time.Second
-
-// persist is one persist request: it runs the INSERT off the actor, then
-// publishes the OK reply and "end", or "error".
+// persist is one persist request: it hands its INSERT to the batcher, then
+// publishes the OK reply and "end" once it committed, or "error". The
+// insert is not tied to the server's shutdown: a persist in flight commits
+// and replies even while the server stops.
 type persist struct {
-	store     Store
+	persister Persister
 	publisher Publisher
 	logger    *slog.Logger
 	channel   string
@@ -37,13 +34,10 @@ func (p *persist) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		p.started = time.Now()
-		self, root, store, ins := ctx.Self(), ctx.ActorSystem().Root, p.store, p.ins
-		go func() {
-			dbCtx, cancel := context.WithTimeout(context.Background(), persistTimeout)
-			defer cancel()
-			ok, err := store.Insert(dbCtx, ins)
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		p.persister.Submit(p.ins, func(ok messages.OK, err error) {
 			root.Send(self, inserted{ok: ok, err: err})
-		}()
+		})
 	case inserted:
 		ending := messages.EndingComplete
 		if msg.err != nil {

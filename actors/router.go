@@ -39,6 +39,7 @@ type Config struct {
 type Deps struct {
 	Builder       *sqlbuild.Builder
 	Store         Store
+	Persister     Persister
 	Subscriptions Subscriptions
 	Publisher     Publisher
 	Logger        *slog.Logger
@@ -240,7 +241,7 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		// A persist hears nothing from its client, so it needs no
 		// subscription and starts at once.
 		props := r.childProps(func() actor.Actor {
-			return &persist{store: r.deps.Store, publisher: r.deps.Publisher, logger: r.deps.Logger, channel: channel, req: req, ins: ins}
+			return &persist{persister: r.deps.Persister, publisher: r.deps.Publisher, logger: r.deps.Logger, channel: channel, req: req, ins: ins}
 		})
 		pid, err := ctx.SpawnNamed(props, "persist:"+channel)
 		if err != nil {

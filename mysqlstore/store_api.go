@@ -27,8 +27,3 @@ func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Pag
 	page, err := ReadPage(ctx, st.DB, query, args, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
 	return page.Rows, page.LastKey, err
 }
-
-// Insert runs ins.
-func (st Store) Insert(ctx context.Context, ins *sqlbuild.Insert) (messages.OK, error) {
-	return Exec(ctx, st.DB, ins)
-}

@@ -32,6 +32,7 @@ type Server struct {
 	rdb    *redis.Client
 	sub    *redisbus.Subscriber
 	pub    *redisbus.Publisher
+	batch  *mysqlstore.Batcher
 	system *actor.ActorSystem
 	router *actor.PID
 
@@ -95,6 +96,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	builder := sqlbuild.NewBuilder(catalog, sqlbuild.Limits{})
+	if s.batch, err = mysqlstore.NewBatcher(ctx, db, s.logger); err != nil {
+		s.closeConnections()
+		return err
+	}
 
 	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB, ClientName: cfg.Redis.ClientName})
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
@@ -118,7 +123,7 @@ func (s *Server) Start(ctx context.Context) error {
 		AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
-	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db}, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger})
+	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger})
 	props = props.Clone(actor.WithMailbox(actor.Bounded(1 << 16)))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
 	if err != nil {
@@ -141,6 +146,9 @@ func (s *Server) Start(ctx context.Context) error {
 
 // System and Router expose the actor system, for operators and tests.
 func (s *Server) System() *actor.ActorSystem { return s.system }
+
+// DBStats reports the MySQL pool, for operators and tests.
+func (s *Server) DBStats() sql.DBStats { return s.db.Stats() }
 
 // Router is the router's PID.
 func (s *Server) Router() *actor.PID { return s.router }
@@ -182,9 +190,13 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// closeConnections closes in dependency order: the publisher sends what is
-// queued (the last terminals) before Redis closes.
+// closeConnections closes in dependency order: the batcher commits what is
+// queued, the publisher sends what is queued (the last replies and
+// terminals), then Redis and MySQL close.
 func (s *Server) closeConnections() {
+	if s.batch != nil {
+		s.batch.Close()
+	}
 	if s.pub != nil {
 		s.pub.Close()
 	}

@@ -164,3 +164,35 @@ func TestInsertRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestCombineInserts(t *testing.T) {
+	b := testBuilder(t)
+	one := func(q string) *Insert {
+		t.Helper()
+		ins, err := b.Insert([]byte(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ins
+	}
+	a := one(`{"$insert":{"$documents":{"pid":"a","domain":"d","name":"n","data":1}}}`)
+	bb := one(`{"$insert":{"$documents":[{"pid":"b","domain":"d","name":"n","data":2},{"pid":"c","domain":"d","name":"n","data":3}]}}`)
+	other := one(`{"$insert":{"$documents":{"pid":"x","domain":"d","name":"n","data":1,"timestamp":"2020-01-01"}}}`)
+	if !a.Combinable(bb) || a.Combinable(other) {
+		t.Fatal("Combinable is wrong")
+	}
+	c, err := Combine(a, bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, args := c.SQL()
+	if sql != "INSERT INTO `eventsource`.`event` (`pid`, `domain`, `name`, `data`) VALUES (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?)" || c.Rows != 3 {
+		t.Fatalf("combined %s (%d rows)", sql, c.Rows)
+	}
+	if fmt.Sprint(args) != "[a d n 1 b d n 2 c d n 3]" {
+		t.Fatalf("args %v", args)
+	}
+	if _, err := Combine(a, other); err == nil {
+		t.Fatal("combined inserts of different columns")
+	}
+}

@@ -3,6 +3,7 @@ package sqlbuild
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/doug-martin/goqu/v9"
 
@@ -13,13 +14,54 @@ import (
 type Insert struct {
 	Table *Table
 	// Rows is the number of documents.
-	Rows int
-	sql  string
-	args []any
+	Rows    int
+	sql     string
+	args    []any
+	columns []string
+	values  [][]any
 }
 
 // SQL returns the statement and its bound values.
 func (i *Insert) SQL() (string, []any) { return i.sql, i.args }
+
+// Combinable reports whether i and other can be sent as one INSERT: the
+// same table and the same columns in the same order.
+func (i *Insert) Combinable(other *Insert) bool {
+	return i.Table == other.Table && slices.Equal(i.columns, other.columns)
+}
+
+// Combine joins combinable inserts into one multi-row INSERT whose rows are
+// theirs in order, so that batched persists cost one statement.
+func Combine(inserts ...*Insert) (*Insert, error) {
+	if len(inserts) == 0 {
+		return nil, fmt.Errorf("combine inserts: none given")
+	}
+	first := inserts[0]
+	combined := &Insert{Table: first.Table, columns: first.columns}
+	for _, ins := range inserts {
+		if !first.Combinable(ins) {
+			return nil, fmt.Errorf("combine inserts: %s%v and %s%v differ",
+				first.Table.QualifiedName(), first.columns, ins.Table.QualifiedName(), ins.columns)
+		}
+		combined.values = append(combined.values, ins.values...)
+		combined.Rows += ins.Rows
+	}
+	var err error
+	combined.sql, combined.args, err = renderInsert(combined.Table, combined.columns, combined.values)
+	return combined, err
+}
+
+func renderInsert(t *Table, columns []string, values [][]any) (string, []any, error) {
+	cols := make([]any, len(columns))
+	for i, c := range columns {
+		cols[i] = c
+	}
+	ds := goqu.Dialect("mysql").Insert(goqu.S(t.Schema).Table(t.Name)).Prepared(true).Cols(cols...)
+	for _, row := range values {
+		ds = ds.Vals(row)
+	}
+	return sqlString(ds, "insert")
+}
 
 // eventColumns must be non-empty strings in every document of an event
 // table, as the original protocol requires.
@@ -123,19 +165,11 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 		}
 		rows[i] = row
 	}
-	colArgs := make([]any, len(cols))
-	for i, c := range cols {
-		colArgs[i] = c
-	}
-	ds := b.dialect.Insert(goqu.S(t.Schema).Table(t.Name)).Prepared(true).Cols(colArgs...)
-	for _, row := range rows {
-		ds = ds.Vals(row)
-	}
-	sql, args, err := sqlString(ds, "insert")
+	sql, args, err := renderInsert(t, cols, rows)
 	if err != nil {
 		return nil, err
 	}
-	return &Insert{Table: t, Rows: len(list), sql: sql, args: args}, nil
+	return &Insert{Table: t, Rows: len(list), sql: sql, args: args, columns: cols, values: rows}, nil
 }
 
 // documentValue binds one document value. A JSON column takes any JSON

@@ -1,0 +1,242 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// Batcher commits concurrent persists together (group commit): whatever
+// requests are queued when the previous batch finished go into one
+// transaction, so a burst of persists costs one commit instead of one each.
+// Combinable requests share one multi-row INSERT; every request still gets
+// its own insertId and affectedRows, and only after the commit. A request
+// whose documents fail (say, a value too long) fails alone.
+//
+// Submit is safe for concurrent use; done callbacks run on the batcher's
+// goroutine and must not block.
+type Batcher struct {
+	db     *sql.DB
+	logger *slog.Logger
+	// consecutiveIDs: AUTO_INCREMENT hands a multi-row INSERT consecutive
+	// ids (innodb_autoinc_lock_mode 0 or 1), so each request's first id
+	// follows from its offset in a combined INSERT.
+	consecutiveIDs bool
+	maxBatch       int
+	timeout        time.Duration
+
+	jobs chan batchJob
+	done chan struct{}
+
+	mu     sync.RWMutex
+	closed bool
+
+	batches, requests atomic.Int64
+}
+
+// BatchStats counts what the batcher committed, for metrics and tests.
+type BatchStats struct {
+	Batches  int64 // transactions run
+	Requests int64 // persist requests in them
+}
+
+// Stats returns the counts so far.
+func (b *Batcher) Stats() BatchStats {
+	return BatchStats{Batches: b.batches.Load(), Requests: b.requests.Load()}
+}
+
+type batchJob struct {
+	ins  *sqlbuild.Insert
+	done func(messages.OK, error)
+}
+
+// ErrBatcherClosed is reported for persists submitted after Close.
+var ErrBatcherClosed = errors.New("persist batcher closed")
+
+// NewBatcher starts the batcher's goroutine. It asks the server whether
+// AUTO_INCREMENT ids of a multi-row INSERT are consecutive; if they are not,
+// requests share the transaction but not the statement.
+func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Batcher, error) {
+	var mode sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT @@innodb_autoinc_lock_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read innodb_autoinc_lock_mode: %w", err)
+	}
+	b := &Batcher{
+		db: db, logger: logger, consecutiveIDs: mode.Valid && mode.Int64 <= 1,
+		maxBatch: 256, timeout: 30 * time.Second,
+		jobs: make(chan batchJob, 4096), done: make(chan struct{}),
+	}
+	go b.run()
+	return b, nil
+}
+
+// Submit queues one persist; done is called once it committed or failed.
+// It blocks while the queue is full, which holds back the persist actors.
+func (b *Batcher) Submit(ins *sqlbuild.Insert, done func(messages.OK, error)) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		done(messages.OK{}, ErrBatcherClosed)
+		return
+	}
+	b.jobs <- batchJob{ins: ins, done: done}
+}
+
+// Close commits what is queued and stops the goroutine.
+func (b *Batcher) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	b.mu.Unlock()
+	close(b.jobs)
+	<-b.done
+}
+
+func (b *Batcher) run() {
+	defer close(b.done)
+	batch := make([]batchJob, 0, b.maxBatch)
+	for first := range b.jobs {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < b.maxBatch {
+			select {
+			case job, ok := <-b.jobs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, job)
+			default:
+				break gather
+			}
+		}
+		b.commit(batch)
+		b.batches.Add(1)
+		b.requests.Add(int64(len(batch)))
+	}
+}
+
+// commit runs one batch in one transaction and reports every job.
+func (b *Batcher) commit(batch []batchJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	results := make([]messages.OK, len(batch))
+	errs := make([]error, len(batch))
+	report := func() {
+		for i, job := range batch {
+			job.done(results[i], errs[i])
+		}
+	}
+	failAll := func(err error) {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		report()
+	}
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		failAll(fmt.Errorf("begin persist batch: %w", err))
+		return
+	}
+	for start := 0; start < len(batch); {
+		end := start + 1
+		for end < len(batch) && b.consecutiveIDs && batch[start].ins.Combinable(batch[end].ins) {
+			end++
+		}
+		if err := b.execRun(ctx, tx, batch[start:end], results[start:end], errs[start:end]); err != nil {
+			_ = tx.Rollback()
+			failAll(err)
+			return
+		}
+		start = end
+	}
+	if err := tx.Commit(); err != nil {
+		failAll(fmt.Errorf("commit persist batch of %d: %w", len(batch), err))
+		return
+	}
+	report()
+}
+
+// execRun runs a run of combinable jobs as one INSERT, or job by job when
+// that fails, so that only the failing job's request fails. It returns an
+// error only when the whole transaction is lost.
+func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, results []messages.OK, errs []error) error {
+	if len(run) > 1 {
+		inserts := make([]*sqlbuild.Insert, len(run))
+		for i, job := range run {
+			inserts[i] = job.ins
+		}
+		combined, err := sqlbuild.Combine(inserts...)
+		if err == nil {
+			first, _, err := exec(ctx, tx, combined)
+			if err == nil {
+				offset := int64(0)
+				for i, job := range run {
+					id := int64(0)
+					if first > 0 {
+						id = first + offset
+					}
+					results[i] = messages.NewOK(int64(job.ins.Rows), id)
+					offset += int64(job.ins.Rows)
+				}
+				return nil
+			}
+			if transactionLost(err) {
+				return err
+			}
+			// A statement error leaves the transaction usable: find the
+			// request at fault by running them one by one.
+		}
+	}
+	for i, job := range run {
+		id, affected, err := exec(ctx, tx, job.ins)
+		if err != nil {
+			if transactionLost(err) {
+				return err
+			}
+			errs[i] = err
+			continue
+		}
+		results[i] = messages.NewOK(affected, id)
+	}
+	return nil
+}
+
+func exec(ctx context.Context, tx *sql.Tx, ins *sqlbuild.Insert) (firstID, affected int64, err error) {
+	query, args := ins.SQL()
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert into %s: %w", ins.Table.QualifiedName(), err)
+	}
+	if firstID, err = res.LastInsertId(); err != nil {
+		return 0, 0, fmt.Errorf("insert into %s: insert id: %w", ins.Table.QualifiedName(), err)
+	}
+	if affected, err = res.RowsAffected(); err != nil {
+		return 0, 0, fmt.Errorf("insert into %s: rows affected: %w", ins.Table.QualifiedName(), err)
+	}
+	return firstID, affected, nil
+}
+
+// transactionLost reports errors after which InnoDB has rolled back the
+// whole transaction (deadlock, lock wait timeout) or the connection is gone.
+func transactionLost(err error) bool {
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		return myErr.Number == 1213 || myErr.Number == 1205
+	}
+	return !errors.As(err, &myErr)
+}
