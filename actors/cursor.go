@@ -25,7 +25,11 @@ type cursor struct {
 	sel         *sqlbuild.Select
 	store       Store
 	decodeJSON  bool
+	// pageSize is the next page's size: it starts small, so that the many
+	// streams whose clients read a few rows or stall hold little memory,
+	// and doubles with each page up to maxPage for the long readers.
 	pageSize    uint64
+	maxPage     uint64
 	maxBuffered uint64
 
 	snapshot    int64
@@ -50,6 +54,7 @@ func (c *cursor) next(ctx context.Context) (rows []messages.Row, done bool, err 
 		c.hasSnapshot = true
 	}
 	size := c.pageSize
+	c.pageSize = min(2*c.pageSize, c.maxPage)
 	if c.sel.Limit > 0 && c.sel.Limit-c.returned < size {
 		size = c.sel.Limit - c.returned
 	}

@@ -92,8 +92,15 @@ func newStream(settings streamSettings, channel string, req messages.Request, se
 		req:            req,
 		window:         window,
 		cursor: &cursor{sel: sel, store: settings.store, decodeJSON: req.Decode,
-			pageSize: uint64(settings.pageSize), maxBuffered: uint64(settings.maxBuffered)},
+			pageSize: firstPage(window, settings.pageSize), maxPage: uint64(settings.pageSize),
+			maxBuffered: uint64(settings.maxBuffered)},
 	}
+}
+
+// firstPage is the size of a stream's first read: enough for two windows,
+// at least 16 rows, at most the configured page size.
+func firstPage(window, pageSize int) uint64 {
+	return uint64(min(max(16, 2*window), pageSize))
 }
 
 func (s *stream) Receive(ctx actor.Context) {
@@ -159,7 +166,10 @@ func (s *stream) pump(ctx actor.Context) {
 		s.buffer = s.buffer[1:]
 		s.publishRow(row)
 	}
-	if !s.drained && !s.reading && len(s.buffer) <= s.pageSize/2 {
+	// Read ahead once the buffer runs low, so the next page is there
+	// before the client asks for it. (The cursor is ours to read while no
+	// read runs.)
+	if !s.drained && !s.reading && len(s.buffer) <= max(s.window, int(s.cursor.pageSize)/4) {
 		s.read()
 	}
 	if s.drained && len(s.buffer) == 0 && len(s.inflight) == 0 && !s.reading {
