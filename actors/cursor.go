@@ -22,9 +22,9 @@ import (
 // most one read and touches the cursor again only after the read's result
 // message arrived.
 type cursor struct {
-	sel         *sqlbuild.Select
-	store       Store
-	decodeJSON  bool
+	sel        *sqlbuild.Select
+	store      Store
+	decodeJSON bool
 	// pageSize is the next page's size: it starts small, so that the many
 	// streams whose clients read a few rows or stall hold little memory,
 	// and doubles with each page up to maxPage for the long readers.

@@ -7,7 +7,9 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
+	"github.com/eventsource/eventsource/supervision"
 )
 
 // inserted carries the result of the INSERT back to the persist actor.
@@ -24,6 +26,8 @@ type persist struct {
 	persister Persister
 	publisher Publisher
 	logger    *slog.Logger
+	metrics   *metrics.Metrics
+	live      *supervision.Live
 	channel   string
 	req       messages.Request
 	ins       *sqlbuild.Insert
@@ -39,9 +43,12 @@ func (p *persist) Receive(ctx actor.Context) {
 			root.Send(self, inserted{ok: ok, err: err})
 		})
 	case inserted:
+		p.metrics.Persisted(time.Since(p.started))
+		p.live.SetState("ending")
 		ending := messages.EndingComplete
 		if msg.err != nil {
 			ending = messages.EndingError
+			p.live.SetError(msg.err.Error())
 			p.logger.Warn("persist failed", slog.String("channel", p.channel), slog.String("reason", string(messages.ReasonDB)), slog.Any("err", msg.err))
 			p.publisher.Publish(p.channel, messages.ErrorPayload(p.req.Reason, messages.ReasonDB, safeMessage(messages.ReasonDB, msg.err)), nil)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -43,6 +45,10 @@ type Deps struct {
 	Subscriptions Subscriptions
 	Publisher     Publisher
 	Logger        *slog.Logger
+	// Registry, if not nil, lists every actor for operators.
+	Registry *supervision.Registry
+	// Metrics, if not nil, counts requests, streams and rows.
+	Metrics *metrics.Metrics
 }
 
 // Drain asks the router to stop admitting and to end every fetch stream
@@ -61,6 +67,14 @@ type Abort struct {
 // ChildCount asks the router how many children it holds; it replies with
 // an int. For tests and operators.
 type ChildCount struct{}
+
+// StopChild asks the router to end one child, named as the registry names
+// it ("stream:<channel>", "persist:<channel>"), with "error" on its channel.
+// The router replies true if it found the child. Sent by operators; not on
+// the wire.
+type StopChild struct {
+	Name string
+}
 
 // subscribeTimedOut fires when Redis did not confirm a subscription.
 type subscribeTimedOut struct {
@@ -82,8 +96,11 @@ type child struct {
 	req  messages.Request
 	sel  *sqlbuild.Select
 	// ending: the child published its terminal; its channel is already
-	// unsubscribed and the name is freed when it has stopped.
+	// unsubscribed and the name is freed when it has stopped. ended says
+	// how, for the metrics.
 	ending     bool
+	ended      messages.Ending
+	live       *supervision.Live
 	pendingSeq uint64
 	stopTimer  scheduler.CancelFunc
 }
@@ -134,7 +151,7 @@ func (r *router) Receive(ctx actor.Context) {
 		}
 	case streamEnded:
 		if c := r.children[msg.channel]; c != nil && !c.ending {
-			c.ending = true
+			c.ending, c.ended = true, msg.ending
 			if c.kind == fetchChild {
 				r.unsubscribe(msg.channel)
 			}
@@ -148,7 +165,8 @@ func (r *router) Receive(ctx actor.Context) {
 			if c := r.children[channel]; c != nil && !c.ending {
 				r.deps.Logger.Error("stream actor failed", slog.String("channel", channel), slog.String("reason", string(messages.ReasonInternal)), slog.Any("panic", msg.Reason))
 				r.publishError(channel, c.req, messages.ReasonInternal, "")
-				c.ending = true
+				c.ending, c.ended = true, messages.EndingError
+				c.live.SetError(fmt.Sprint(msg.Reason))
 				if c.kind == fetchChild {
 					r.unsubscribe(channel)
 				}
@@ -164,6 +182,8 @@ func (r *router) Receive(ctx actor.Context) {
 		r.checkDrained()
 	case ChildCount:
 		ctx.Respond(len(r.children))
+	case StopChild:
+		ctx.Respond(r.stopChild(ctx, msg.Name))
 	case *actor.Restarting:
 		// The children are about to be stopped with this instance: their
 		// clients hear "error", and their channels are released, since the
@@ -175,26 +195,79 @@ func (r *router) Receive(ctx actor.Context) {
 					r.unsubscribe(channel)
 				}
 			}
+			c.ended = messages.EndingError
+			r.release(channel, c)
 		}
 	}
+}
+
+func (k childKind) String() string {
+	if k == persistChild {
+		return "persist"
+	}
+	return "stream"
+}
+
+// admit records a child for channel: in the router's map, the registry and
+// the metrics. release undoes it, whichever way the child ended.
+func (r *router) admit(channel string, c *child, state string) {
+	r.children[channel] = c
+	c.live = r.deps.Registry.Add(c.kind.String()+":"+channel, "router", c.kind.String(), channel, state)
+	r.deps.Metrics.StreamOpened(c.kind.String())
+}
+
+func (r *router) release(channel string, c *child) {
+	delete(r.children, channel)
+	r.deps.Registry.Remove(c.kind.String() + ":" + channel)
+	ended := c.ended
+	if ended == "" {
+		ended = messages.EndingError
+	}
+	r.deps.Metrics.StreamEnded(c.kind.String(), string(ended))
+}
+
+// stopChild ends the named child with "error" (reason stopped).
+func (r *router) stopChild(ctx actor.Context, name string) bool {
+	for channel, c := range r.children {
+		if c.kind.String()+":"+channel != name || c.ending {
+			continue
+		}
+		r.deps.Logger.Info("stopping actor on request", slog.String("actor", name), slog.String("channel", channel))
+		switch {
+		case c.pid == nil:
+			r.refusePending(ctx, channel, messages.ReasonStopped, "stopped by an operator")
+		case c.kind == fetchChild:
+			ctx.Send(c.pid, abort{reason: messages.ReasonStopped})
+		default:
+			// A persist's insert is already with the batcher: it commits
+			// and replies; stopping it would only hide the outcome.
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 // request admits or refuses a fetch or persist request.
 func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 	req, err := messages.DecodeRequest(payload, r.cfg.Request)
+	r.deps.Metrics.RequestReceived(kind.String())
 	if errors.Is(err, messages.ErrNoChannel) {
 		r.deps.Logger.Warn("request refused", slog.String("reason", string(messages.ReasonBadRequest)), slog.Any("err", err))
+		r.deps.Metrics.RequestRefused(string(messages.ReasonBadRequest))
 		return
 	}
 	channel := req.Channel
 	if r.isRequestChannel(channel) {
 		// Answering there would be read as a request: log only.
 		r.deps.Logger.Warn("request refused: response channel is a request channel", slog.String("channel", channel), slog.String("reason", string(messages.ReasonRefused)))
+		r.deps.Metrics.RequestRefused(string(messages.ReasonRefused))
 		return
 	}
 	if _, busy := r.children[channel]; busy {
 		// Publishing "error" there would end the other client's stream.
 		r.deps.Logger.Warn("request refused: response channel is in use", slog.String("channel", channel), slog.String("reason", string(messages.ReasonRefused)))
+		r.deps.Metrics.RequestRefused(string(messages.ReasonRefused))
 		return
 	}
 	if err != nil {
@@ -218,7 +291,7 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		}
 		r.seq++
 		c := &child{kind: fetchChild, req: req, sel: sel, pendingSeq: r.seq}
-		r.children[channel] = c
+		r.admit(channel, c, "subscribing")
 		// Rows may be published only once Redis confirms the subscription,
 		// or a fast "accepted" would be lost: the stream starts on
 		// messages.Subscribed.
@@ -240,15 +313,20 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		}
 		// A persist hears nothing from its client, so it needs no
 		// subscription and starts at once.
+		c := &child{kind: persistChild, req: req}
+		r.admit(channel, c, "committing")
+		live := c.live
 		props := r.childProps(func() actor.Actor {
-			return &persist{persister: r.deps.Persister, publisher: r.deps.Publisher, logger: r.deps.Logger, channel: channel, req: req, ins: ins}
+			return &persist{persister: r.deps.Persister, publisher: r.deps.Publisher, logger: r.deps.Logger,
+				metrics: r.deps.Metrics, live: live, channel: channel, req: req, ins: ins}
 		})
 		pid, err := ctx.SpawnNamed(props, "persist:"+channel)
 		if err != nil {
+			r.release(channel, c)
 			r.refuse(channel, req, messages.ReasonInternal, "could not start the persist")
 			return
 		}
-		r.children[channel] = &child{kind: persistChild, pid: pid, req: req}
+		c.pid = pid
 		r.byPID[pid.Id] = channel
 	}
 }
@@ -266,11 +344,11 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 		c.stopTimer = nil
 	}
 	settings := streamSettings{
-		store: r.deps.Store, publisher: r.deps.Publisher, logger: r.deps.Logger,
+		store: r.deps.Store, publisher: r.deps.Publisher, logger: r.deps.Logger, metrics: r.deps.Metrics,
 		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows,
 	}
-	req, sel := c.req, c.sel
-	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel) })
+	req, sel, live := c.req, c.sel, c.live
+	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live) })
 	pid, err := ctx.SpawnNamed(props, "stream:"+channel)
 	if err != nil {
 		r.deps.Logger.Error("could not start stream", slog.String("channel", channel), slog.Any("err", err))
@@ -319,7 +397,7 @@ func (r *router) terminated(ctx actor.Context, who *actor.PID) {
 		if !c.ending && c.kind == fetchChild {
 			r.unsubscribe(channel)
 		}
-		delete(r.children, channel)
+		r.release(channel, c)
 	}
 	r.checkDrained()
 }
@@ -346,7 +424,8 @@ func (r *router) refusePending(_ actor.Context, channel string, reason messages.
 	if c.stopTimer != nil {
 		c.stopTimer()
 	}
-	delete(r.children, channel)
+	c.ended = messages.EndingError
+	r.release(channel, c)
 	r.unsubscribe(channel)
 	r.refuse(channel, c.req, reason, message)
 	r.checkDrained()
@@ -354,6 +433,7 @@ func (r *router) refusePending(_ actor.Context, channel string, reason messages.
 
 // refuse answers a request that gets no child with "error".
 func (r *router) refuse(channel string, req messages.Request, reason messages.Reason, message string) {
+	r.deps.Metrics.RequestRefused(string(reason))
 	r.deps.Logger.Warn("request refused", slog.String("channel", channel), slog.String("reason", string(reason)), slog.String("err", message))
 	r.publishError(channel, req, reason, message)
 }

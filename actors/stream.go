@@ -10,7 +10,9 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
+	"github.com/eventsource/eventsource/supervision"
 )
 
 // errTooLarge marks a result that cannot be paged and does not fit.
@@ -48,6 +50,7 @@ type streamSettings struct {
 	store         Store
 	publisher     Publisher
 	logger        *slog.Logger
+	metrics       *metrics.Metrics
 	acceptTimeout time.Duration
 	pageSize      int
 	maxBuffered   int
@@ -60,6 +63,7 @@ type stream struct {
 	channel string
 	req     messages.Request
 	window  int
+	live    *supervision.Live // the registry entry; nil without a registry
 
 	self    *actor.PID
 	root    *actor.RootContext
@@ -81,7 +85,7 @@ type stream struct {
 	finished  bool
 }
 
-func newStream(settings streamSettings, channel string, req messages.Request, sel *sqlbuild.Select) *stream {
+func newStream(settings streamSettings, channel string, req messages.Request, sel *sqlbuild.Select, live *supervision.Live) *stream {
 	window := req.Window
 	if window <= 0 {
 		window = 1
@@ -91,6 +95,7 @@ func newStream(settings streamSettings, channel string, req messages.Request, se
 		channel:        channel,
 		req:            req,
 		window:         window,
+		live:           live,
 		cursor: &cursor{sel: sel, store: settings.store, decodeJSON: req.Decode,
 			pageSize: firstPage(window, settings.pageSize), maxPage: uint64(settings.pageSize),
 			maxBuffered: uint64(settings.maxBuffered)},
@@ -109,6 +114,7 @@ func (s *stream) Receive(ctx actor.Context) {
 		s.self, s.root, s.started = ctx.Self(), ctx.ActorSystem().Root, time.Now()
 		s.ioCtx, s.cancel = context.WithCancel(context.Background())
 		s.read()
+		s.report()
 		s.logger.Debug("stream started", slog.String("channel", s.channel))
 	case pageRead:
 		s.reading = false
@@ -123,15 +129,18 @@ func (s *stream) Receive(ctx actor.Context) {
 		s.buffer = append(s.buffer, msg.rows...)
 		s.drained = msg.done
 		s.pump(ctx)
+		s.report()
 	case control:
 		switch msg.kind {
 		case messages.ControlAccepted:
 			if len(s.inflight) == 0 || s.finished {
 				return // an extra "accepted" grants nothing
 			}
+			s.metrics.Accepted(time.Since(s.inflight[0]))
 			s.inflight = s.inflight[1:]
 			s.armTimer()
 			s.pump(ctx)
+			s.report()
 		case messages.ControlEnd:
 			s.finish(ctx, messages.EndingClientEnd, nil)
 		}
@@ -190,6 +199,26 @@ func (s *stream) publishRow(row messages.Row) {
 	if len(s.inflight) == 1 {
 		s.armTimer()
 	}
+	s.metrics.RowSent()
+	s.live.AddRows(1)
+}
+
+// report tells the registry where the stream stands.
+func (s *stream) report() {
+	if s.live == nil || s.finished {
+		return
+	}
+	var deadline time.Time
+	switch {
+	case len(s.inflight) > 0:
+		deadline = s.inflight[0].Add(s.acceptTimeout)
+		s.live.SetState("waiting")
+	case s.reading:
+		s.live.SetState("reading")
+	default:
+		s.live.SetState("streaming")
+	}
+	s.live.SetFlow(s.window-len(s.inflight), len(s.inflight), deadline)
 }
 
 // armTimer (re)starts the acceptance timer for the oldest unaccepted row.
@@ -227,6 +256,7 @@ func (s *stream) fail(ctx actor.Context, reason messages.Reason, err error) {
 	attrs := []any{slog.String("channel", s.channel), slog.String("reason", string(reason))}
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))
+		s.live.SetError(err.Error())
 	}
 	s.logger.Warn("stream failed", attrs...)
 	s.finish(ctx, messages.EndingError, messages.ErrorPayload(s.req.Reason, reason, safeMessage(reason, err)))
@@ -240,6 +270,8 @@ func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []by
 	}
 	s.finished = true
 	s.cancelTimer()
+	s.live.SetState("ending")
+	s.live.SetFlow(0, 0, time.Time{})
 	if terminal != nil {
 		s.publisher.Publish(s.channel, terminal, nil)
 	}
@@ -261,6 +293,8 @@ func safeMessage(reason messages.Reason, err error) string {
 		return "the server is shutting down"
 	case messages.ReasonInternal:
 		return "internal error"
+	case messages.ReasonStopped:
+		return "stopped by an operator"
 	}
 	if err != nil {
 		return err.Error()

@@ -21,6 +21,8 @@ const (
 	ReasonUnavailable Reason = "unavailable"
 	// ReasonShutdown: the server is stopping.
 	ReasonShutdown Reason = "shutdown"
+	// ReasonStopped: an operator stopped the stream.
+	ReasonStopped Reason = "stopped"
 	// ReasonInternal: anything else, such as a panic in a stream actor.
 	ReasonInternal Reason = "internal"
 )

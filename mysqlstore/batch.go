@@ -34,6 +34,7 @@ type Batcher struct {
 	consecutiveIDs bool
 	maxBatch       int
 	timeout        time.Duration
+	observe        func(requests int)
 
 	jobs chan batchJob
 	done chan struct{}
@@ -65,15 +66,16 @@ var ErrBatcherClosed = errors.New("persist batcher closed")
 
 // NewBatcher starts the batcher's goroutine. It asks the server whether
 // AUTO_INCREMENT ids of a multi-row INSERT are consecutive; if they are not,
-// requests share the transaction but not the statement.
-func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger) (*Batcher, error) {
+// requests share the transaction but not the statement. observe, if not
+// nil, hears the size of every batch (for metrics).
+func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger, observe func(requests int)) (*Batcher, error) {
 	var mode sql.NullInt64
 	if err := db.QueryRowContext(ctx, "SELECT @@innodb_autoinc_lock_mode").Scan(&mode); err != nil {
 		return nil, fmt.Errorf("read innodb_autoinc_lock_mode: %w", err)
 	}
 	b := &Batcher{
 		db: db, logger: logger, consecutiveIDs: mode.Valid && mode.Int64 <= 1,
-		maxBatch: 256, timeout: 30 * time.Second,
+		maxBatch: 256, timeout: 30 * time.Second, observe: observe,
 		jobs: make(chan batchJob, 4096), done: make(chan struct{}),
 	}
 	go b.run()
@@ -125,6 +127,9 @@ func (b *Batcher) run() {
 		b.commit(batch)
 		b.batches.Add(1)
 		b.requests.Add(int64(len(batch)))
+		if b.observe != nil {
+			b.observe(len(batch))
+		}
 	}
 }
 

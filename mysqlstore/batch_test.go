@@ -18,7 +18,7 @@ import (
 func TestBatcherGivesEachRequestItsOwnResult(t *testing.T) {
 	db, name := mustMigrated(t)
 	b := mustBuilder(t, db, name+".event")
-	batcher, err := mysqlstore.NewBatcher(testContext(t), db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	batcher, err := mysqlstore.NewBatcher(testContext(t), db, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestBatcherGivesEachRequestItsOwnResult(t *testing.T) {
 func TestBatcherAfterClose(t *testing.T) {
 	db, name := mustMigrated(t)
 	b := mustBuilder(t, db, name+".event")
-	batcher, err := mysqlstore.NewBatcher(testContext(t), db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	batcher, err := mysqlstore.NewBatcher(testContext(t), db, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

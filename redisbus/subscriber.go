@@ -29,8 +29,12 @@ type Subscriber struct {
 	waiters map[string][]chan struct{}
 
 	closing atomic.Bool
+	healthy atomic.Bool
 	done    chan struct{}
 }
+
+// Healthy reports whether the connection is up, as far as the reader knows.
+func (s *Subscriber) Healthy() bool { return s.healthy.Load() }
 
 // HealthInterval is how long the reader waits for a message before it
 // pings, so a silently dead connection is found.
@@ -108,7 +112,7 @@ func (s *Subscriber) run() {
 	retry.InitialInterval = 50 * time.Millisecond
 	retry.MaxInterval = 2 * time.Second
 	retry.MaxElapsedTime = 0 // never give up while the server runs
-	healthy := true
+	s.healthy.Store(true)
 	for {
 		msg, err := s.ps.ReceiveTimeout(ctx, HealthInterval)
 		if err != nil {
@@ -122,17 +126,15 @@ func (s *Subscriber) run() {
 				_ = s.ps.Ping(ctx)
 				continue
 			}
-			if healthy {
+			if s.healthy.Swap(false) {
 				s.logger.Warn("redis subscriber connection lost; reconnecting", slog.Any("err", err))
 				s.sink(messages.BusInterrupted{Err: err})
-				healthy = false
 			}
 			time.Sleep(retry.NextBackOff())
 			continue
 		}
-		if !healthy {
+		if !s.healthy.Swap(true) {
 			s.logger.Info("redis subscriber connection restored")
-			healthy = true
 		}
 		retry.Reset()
 		switch m := msg.(type) {

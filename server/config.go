@@ -41,6 +41,15 @@ type Config struct {
 	Tables []string
 	// Request bounds request size, channel length and window.
 	Request messages.RequestLimits
+
+	// Admin is the address of the operators' HTTP listener (actor tree,
+	// metrics, health); empty means none.
+	Admin string
+	// AdminToken, if set, is the bearer token the admin listener requires.
+	// It must be set when Admin is not a loopback address.
+	AdminToken string
+	// Instrument keeps the live actor registry and the metrics.
+	Instrument bool
 }
 
 // MySQLConfig says how to reach MySQL or MariaDB.
@@ -97,6 +106,7 @@ func DefaultConfig() Config {
 		ShutdownGrace:    10 * time.Second,
 		Tables:           []string{"eventsource.event"},
 		Request:          messages.DefaultRequestLimits(),
+		Instrument:       true,
 	}
 }
 
@@ -150,5 +160,14 @@ func (c Config) Validate() error {
 	check(c.MySQL.Port > 0 && c.MySQL.Port < 65536, "MYSQL_PORT %d out of range", c.MySQL.Port)
 	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
 	check(len(c.Tables) > 0, "at least one table must be allowed")
+	if c.Admin != "" {
+		host, _, err := net.SplitHostPort(c.Admin)
+		check(err == nil, "admin address %q: want host:port", c.Admin)
+		if err == nil {
+			ip := net.ParseIP(host)
+			loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+			check(loopback || c.AdminToken != "", "admin address %q is not loopback: set an admin token", c.Admin)
+		}
+	}
 	return errors.Join(errs...)
 }

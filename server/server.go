@@ -9,13 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/admin"
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/redisbus"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -35,6 +41,11 @@ type Server struct {
 	batch  *mysqlstore.Batcher
 	system *actor.ActorSystem
 	router *actor.PID
+
+	registry  *supervision.Registry
+	metrics   *metrics.Metrics
+	admin     *http.Server
+	adminAddr net.Addr
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -96,7 +107,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	builder := sqlbuild.NewBuilder(catalog, sqlbuild.Limits{})
-	if s.batch, err = mysqlstore.NewBatcher(ctx, db, s.logger); err != nil {
+	if cfg.Instrument {
+		s.registry, s.metrics = supervision.NewRegistry(), metrics.New()
+	}
+	if s.batch, err = mysqlstore.NewBatcher(ctx, db, s.logger, s.batchObserver()); err != nil {
 		s.closeConnections()
 		return err
 	}
@@ -107,9 +121,17 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("connect to redis %s: %w", cfg.Redis.Addr(), err)
 	}
 	s.pub = redisbus.NewPublisher(s.rdb, 4, 4096, s.logger)
+	s.metrics.WatchPools(db, s.rdb)
 
 	actorLogger := s.logger.With(slog.String("component", "protoactor"))
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
+	if s.metrics != nil {
+		s.system.EventStream.Subscribe(func(evt any) {
+			if e, ok := evt.(*actor.SupervisorEvent); ok {
+				s.metrics.SupervisorEvent(strings.ToLower(strings.TrimSuffix(e.Directive.String(), "Directive")))
+			}
+		})
+	}
 	// The subscriber needs the router's PID and the router needs the
 	// subscriber: the sink reads the PID once it is set.
 	var routerPID *actor.PID
@@ -123,8 +145,9 @@ func (s *Server) Start(ctx context.Context) error {
 		AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
-	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger})
-	props = props.Clone(actor.WithMailbox(actor.Bounded(1 << 16)))
+	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
+		Registry: s.registry, Metrics: s.metrics})
+	props = props.Clone(actor.WithMailbox(actor.Bounded(1<<16, s.metrics.MailboxDepth("router"))))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
 	if err != nil {
 		close(ready)
@@ -133,10 +156,17 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.router = routerPID
 	close(ready)
+	s.registry.Add("router", "", "router", "", "running")
 
 	if err := s.sub.SubscribeWait(ctx, cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel); err != nil {
 		s.closeConnections()
 		return err
+	}
+	if cfg.Admin != "" {
+		if err := s.serveAdmin(); err != nil {
+			s.closeConnections()
+			return err
+		}
 	}
 	s.logger.Info("eventsource serving",
 		slog.String("redis", cfg.Redis.Addr()), slog.String("mysql", fmt.Sprintf("%s:%d", cfg.MySQL.Host, cfg.MySQL.Port)),
@@ -146,6 +176,71 @@ func (s *Server) Start(ctx context.Context) error {
 
 // System and Router expose the actor system, for operators and tests.
 func (s *Server) System() *actor.ActorSystem { return s.system }
+
+// serveAdmin starts the operators' HTTP listener.
+func (s *Server) serveAdmin() error {
+	ln, err := net.Listen("tcp", s.cfg.Admin)
+	if err != nil {
+		return fmt.Errorf("admin listener on %s: %w", s.cfg.Admin, err)
+	}
+	var reg *prometheus.Registry
+	if s.metrics != nil {
+		reg = s.metrics.Registry
+	}
+	s.adminAddr = ln.Addr()
+	s.admin = &http.Server{Handler: admin.Handler(s, reg, s.cfg.AdminToken, s.logger), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("admin listener failed", slog.Any("err", err))
+		}
+	}()
+	s.logger.Info("admin listening", slog.String("addr", ln.Addr().String()))
+	return nil
+}
+
+// AdminAddr is where the admin listener listens (nil without one).
+func (s *Server) AdminAddr() net.Addr { return s.adminAddr }
+
+// Actors lists the live actor tree (admin.Backend).
+func (s *Server) Actors(f supervision.Filter, offset, limit int) ([]supervision.Entry, int) {
+	return s.registry.List(f, offset, limit)
+}
+
+// StopActor ends one stream by name (admin.Backend).
+func (s *Server) StopActor(ctx context.Context, name string) (bool, error) {
+	deadline := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	}
+	res, err := s.system.Root.RequestFuture(s.router, actors.StopChild{Name: name}, deadline).Result()
+	if err != nil {
+		return false, fmt.Errorf("ask router to stop %s: %w", name, err)
+	}
+	stopped, _ := res.(bool)
+	return stopped, nil
+}
+
+// Ready reports whether Redis (the subscriber and a ping) and MySQL answer
+// (admin.Backend).
+func (s *Server) Ready(ctx context.Context) error {
+	if !s.sub.Healthy() {
+		return errors.New("redis subscriber connection is down")
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("mysql: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) batchObserver() func(int) {
+	if s.metrics == nil {
+		return nil
+	}
+	return s.metrics.BatchCommitted
+}
 
 // DBStats reports the MySQL pool, for operators and tests.
 func (s *Server) DBStats() sql.DBStats { return s.db.Stats() }
@@ -183,6 +278,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 		cancel()
 		if err := s.system.Root.PoisonFuture(s.router).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop router: %w", err))
+		}
+	}
+	if s.admin != nil {
+		if err := s.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop admin listener: %w", err))
 		}
 	}
 	s.closeConnections()

@@ -333,7 +333,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	serve := exec.Command(binary, "serve",
 		"--fetch-channel", fetchCh, "--persist-channel", persistCh, "--fetch-next-channel", nextCh,
-		"--log-json", "--shutdown-grace", "2s")
+		"--log-json", "--shutdown-grace", "2s", "--admin", "127.0.0.1:0")
 	serve.Env = append(os.Environ(), env...)
 	var serveStdout bytes.Buffer
 	serve.Stdout = &serveStdout

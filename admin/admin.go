@@ -1,0 +1,145 @@
+// Package admin is the operators' HTTP interface: the live actor tree
+// (GET /actors, and a page at /admin/actors), stopping one stream
+// (POST /actors/{name}/stop), Prometheus metrics (/metrics) and health
+// (/healthz, /readyz).
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventsource/eventsource/supervision"
+)
+
+// Backend is what the admin interface asks of the server.
+type Backend interface {
+	// Actors lists the registry's entries that match.
+	Actors(f supervision.Filter, offset, limit int) ([]supervision.Entry, int)
+	// StopActor ends the named actor with "error" on its channel; false
+	// when there is no such actor to stop.
+	StopActor(ctx context.Context, name string) (bool, error)
+	// Ready reports why the server cannot serve now, or nil.
+	Ready(ctx context.Context) error
+}
+
+// MaxPage bounds one page of GET /actors.
+const MaxPage = 1000
+
+//go:embed actors.html
+var actorsPage []byte
+
+// Handler serves the admin interface. With a token, every request must
+// carry "Authorization: Bearer <token>" except /healthz and /readyz, which
+// orchestrators probe without credentials.
+func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := b.Ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+
+	protected := http.NewServeMux()
+	if metrics != nil {
+		protected.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+	}
+	protected.HandleFunc("GET /actors", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		offset, err1 := nonNegative(q.Get("offset"), 0)
+		limit, err2 := nonNegative(q.Get("limit"), 100)
+		if err := errors.Join(err1, err2); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		limit = min(limit, MaxPage)
+		entries, total := b.Actors(supervision.Filter{Kind: q.Get("kind"), State: q.Get("state"), ChannelPrefix: q.Get("prefix")}, offset, limit)
+		if entries == nil {
+			entries = []supervision.Entry{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"total": total, "offset": offset, "limit": limit, "actors": entries})
+	})
+	// Names hold the channel, which may contain slashes: match the rest of
+	// the path and require it to end in /stop.
+	protected.HandleFunc("POST /actors/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutSuffix(r.PathValue("rest"), "/stop")
+		if !ok || name == "" {
+			http.Error(w, "want POST /actors/{name}/stop", http.StatusNotFound)
+			return
+		}
+		stopped, err := b.StopActor(r.Context(), name)
+		switch {
+		case err != nil:
+			logger.Warn("admin: stop actor failed", slog.String("actor", name), slog.Any("err", err))
+			http.Error(w, "could not stop "+name, http.StatusInternalServerError)
+		case !stopped:
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": "no running stream named " + name})
+		default:
+			logger.Info("admin: actor stopped", slog.String("actor", name))
+			writeJSON(w, http.StatusOK, map[string]any{"stopped": name})
+		}
+	})
+	protected.HandleFunc("GET /admin/actors", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(actorsPage)
+	})
+	mux.Handle("/", requireToken(token, protected))
+	return mux
+}
+
+// requireToken checks the bearer token in constant time.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The page itself carries no data: it asks for the token and sends
+		// it with its requests.
+		if r.URL.Path == "/admin/actors" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="eventsource admin"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	})
+}
+
+func nonNegative(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, errors.New("offset and limit must be non-negative integers")
+	}
+	return n, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
