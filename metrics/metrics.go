@@ -175,7 +175,10 @@ var (
 	redisRequests = prometheus.NewDesc("eventsource_redis_pool_requests_total", "Redis pool checkouts, by outcome (hit, miss, timeout).", []string{"outcome"}, nil)
 )
 
-func (c redisPoolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- redisConns; ch <- redisRequests }
+func (c redisPoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- redisConns
+	ch <- redisRequests
+}
 
 func (c redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.rdb.PoolStats()
