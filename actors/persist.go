@@ -57,7 +57,7 @@ func (p *persist) Receive(ctx actor.Context) {
 		}
 		p.logger.Info("persist ended", slog.String("channel", p.channel), slog.String("ending", string(ending)),
 			slog.Int("rows", p.ins.Rows), slog.Duration("elapsed", time.Since(p.started)))
+		// The router stops this actor once it recorded the ending.
 		ctx.Send(ctx.Parent(), streamEnded{channel: p.channel, ending: ending})
-		ctx.Stop(ctx.Self())
 	}
 }

@@ -150,28 +150,18 @@ func (r *router) Receive(ctx actor.Context) {
 			r.refusePending(ctx, msg.channel, messages.ReasonUnavailable, "Redis did not confirm the subscription")
 		}
 	case streamEnded:
+		// The child stops itself only through here, so that how it ended is
+		// recorded before its Terminated (a system message, which would
+		// overtake this one) arrives.
 		if c := r.children[msg.channel]; c != nil && !c.ending {
 			c.ending, c.ended = true, msg.ending
 			if c.kind == fetchChild {
 				r.unsubscribe(msg.channel)
 			}
+			ctx.Stop(c.pid)
 		}
 	case *actor.Terminated:
 		r.terminated(ctx, msg.Who)
-	case *supervision.Failure:
-		// The child is already stopped by the strategy; its client must hear
-		// "error" rather than wait for a timeout.
-		if channel, ok := r.byPID[msg.Child.Id]; ok {
-			if c := r.children[channel]; c != nil && !c.ending {
-				r.deps.Logger.Error("stream actor failed", slog.String("channel", channel), slog.String("reason", string(messages.ReasonInternal)), slog.Any("panic", msg.Reason))
-				r.publishError(channel, c.req, messages.ReasonInternal, "")
-				c.ending, c.ended = true, messages.EndingError
-				c.live.SetError(fmt.Sprint(msg.Reason))
-				if c.kind == fetchChild {
-					r.unsubscribe(channel)
-				}
-			}
-		}
 	case messages.BusInterrupted:
 		r.abortAll(ctx, messages.ReasonUnavailable)
 	case Abort:
@@ -198,6 +188,27 @@ func (r *router) Receive(ctx actor.Context) {
 			c.ended = messages.EndingError
 			r.release(channel, c)
 		}
+	}
+}
+
+// ChildFailed is called by the supervision strategy, on the router's own
+// goroutine, when a child panicked: its client must hear "error" rather than
+// wait for a timeout (supervision.FailureHandler).
+func (r *router) ChildFailed(child *actor.PID, reason any) {
+	channel, ok := r.byPID[child.Id]
+	if !ok {
+		return
+	}
+	c := r.children[channel]
+	if c == nil || c.ending {
+		return
+	}
+	r.deps.Logger.Error("stream actor failed", slog.String("channel", channel), slog.String("reason", string(messages.ReasonInternal)), slog.Any("panic", reason))
+	r.publishError(channel, c.req, messages.ReasonInternal, "")
+	c.ending, c.ended = true, messages.EndingError
+	c.live.SetError(fmt.Sprint(reason))
+	if c.kind == fetchChild {
+		r.unsubscribe(channel)
 	}
 }
 
@@ -251,7 +262,7 @@ func (r *router) stopChild(ctx actor.Context, name string) bool {
 // request admits or refuses a fetch or persist request.
 func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 	req, err := messages.DecodeRequest(payload, r.cfg.Request)
-	r.deps.Metrics.RequestReceived(kind.String())
+	r.deps.Metrics.RequestReceived(map[childKind]string{fetchChild: "fetch", persistChild: "persist"}[kind])
 	if errors.Is(err, messages.ErrNoChannel) {
 		r.deps.Logger.Warn("request refused", slog.String("reason", string(messages.ReasonBadRequest)), slog.Any("err", err))
 		r.deps.Metrics.RequestRefused(string(messages.ReasonBadRequest))
@@ -376,6 +387,7 @@ func (r *router) control(ctx actor.Context, channel string, payload []byte) {
 
 // legacyNext is the original's acceptance: {"channel": C} on fetch-next.
 func (r *router) legacyNext(ctx actor.Context, payload []byte) {
+	r.deps.Metrics.RequestReceived("fetch_next")
 	var next messages.NextRequest
 	if len(payload) > r.cfg.Request.MaxBytes && r.cfg.Request.MaxBytes > 0 {
 		return

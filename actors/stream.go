@@ -263,7 +263,7 @@ func (s *stream) fail(ctx actor.Context, reason messages.Reason, err error) {
 }
 
 // finish publishes the terminal (none when the client ended), tells the
-// router, and stops the actor.
+// router, which stops the actor.
 func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []byte) {
 	if s.finished {
 		return
@@ -277,8 +277,8 @@ func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []by
 	}
 	s.logger.Info("stream ended", slog.String("channel", s.channel), slog.String("ending", string(ending)),
 		slog.Int("rows", s.sent), slog.Duration("elapsed", time.Since(s.started)))
+	// The router stops this actor once it recorded the ending.
 	ctx.Send(ctx.Parent(), streamEnded{channel: s.channel, ending: ending})
-	ctx.Stop(ctx.Self())
 }
 
 // safeMessage is what a client that opted in to reasons reads: never the

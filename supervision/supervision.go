@@ -15,16 +15,17 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// Failure reports that a child failed and was stopped. Sent by the strategy
-// to the supervisor itself, so the supervisor handles it in its own
-// Receive, in order with its other messages; not on the wire.
-type Failure struct {
-	Child  *actor.PID
-	Reason any
+// FailureHandler is implemented by supervisors that must act on a child's
+// failure (publish "error" to its client, release its channel). The
+// strategy calls it on the supervisor's own goroutine, between two of its
+// messages, and before the child's Terminated can arrive.
+type FailureHandler interface {
+	ChildFailed(child *actor.PID, reason any)
 }
 
 // StopAndReport is the strategy for children that must not restart: each
-// failure stops the failing child alone and sends the supervisor a Failure.
+// failure stops the failing child alone, after telling the supervisor
+// (when it is a FailureHandler).
 func StopAndReport(logger *slog.Logger) actor.SupervisorStrategy {
 	return stopAndReport{logger: logger}
 }
@@ -34,9 +35,11 @@ type stopAndReport struct{ logger *slog.Logger }
 func (s stopAndReport) HandleFailure(system *actor.ActorSystem, supervisor actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
 	s.logger.Error("actor failed; stopping it", slog.String("actor", child.Id), slog.Any("reason", reason))
 	system.EventStream.Publish(&actor.SupervisorEvent{Child: child, Reason: reason, Directive: actor.StopDirective})
-	// The supervisor is the parent's context: its Self is the parent.
+	// The supervisor is the parent's context; its actor is the parent.
 	if ctx, ok := supervisor.(actor.Context); ok {
-		ctx.Send(ctx.Self(), &Failure{Child: child, Reason: reason})
+		if h, ok := ctx.Actor().(FailureHandler); ok {
+			h.ChildFailed(child, reason)
+		}
 	}
 	supervisor.StopChildren(child)
 }
