@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -46,6 +48,13 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	return logJSON, level, nil
 }
 
+// redisLogger adapts slog to go-redis's logging interface.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.WarnContext(ctx, fmt.Sprintf(format, v...))
+}
+
 func newLogger(w io.Writer, asJSON bool, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if asJSON {
@@ -76,6 +85,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logger := newLogger(stderr, logJSON, level)
+	// go-redis logs its own reconnects through a global logger: route them
+	// to ours instead of the standard logger.
+	redis.SetLogger(redisLogger{logger.With(slog.String("component", "go-redis"))})
 	srv, err := server.New(cfg, logger)
 	if err != nil {
 		return err
