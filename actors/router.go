@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"log/slog"
 	"time"
 
@@ -239,24 +240,23 @@ func (r *router) release(channel string, c *child) {
 
 // stopChild ends the named child with "error" (reason stopped).
 func (r *router) stopChild(ctx actor.Context, name string) bool {
-	for channel, c := range r.children {
-		if c.kind.String()+":"+channel != name || c.ending {
-			continue
-		}
-		r.deps.Logger.Info("stopping actor on request", slog.String("actor", name), slog.String("channel", channel))
-		switch {
-		case c.pid == nil:
-			r.refusePending(ctx, channel, messages.ReasonStopped, "stopped by an operator")
-		case c.kind == fetchChild:
-			ctx.Send(c.pid, abort{reason: messages.ReasonStopped})
-		default:
-			// A persist's insert is already with the batcher: it commits
-			// and replies; stopping it would only hide the outcome.
-			return false
-		}
-		return true
+	kind, channel, _ := strings.Cut(name, ":")
+	c := r.children[channel]
+	if c == nil || c.kind.String() != kind || c.ending {
+		return false
 	}
-	return false
+	r.deps.Logger.Info("stopping actor on request", slog.String("actor", name), slog.String("channel", channel))
+	switch {
+	case c.pid == nil:
+		r.refusePending(ctx, channel, messages.ReasonStopped, "stopped by an operator")
+	case c.kind == fetchChild:
+		ctx.Send(c.pid, abort{reason: messages.ReasonStopped})
+	default:
+		// A persist's insert is already with the batcher: it commits and
+		// replies; stopping it would only hide the outcome.
+		return false
+	}
+	return true
 }
 
 // request admits or refuses a fetch or persist request.
