@@ -17,7 +17,7 @@ COMPAT := test/compat
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build services migrate run test test-deps cc node-deps fmt vet clean
+.PHONY: all build services migrate run test test-deps cc node-deps browser-deps fmt vet clean
 
 all: build
 
@@ -37,7 +37,7 @@ test: services test-deps
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
-test-deps: cc node-deps
+test-deps: cc node-deps browser-deps
 
 # -race needs cgo, so a C compiler.
 cc:
@@ -61,6 +61,22 @@ node-deps:
 		echo "cd $(COMPAT) && npm install"; \
 		cd $(COMPAT) && npm install --no-audit --no-fund; \
 	fi
+
+# The browser test (test/browser) opens the admin page in Debian's headless
+# chromium; under CI it fails rather than skips without it.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "make: /usr/bin/chromium is missing and the browser test needs it: installing Debian's chromium"; \
+		$(APT) update && $(APT) install -y chromium; \
+	fi
+
+# The bench harness (bench/): scenarios against an in-process server on a
+# fresh database es_bench_<hex>, each beside its baseline measured in the same
+# run. Pass more flags with BENCH_FLAGS, e.g. BENCH_FLAGS='--scenarios
+# streams-1000 --driver wire'; see bin/eventsource bench -h.
+.PHONY: bench
+bench: services build
+	$(BIN) bench --report bench-report.html $(BENCH_FLAGS)
 
 fmt:
 	$(GO) fmt ./...

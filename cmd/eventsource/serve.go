@@ -32,7 +32,7 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.IntVar(&cfg.MaxBufferedRows, "max-buffered-rows", cfg.MaxBufferedRows, "largest result of a table without an id column")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long shutdown waits for persists in flight")
 	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "operators' HTTP listener: /actors, /metrics, /healthz, /readyz, /admin/actors (empty: none)")
-	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("EVENTSOURCE_ADMIN_TOKEN"), "bearer token the admin listener requires (EVENTSOURCE_ADMIN_TOKEN); required off loopback")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token the admin listener requires (default $EVENTSOURCE_ADMIN_TOKEN); required off loopback")
 	fs.BoolVar(&cfg.Instrument, "instrument", cfg.Instrument, "keep the live actor registry and the metrics")
 	tables := fs.String("tables", strings.Join(cfg.Tables, ","), "allowed tables, schema.table, comma-separated; the first is the default")
 	fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
@@ -41,6 +41,10 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 		return false, 0, err
 	}
 	cfg.Tables = strings.Split(*tables, ",")
+	if cfg.AdminToken == "" {
+		// Read after parsing, so that -h never prints the token.
+		cfg.AdminToken = os.Getenv("EVENTSOURCE_ADMIN_TOKEN")
+	}
 	if err := level.UnmarshalText([]byte(*levelName)); err != nil {
 		fmt.Fprintf(stderr, "eventsource serve: -log-level: %v\n", err)
 		return false, 0, errUsage
