@@ -1,0 +1,269 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventsource/eventsource/server"
+)
+
+// Kind is what a scenario does.
+type Kind int
+
+const (
+	// KindFetch runs Streams concurrent fetches of Rows rows each.
+	KindFetch Kind = iota + 1
+	// KindOpen opens Streams fetches, leaves them unaccepted after their
+	// first row, measures, then drains them.
+	KindOpen
+	// KindPersist runs Concurrency clients persisting one document per
+	// request for Duration.
+	KindPersist
+	// KindMix runs a fetch load, Persisters persisting clients and Stalled
+	// streams that never accept, all at once.
+	KindMix
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindFetch:
+		return "fetch"
+	case KindOpen:
+		return "open"
+	case KindPersist:
+		return "persist"
+	case KindMix:
+		return "mix"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// MarshalText makes a Kind read as its name in JSON.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a Kind's name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix} {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown scenario kind %q: %w", b, ErrConfig)
+}
+
+// Spec is one scenario: its shape, and the targets its figures are judged
+// against. A zero target is no target.
+type Spec struct {
+	Name        string `json:"name"`
+	Kind        Kind   `json:"kind"`
+	Description string `json:"description"`
+
+	// Streams, Rows and Window shape fetch, open and mix scenarios.
+	Streams int `json:"streams,omitempty"`
+	Rows    int `json:"rows,omitempty"`
+	Window  int `json:"window,omitempty"`
+
+	// Concurrency and Duration shape persist scenarios.
+	Concurrency int           `json:"concurrency,omitempty"`
+	Duration    time.Duration `json:"duration_ns,omitempty"`
+
+	// Persisters and Stalled add to a mix: persisting clients that run while
+	// the streams do, and streams that take one row and never accept it.
+	Persisters int `json:"persisters,omitempty"`
+	Stalled    int `json:"stalled,omitempty"`
+
+	// ProbeRows is the length of the single stream an open scenario runs
+	// while its streams sit unaccepted (0: none).
+	ProbeRows int `json:"probe_rows,omitempty"`
+
+	// MinRatio is the least ratio of the main figure (rows/s or persists/s)
+	// to the baseline of this scenario.
+	MinRatio float64 `json:"min_ratio,omitempty"`
+	// RatioOf names another scenario whose rows/s is the baseline instead,
+	// with MinRatioOf the least ratio to it (window 32 against window 1).
+	RatioOf    string  `json:"ratio_of,omitempty"`
+	MinRatioOf float64 `json:"min_ratio_of,omitempty"`
+	// MaxRSSPerStream (bytes) and MaxMySQLConns bound an open scenario.
+	MaxRSSPerStream int64 `json:"max_rss_per_stream,omitempty"`
+	MaxMySQLConns   int   `json:"max_mysql_conns,omitempty"`
+}
+
+// Sizes scales the default scenarios.
+type Sizes struct {
+	// SingleRows is the length of the single-stream scenarios.
+	SingleRows int
+	// OpenStreams is how many streams the open scenario holds.
+	OpenStreams int
+	// PersistDuration is how long each persist level (and its baseline) runs.
+	PersistDuration time.Duration
+}
+
+// DefaultSizes fit the default set in a few minutes on a 2-core machine.
+func DefaultSizes() Sizes {
+	return Sizes{SingleRows: 30000, OpenStreams: 10000, PersistDuration: 5 * time.Second}
+}
+
+// DefaultSpecs is the default scenario set, with the targets of the issue.
+func DefaultSpecs(s Sizes) []Spec {
+	d := DefaultSizes()
+	if s.SingleRows <= 0 {
+		s.SingleRows = d.SingleRows
+	}
+	if s.OpenStreams <= 0 {
+		s.OpenStreams = d.OpenStreams
+	}
+	if s.PersistDuration <= 0 {
+		s.PersistDuration = d.PersistDuration
+	}
+	return []Spec{
+		{Name: "single-w1", Kind: KindFetch, Streams: 1, Rows: s.SingleRows, Window: 1, MinRatio: 0.8,
+			Description: fmt.Sprintf("one stream of %d rows, window 1", s.SingleRows)},
+		{Name: "single-w32", Kind: KindFetch, Streams: 1, Rows: s.SingleRows, Window: 32, RatioOf: "single-w1", MinRatioOf: 10,
+			Description: fmt.Sprintf("one stream of %d rows, window 32", s.SingleRows)},
+		{Name: "streams-100", Kind: KindFetch, Streams: 100, Rows: 200, Window: 1, MinRatio: 0.6,
+			Description: "100 concurrent streams of 200 rows, window 1"},
+		{Name: "streams-1000", Kind: KindFetch, Streams: 1000, Rows: 100, Window: 1, MinRatio: 0.6,
+			Description: "1,000 concurrent streams of 100 rows, window 1"},
+		{Name: "open-10000", Kind: KindOpen, Streams: s.OpenStreams, Rows: 2, Window: 1, ProbeRows: 2000,
+			MaxRSSPerStream: 50 * 1000, MaxMySQLConns: 32,
+			Description: fmt.Sprintf("%d concurrent streams left unaccepted after their first row, then drained", s.OpenStreams)},
+		{Name: "persist-1", Kind: KindPersist, Concurrency: 1, Duration: s.PersistDuration, MinRatio: 1,
+			Description: "1 client persisting one event per request"},
+		{Name: "persist-8", Kind: KindPersist, Concurrency: 8, Duration: s.PersistDuration,
+			Description: "8 clients persisting one event per request"},
+		{Name: "persist-64", Kind: KindPersist, Concurrency: 64, Duration: s.PersistDuration, MinRatio: 3,
+			Description: "64 clients persisting one event per request"},
+		{Name: "mix", Kind: KindMix, Streams: 100, Rows: 200, Window: 1, Persisters: 8, Stalled: 5,
+			Description: "100 streams of 200 rows, 8 persisting clients and 5 streams that never accept, at once"},
+	}
+}
+
+// SelectSpecs picks scenarios by name from specs, in the order of specs.
+// "all" and "default" select every one.
+func SelectSpecs(specs []Spec, names string) ([]Spec, error) {
+	names = strings.TrimSpace(names)
+	if names == "" || names == "all" || names == "default" {
+		return specs, nil
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	var out []Spec
+	for _, s := range specs {
+		if want[s.Name] {
+			out = append(out, s)
+			delete(want, s.Name)
+		}
+	}
+	if len(want) > 0 {
+		var unknown []string
+		for n := range want {
+			unknown = append(unknown, n)
+		}
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("unknown scenarios %s (known: %s): %w", strings.Join(unknown, ", "), specNames(specs), ErrConfig)
+	}
+	return out, nil
+}
+
+func specNames(specs []Spec) string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// ErrConfig marks a configuration the bench cannot run.
+var ErrConfig = errors.New("bench configuration")
+
+// External describes a running server to measure instead of an in-process
+// one.
+type External struct {
+	// FetchChannel and PersistChannel are its request channels.
+	FetchChannel   string
+	PersistChannel string
+	// Database holds its default table `event`, where the bench seeds rows
+	// (and deletes them afterwards).
+	Database string
+	// PID is the server's process, for CPU and RSS from /proc (0: none).
+	PID int
+}
+
+// Config is one bench run.
+type Config struct {
+	// Scenarios run in order.
+	Scenarios []Spec
+	// Server configures the in-process server: its MySQL and Redis
+	// addresses, pool size, accept timeout. The bench replaces its database,
+	// tables, request channels and admin listener with its own.
+	Server server.Config
+	// External, if set, measures that server instead; Server then only says
+	// how to reach MySQL and Redis.
+	External *External
+	// Logger receives the bench's and the in-process server's logs.
+	Logger *slog.Logger
+	// Progress shows progress; nil shows none.
+	Progress Progress
+	// SampleInterval is the step of the timelines (0: 250 ms).
+	SampleInterval time.Duration
+	// CPUProfileDir, if set, receives <scenario>.pprof: a CPU profile of the
+	// bench process over each scenario's server phase (the in-process server
+	// and its load; baselines excluded).
+	CPUProfileDir string
+	// Driver is how streams talk to the server (default DriverClient).
+	Driver Driver
+	// ClientPoolSize is the go-redis pool of the bench's client.Client,
+	// which publishes each "accepted" as a blocking PUBLISH (0: go-redis's
+	// default of 10 per CPU).
+	ClientPoolSize int
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if len(c.Scenarios) == 0 {
+		errs = append(errs, errors.New("no scenarios"))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Scenarios {
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("scenario %q twice", s.Name))
+		}
+		seen[s.Name] = true
+		switch s.Kind {
+		case KindFetch, KindOpen, KindMix:
+			if s.Streams <= 0 || s.Rows <= 0 {
+				errs = append(errs, fmt.Errorf("scenario %q: streams and rows must be positive", s.Name))
+			}
+			if s.Kind == KindOpen && s.Rows < 2 {
+				errs = append(errs, fmt.Errorf("scenario %q: an open stream needs at least 2 rows to sit unaccepted", s.Name))
+			}
+		case KindPersist:
+			if s.Concurrency <= 0 || s.Duration <= 0 {
+				errs = append(errs, fmt.Errorf("scenario %q: concurrency and duration must be positive", s.Name))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("scenario %q: unknown kind %d", s.Name, int(s.Kind)))
+		}
+	}
+	if c.Driver != "" && c.Driver != DriverClient && c.Driver != DriverWire {
+		errs = append(errs, fmt.Errorf("unknown driver %q (client or wire)", c.Driver))
+	}
+	if e := c.External; e != nil {
+		if e.FetchChannel == "" || e.PersistChannel == "" || e.Database == "" {
+			errs = append(errs, errors.New("an external server needs its fetch and persist channels and its database"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}

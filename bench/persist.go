@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/mysqlstore"
+)
+
+// runPersist is a persist scenario: raw INSERTs at the same concurrency,
+// then the server, each for spec.Duration.
+func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) error {
+	var err error
+	if res.Baseline, err = e.rawInserts(ctx, spec); err != nil {
+		return err
+	}
+	e.settle()
+	res.Server, err = e.persistLoad(ctx, spec)
+	return err
+}
+
+// persistDoc is the n-th document of worker w.
+func (e *env) persistDoc(w, n int) client.Document {
+	return client.Document{
+		PID:    e.pidPrefix() + "p-" + strconv.Itoa(w),
+		Domain: "bench",
+		Name:   "persisted",
+		Data:   json.RawMessage(eventData(n)),
+	}
+}
+
+// persistLoad runs spec.Concurrency clients, each persisting one document
+// per request through the server until spec.Duration is over.
+func (e *env) persistLoad(ctx context.Context, spec Spec) (*Measure, error) {
+	ctx, cancel := context.WithTimeout(ctx, spec.Duration+phaseTimeout)
+	defer cancel()
+	stopProfile := e.profile(spec.Name)
+	ph := e.startPhase(spec.Name+" eventsource", 0, spec.Duration)
+	dctx, stop := context.WithDeadline(ctx, ph.until)
+	var wg sync.WaitGroup
+	for w := range spec.Concurrency {
+		wg.Go(func() { e.persistLoop(dctx, ph, w) })
+	}
+	wg.Wait()
+	stop()
+	ph.end = time.Now()
+	stopProfile()
+	m := ph.finish()
+	if err := ctx.Err(); err != nil {
+		return m, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	return m, nil
+}
+
+// persistLoop persists documents one at a time until ctx ends. A persist
+// still waiting then is not counted: the phase is over.
+func (e *env) persistLoop(ctx context.Context, ph *phase, w int) {
+	for n := 0; ctx.Err() == nil; n++ {
+		start := time.Now()
+		ok, err := e.cl.Persist(ctx, e.persistDoc(w, n))
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && ok.AffectedRows != 1 {
+			err = fmt.Errorf("persist: affectedRows %d, want 1", ok.AffectedRows)
+		}
+		if err != nil {
+			ph.fail(err)
+			if ph.errors.Load() > 1000 {
+				return // something is broken; the report says what
+			}
+			continue
+		}
+		ph.plat.record(w, time.Since(start))
+		ph.persists.Add(1)
+	}
+}
+
+// rawInserts is the persists' baseline: spec.Concurrency clients, each on
+// its own MySQL connection with the INSERT prepared once, running one
+// autocommitted single-row INSERT of the same documents per request.
+func (e *env) rawInserts(ctx context.Context, spec Spec) (*Measure, error) {
+	store := e.cfg.Server.MySQL.StoreConfig()
+	// No default database: an external server's connections are told apart
+	// by theirs.
+	store.Database, store.PoolSize = "", spec.Concurrency
+	db, err := mysqlstore.Open(store)
+	if err != nil {
+		return nil, fmt.Errorf("raw inserts: %w", err)
+	}
+	defer db.Close()
+	type worker struct {
+		conn *sql.Conn
+		stmt *sql.Stmt
+	}
+	workers := make([]worker, spec.Concurrency)
+	defer func() {
+		for _, w := range workers {
+			if w.stmt != nil {
+				_ = w.stmt.Close()
+			}
+			if w.conn != nil {
+				_ = w.conn.Close()
+			}
+		}
+	}()
+	for i := range workers {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("raw inserts: connect: %w", err)
+		}
+		workers[i].conn = conn
+		stmt, err := conn.PrepareContext(ctx, "INSERT INTO "+e.table+" (`pid`,`domain`,`name`,`data`) VALUES (?,?,?,?)")
+		if err != nil {
+			return nil, fmt.Errorf("raw inserts: prepare: %w", err)
+		}
+		workers[i].stmt = stmt
+	}
+	ph := e.startPhase(spec.Name+" raw INSERTs", 0, spec.Duration)
+	dctx, stop := context.WithDeadline(ctx, ph.until)
+	defer stop()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for n := 0; dctx.Err() == nil; n++ {
+				doc := e.persistDoc(w, n)
+				start := time.Now()
+				_, err := workers[w].stmt.ExecContext(dctx, doc.PID, doc.Domain, doc.Name, string(doc.Data.(json.RawMessage)))
+				if dctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					ph.fail(fmt.Errorf("raw insert: %w", err))
+					if ph.errors.Load() > 1000 {
+						return
+					}
+					continue
+				}
+				ph.plat.record(w, time.Since(start))
+				ph.persists.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	ph.end = time.Now()
+	m := ph.finish()
+	if err := ctx.Err(); err != nil {
+		return m, fmt.Errorf("raw inserts: %w", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/messages"
+)
+
+// Driver is how the bench's streams talk to the server.
+type Driver string
+
+const (
+	// DriverClient uses the client package, as services do: it publishes
+	// each "accepted" with a blocking PUBLISH from the consuming goroutine.
+	DriverClient Driver = "client"
+	// DriverWire speaks the protocol itself with the ping-pong's client
+	// side: one subscriber connection, and requests and "accepted"s sent
+	// through pipelines of everything queued. It measures the server with
+	// a client as fast as the baseline's, so the ratio is the server's
+	// alone. Persists use the client package either way.
+	DriverWire Driver = "wire"
+)
+
+// fetcher runs one fetch of a query and yields its rows, accepting each
+// when the loop asks for the next.
+type fetcher interface {
+	fetch(ctx context.Context, query string, window int) iter.Seq2[[]byte, error]
+}
+
+// clientFetcher is the client package.
+type clientFetcher struct{ cl *client.Client }
+
+func (f clientFetcher) fetch(ctx context.Context, query string, window int) iter.Seq2[[]byte, error] {
+	var opts []client.FetchOption
+	if window > 1 {
+		opts = append(opts, client.WithWindow(window))
+	}
+	return func(yield func([]byte, error) bool) {
+		for row, err := range f.cl.Fetch(ctx, query, opts...) {
+			if !yield(row.Raw(), err) {
+				return
+			}
+		}
+	}
+}
+
+// errWire is a failure of a wire fetch that the server reported.
+var errWire = errors.New("server ended the stream")
+
+// wireFetcher is a minimal protocol client with pipelined publishes.
+type wireFetcher struct {
+	ps           *redis.PubSub
+	pub          *pipeliner
+	fetchChannel string
+	prefix       string
+	seq          atomic.Uint64
+
+	mu    sync.Mutex
+	calls map[string]*wireCall
+
+	done chan struct{}
+}
+
+type wireCall struct {
+	inbox      chan string
+	subscribed chan struct{}
+	confirmed  bool
+	broken     chan struct{} // closed when the inbox overflowed
+}
+
+func newWireFetcher(rdb *redis.Client, fetchChannel, prefix string, onErr func(error)) *wireFetcher {
+	w := &wireFetcher{
+		ps: rdb.Subscribe(context.Background()), pub: newPipeliner(rdb, 4, onErr),
+		fetchChannel: fetchChannel, prefix: prefix, calls: map[string]*wireCall{}, done: make(chan struct{}),
+	}
+	go w.read()
+	return w
+}
+
+func (w *wireFetcher) close() {
+	_ = w.ps.Close()
+	<-w.done
+	w.pub.close()
+}
+
+func (w *wireFetcher) read() {
+	defer close(w.done)
+	for {
+		msg, err := w.ps.Receive(context.Background())
+		if err != nil {
+			if errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				w.mu.Lock()
+				if c := w.calls[m.Channel]; c != nil && !c.confirmed {
+					c.confirmed = true
+					close(c.subscribed)
+				}
+				w.mu.Unlock()
+			}
+		case *redis.Message:
+			if m.Payload == string(messages.AcceptedJSON) {
+				continue // our own
+			}
+			w.mu.Lock()
+			if c := w.calls[m.Channel]; c != nil {
+				select {
+				case c.inbox <- m.Payload:
+				default:
+					select {
+					case <-c.broken:
+					default:
+						close(c.broken)
+					}
+				}
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *wireFetcher) fetch(ctx context.Context, query string, window int) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		channel := w.prefix + strconv.FormatUint(w.seq.Add(1), 10)
+		c := &wireCall{inbox: make(chan string, max(window, 1)+4), subscribed: make(chan struct{}), broken: make(chan struct{})}
+		w.mu.Lock()
+		w.calls[channel] = c
+		w.mu.Unlock()
+		defer func() {
+			w.mu.Lock()
+			delete(w.calls, channel)
+			w.mu.Unlock()
+			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = w.ps.Unsubscribe(uctx, channel)
+			cancel()
+		}()
+		fail := func(err error) { yield(nil, fmt.Errorf("wire fetch %s: %w", channel, err)) }
+		if err := w.ps.Subscribe(ctx, channel); err != nil {
+			fail(err)
+			return
+		}
+		select {
+		case <-c.subscribed:
+		case <-ctx.Done():
+			fail(ctx.Err())
+			return
+		}
+		req, err := json.Marshal(messages.Request{Channel: channel, Query: json.RawMessage(query), Reason: true, Window: windowField(window)})
+		if err != nil {
+			fail(err)
+			return
+		}
+		w.pub.publish(w.fetchChannel, req)
+		for {
+			var p string
+			select {
+			case p = <-c.inbox:
+			case <-c.broken:
+				fail(errors.New("more messages in flight than the window"))
+				return
+			case <-ctx.Done():
+				w.pub.publish(channel, messages.EndJSON)
+				fail(ctx.Err())
+				return
+			}
+			switch {
+			case len(p) > 0 && p[0] == '{':
+				if len(p) > 9 && p[:9] == `{"error":` {
+					fail(fmt.Errorf("%w: %s", errWire, p))
+					return
+				}
+				if !yield([]byte(p), nil) {
+					w.pub.publish(channel, messages.EndJSON)
+					return
+				}
+				w.pub.publish(channel, messages.AcceptedJSON)
+			case p == string(messages.EndJSON):
+				return
+			case p == string(messages.TimeoutJSON) || p == string(messages.ErrorJSON):
+				fail(fmt.Errorf("%w: %s", errWire, p))
+				return
+			}
+		}
+	}
+}
+
+// windowField is the request's window: left out for 1, so the request is
+// the original's byte for byte.
+func windowField(window int) int {
+	if window <= 1 {
+		return 0
+	}
+	return window
+}
