@@ -32,11 +32,10 @@ type cursor struct {
 	maxPage     uint64
 	maxBuffered uint64
 
-	snapshot    int64
-	hasSnapshot bool
-	after       int64  // key of the last row read (keyset)
-	returned    uint64 // rows read so far
-	done        bool
+	snapshot int64  // 0 until the first page took it
+	after    int64  // key of the last row read (keyset)
+	returned uint64 // rows read so far
+	done     bool
 }
 
 // next reads the next page; done reports that nothing follows it.
@@ -46,12 +45,6 @@ func (c *cursor) next(ctx context.Context) (rows []messages.Row, done bool, err 
 	}
 	if c.sel.Table.Key == "" {
 		return c.readWhole(ctx)
-	}
-	if !c.hasSnapshot {
-		if c.snapshot, err = c.store.Snapshot(ctx, c.sel); err != nil {
-			return nil, false, err
-		}
-		c.hasSnapshot = true
 	}
 	size := c.pageSize
 	c.pageSize = min(2*c.pageSize, c.maxPage)
@@ -67,11 +60,17 @@ func (c *cursor) next(ctx context.Context) (rows []messages.Row, done bool, err 
 			page.Offset = c.sel.Offset
 		}
 	}
-	rows, lastKey, err := c.store.ReadPage(ctx, c.sel, page, c.decodeJSON)
+	// The first page takes the snapshot bound (page.Snapshot is zero then)
+	// and the later ones keep to it.
+	got, err := c.store.ReadPage(ctx, c.sel, page, c.decodeJSON)
 	if err != nil {
 		return nil, false, err
 	}
-	c.after = lastKey
+	if c.snapshot == 0 {
+		c.snapshot = got.Snapshot
+	}
+	rows = got.Rows
+	c.after = got.LastKey
 	c.returned += uint64(len(rows))
 	c.done = uint64(len(rows)) < size || (c.sel.Limit > 0 && c.returned >= c.sel.Limit)
 	return rows, c.done, nil
@@ -82,10 +81,11 @@ func (c *cursor) readWhole(ctx context.Context) ([]messages.Row, bool, error) {
 	if c.sel.Limit > 0 && c.sel.Limit < size {
 		size = c.sel.Limit
 	}
-	rows, _, err := c.store.ReadPage(ctx, c.sel, sqlbuild.Page{Offset: c.sel.Offset, Size: size}, c.decodeJSON)
+	got, err := c.store.ReadPage(ctx, c.sel, sqlbuild.Page{Offset: c.sel.Offset, Size: size}, c.decodeJSON)
 	if err != nil {
 		return nil, false, err
 	}
+	rows := got.Rows
 	if uint64(len(rows)) > c.maxBuffered {
 		return nil, false, fmt.Errorf("result of %s exceeds %d rows and the table has no key to page on: %w",
 			c.sel.Table.QualifiedName(), c.maxBuffered, errTooLarge)

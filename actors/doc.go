@@ -16,15 +16,15 @@ import (
 	"context"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // Store is the database as the actors use it (mysqlstore.Store).
 type Store interface {
-	// Snapshot reads the highest key of the table of s.
-	Snapshot(ctx context.Context, s *sqlbuild.Select) (int64, error)
-	// ReadPage reads one page of s and returns the key of its last row.
-	ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) ([]messages.Row, int64, error)
+	// ReadPage reads one page of s: its rows, the key of its last row and,
+	// when the page took it, the snapshot bound.
+	ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (mysqlstore.Page, error)
 }
 
 // Persister commits persists, batching concurrent ones (mysqlstore.Batcher).

@@ -103,9 +103,9 @@ func newStream(settings streamSettings, channel string, req messages.Request, se
 }
 
 // firstPage is the size of a stream's first read: enough for two windows,
-// at least 16 rows, at most the configured page size.
+// at least 64 rows, at most the configured page size.
 func firstPage(window, pageSize int) uint64 {
-	return uint64(min(max(16, 2*window), pageSize))
+	return uint64(min(max(64, 2*window), pageSize))
 }
 
 func (s *stream) Receive(ctx actor.Context) {

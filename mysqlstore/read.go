@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventsource/eventsource/messages"
@@ -18,6 +19,9 @@ type Page struct {
 	// LastKey is the key of the last row, for keyset paging (0 when the
 	// query carries no key column).
 	LastKey int64
+	// Snapshot is the snapshot bound the page took (0 when it took none, or
+	// read no row).
+	Snapshot int64
 }
 
 // RowOptions says how to encode the values of a result.
@@ -41,14 +45,18 @@ func ReadPage(ctx context.Context, db *sql.DB, query string, args []any, opts Ro
 	if err != nil {
 		return Page{}, fmt.Errorf("read column types: %w", err)
 	}
+	// Hidden columns (the key, the snapshot bound) come last.
 	n := len(types)
-	keyIndex := -1
-	if n > 0 && types[n-1].Name() == sqlbuild.KeyAlias {
-		keyIndex = n - 1
-	}
+	keyIndex, snapshotIndex := -1, -1
 	visible := n
-	if keyIndex >= 0 {
-		visible = n - 1
+	for visible > 0 && strings.HasPrefix(types[visible-1].Name(), sqlbuild.HiddenPrefix) {
+		switch types[visible-1].Name() {
+		case sqlbuild.KeyAlias:
+			keyIndex = visible - 1
+		case sqlbuild.SnapshotAlias:
+			snapshotIndex = visible - 1
+		}
+		visible--
 	}
 	// Column names, JSON-ness and time precision are the same for every row
 	// of the page: share the slices between rows.
@@ -91,6 +99,11 @@ func ReadPage(ctx context.Context, db *sql.DB, query string, args []any, opts Ro
 				return Page{}, fmt.Errorf("read key column: %w", err)
 			}
 			page.LastKey = key
+		}
+		if snapshotIndex >= 0 && page.Snapshot == 0 {
+			if page.Snapshot, err = asInt64(dest[snapshotIndex]); err != nil {
+				return Page{}, fmt.Errorf("read snapshot column: %w", err)
+			}
 		}
 		page.Rows = append(page.Rows, messages.Row{Columns: columns, Values: values, TimeDigits: digits})
 	}

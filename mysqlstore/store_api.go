@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 
-	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -13,17 +12,11 @@ type Store struct {
 	DB *sql.DB
 }
 
-// Snapshot reads the highest key of the table of s.
-func (st Store) Snapshot(ctx context.Context, s *sqlbuild.Select) (int64, error) {
-	return Snapshot(ctx, st.DB, s)
-}
-
 // ReadPage reads one page of s.
-func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) ([]messages.Row, int64, error) {
+func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (Page, error) {
 	query, args, err := s.PageSQL(p)
 	if err != nil {
-		return nil, 0, err
+		return Page{}, err
 	}
-	page, err := ReadPage(ctx, st.DB, query, args, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
-	return page.Rows, page.LastKey, err
+	return ReadPage(ctx, st.DB, query, args, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
 }

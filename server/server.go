@@ -21,6 +21,7 @@ import (
 
 	"github.com/eventsource/eventsource/actors"
 	"github.com/eventsource/eventsource/admin"
+	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/redisbus"
@@ -138,6 +139,12 @@ func (s *Server) Start(ctx context.Context) error {
 	ready := make(chan struct{})
 	s.sub = redisbus.NewSubscriber(s.rdb, func(msg any) {
 		<-ready
+		// Every row the server publishes comes back to it on the response
+		// channel; dropping those echoes here spares the router half its
+		// messages. Only a client's control strings matter there.
+		if in, ok := msg.(messages.Inbound); ok && !s.isRequestChannel(in.Channel) && messages.ParseControl(in.Payload) == messages.ControlNone {
+			return
+		}
 		s.system.Root.Send(routerPID, msg)
 	}, s.logger)
 	props := actors.NewRouterProps(actors.Config{
@@ -172,6 +179,10 @@ func (s *Server) Start(ctx context.Context) error {
 		slog.String("redis", cfg.Redis.Addr()), slog.String("mysql", fmt.Sprintf("%s:%d", cfg.MySQL.Host, cfg.MySQL.Port)),
 		slog.String("fetch", cfg.FetchChannel), slog.String("persist", cfg.PersistChannel), slog.String("fetch_next", cfg.FetchNextChannel))
 	return nil
+}
+
+func (s *Server) isRequestChannel(channel string) bool {
+	return channel == s.cfg.FetchChannel || channel == s.cfg.PersistChannel || channel == s.cfg.FetchNextChannel
 }
 
 // System and Router expose the actor system, for operators and tests.

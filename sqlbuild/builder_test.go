@@ -196,3 +196,19 @@ func TestCombineInserts(t *testing.T) {
 		t.Fatal("combined inserts of different columns")
 	}
 }
+
+func TestFirstPageTakesTheSnapshot(t *testing.T) {
+	b := testBuilder(t)
+	s, err := b.Select([]byte(`{"$select":{"$where":{"pid":"p"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, args, err := s.PageSQL(Page{Size: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "SELECT *, `id` AS `__eventsource_key`, (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`) AS `__eventsource_snapshot` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`))) ORDER BY `id` ASC LIMIT ?"
+	if sql != want || len(args) != 4 {
+		t.Fatalf("got  %s %v\nwant %s", sql, args, want)
+	}
+}

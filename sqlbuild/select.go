@@ -13,6 +13,15 @@ import (
 // every page, so the cursor can resume after it. The row encoder drops it.
 const KeyAlias = "__eventsource_key"
 
+// SnapshotAlias names the hidden column that carries the snapshot bound
+// when a page takes it (Page.Snapshot zero): the first page reads the bound
+// and the rows in one statement, one round trip fewer per stream.
+const SnapshotAlias = "__eventsource_snapshot"
+
+// HiddenPrefix starts the names of the hidden columns, which the row
+// encoder drops.
+const HiddenPrefix = "__eventsource_"
+
 // Select is a translated $select, ready to be read page by page.
 type Select struct {
 	// Table is the table read.
@@ -231,7 +240,8 @@ func (s *Select) SnapshotSQL() (string, []any, error) {
 
 // Page says which slice of the result to read.
 type Page struct {
-	// Snapshot is the highest key the stream may return (tables with a Key).
+	// Snapshot is the highest key the stream may return (tables with a Key);
+	// zero takes it in this statement, as the hidden column SnapshotAlias.
 	Snapshot int64
 	// After resumes after this key (keyset paging; 0 reads from the start).
 	After int64
@@ -252,7 +262,15 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 	if key == "" {
 		ds = ds.Order(s.orderBy...)
 	} else {
-		ds = ds.SelectAppend(goqu.C(key).As(KeyAlias)).Where(goqu.C(key).Lte(p.Snapshot))
+		if p.Snapshot == 0 {
+			// One statement reads one consistent view, so the bound in the
+			// WHERE and in the column are the same value.
+			bound := goqu.Dialect("mysql").From(goqu.S(s.Table.Schema).Table(s.Table.Name)).Prepared(true).
+				Select(goqu.COALESCE(goqu.MAX(key), 0))
+			ds = ds.SelectAppend(goqu.C(key).As(KeyAlias), bound.As(SnapshotAlias)).Where(goqu.C(key).Lte(bound))
+		} else {
+			ds = ds.SelectAppend(goqu.C(key).As(KeyAlias)).Where(goqu.C(key).Lte(p.Snapshot))
+		}
 		if p.After > 0 {
 			ds = ds.Where(goqu.C(key).Gt(p.After))
 		}

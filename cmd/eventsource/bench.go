@@ -40,6 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.MySQL.PoolSize, "mysql-pool", cfg.MySQL.PoolSize, "in-process server: MySQL connection pool size")
 	fs.DurationVar(&cfg.AcceptTimeout, "accept-timeout", 2*time.Minute, "in-process server: how long a stream waits for \"accepted\" (the open scenario holds streams unaccepted for a while)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "in-process server: rows a stream reads from MySQL at a time")
+	fs.BoolVar(&cfg.Instrument, "instrument", cfg.Instrument, "in-process server: keep the live actor registry and the metrics")
 	fs.IntVar(&sizes.SingleRows, "single-rows", sizes.SingleRows, "rows of the single-stream scenarios")
 	fs.IntVar(&sizes.OpenStreams, "open-streams", sizes.OpenStreams, "streams the open scenario holds")
 	fs.DurationVar(&sizes.PersistDuration, "persist-duration", sizes.PersistDuration, "how long each persist level and its baseline run")
