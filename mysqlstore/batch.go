@@ -124,12 +124,14 @@ func (b *Batcher) run() {
 				break gather
 			}
 		}
-		b.commit(batch)
+		// Count before committing: the replies go out from commit, and
+		// whoever hears one may read the stats.
 		b.batches.Add(1)
 		b.requests.Add(int64(len(batch)))
 		if b.observe != nil {
 			b.observe(len(batch))
 		}
+		b.commit(batch)
 	}
 }
 
