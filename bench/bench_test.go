@@ -381,3 +381,43 @@ func TestFormatting(t *testing.T) {
 		t.Errorf("niceTicks(165000) = %v", ticks)
 	}
 }
+
+func TestInstrumentCostRunsBothLegs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := Spec{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 5, Rows: 5, Window: 1, Rounds: 2, MaxCost: 0.05}
+	r, err := Run(ctx, tinyConfig(DriverWire, spec))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s := scenario(t, r, "instrument-cost")
+	if len(s.Legs) != 4 {
+		t.Fatalf("%d legs, want 4 (on, off, on, off)", len(s.Legs))
+	}
+	for _, m := range s.Legs {
+		checkMeasure(t, m.Label, m, 5*5)
+	}
+	ic := s.Instrument
+	if ic == nil || len(ic.On) != 2 || len(ic.Off) != 2 || !(ic.MeanOn > 0) || !(ic.MeanOff > 0) {
+		t.Fatalf("instrument cost %+v: want two legs of each with rows", ic)
+	}
+	var cost *Figure
+	for i, f := range r.Figures {
+		if f.Scenario == "instrument-cost" && strings.HasPrefix(f.Name, "cost") {
+			cost = &r.Figures[i]
+		}
+	}
+	if cost == nil || cost.Met == nil || cost.Target != "≤ 5%" {
+		t.Fatalf("cost figure %+v: want one judged against ≤ 5%%", cost)
+	}
+}
+
+func TestInstrumentCostNeedsTheInProcessServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := &env{log: testLogger()}
+	err := e.runInstrumentCost(ctx, Spec{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 1, Rows: 1}, &ScenarioResult{})
+	if err == nil || !strings.Contains(err.Error(), "cannot run") {
+		t.Fatalf("err = %v, want it to say it cannot run against a running server", err)
+	}
+}

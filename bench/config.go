@@ -26,6 +26,10 @@ const (
 	// KindMix runs a fetch load, Persisters persisting clients and Stalled
 	// streams that never accept, all at once.
 	KindMix
+	// KindInstrumentCost runs the fetch load of Streams×Rows against an
+	// instrumented and an uninstrumented in-process server, alternating,
+	// Rounds times each.
+	KindInstrumentCost
 )
 
 func (k Kind) String() string {
@@ -38,6 +42,8 @@ func (k Kind) String() string {
 		return "persist"
 	case KindMix:
 		return "mix"
+	case KindInstrumentCost:
+		return "instrument-cost"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -47,7 +53,7 @@ func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // UnmarshalText reads a Kind's name.
 func (k *Kind) UnmarshalText(b []byte) error {
-	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix} {
+	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix, KindInstrumentCost} {
 		if string(b) == c.String() {
 			*k = c
 			return nil
@@ -80,6 +86,13 @@ type Spec struct {
 	// ProbeRows is the length of the single stream an open scenario runs
 	// while its streams sit unaccepted (0: none).
 	ProbeRows int `json:"probe_rows,omitempty"`
+
+	// Rounds is how many times an instrument-cost scenario runs each of its
+	// legs, alternating instrumented and not (0: 2).
+	Rounds int `json:"rounds,omitempty"`
+	// MaxCost is the most an instrument-cost scenario's cost, 1 − mean
+	// rows/s instrumented over mean rows/s uninstrumented, may be.
+	MaxCost float64 `json:"max_cost,omitempty"`
 
 	// MinRatio is the least ratio of the main figure (rows/s or persists/s)
 	// to the baseline of this scenario.
@@ -140,6 +153,8 @@ func DefaultSpecs(s Sizes) []Spec {
 			Description: "64 clients persisting one event per request"},
 		{Name: "mix", Kind: KindMix, Streams: 100, Rows: 200, Window: 1, Persisters: 8, Stalled: 5,
 			Description: "100 streams of 200 rows, 8 persisting clients and 5 streams that never accept, at once"},
+		{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 1000, Rows: 100, Window: 1, Rounds: 4, MaxCost: 0.05,
+			Description: "streams-1000's load against an instrumented and an uninstrumented in-process server, alternating on, off, on, off"},
 	}
 }
 
@@ -239,7 +254,7 @@ func (c *Config) validate() error {
 		}
 		seen[s.Name] = true
 		switch s.Kind {
-		case KindFetch, KindOpen, KindMix:
+		case KindFetch, KindOpen, KindMix, KindInstrumentCost:
 			if s.Streams <= 0 || s.Rows <= 0 {
 				errs = append(errs, fmt.Errorf("scenario %q: streams and rows must be positive", s.Name))
 			}

@@ -69,10 +69,13 @@ const (
 
 func scenarioHTML(s *ScenarioResult) htmlScenario {
 	h := htmlScenario{Name: s.Spec.Name, Description: s.Spec.Description, Error: s.Error}
-	for _, m := range []*Measure{s.Baseline, s.Server} {
+	for _, m := range append([]*Measure{s.Baseline, s.Server}, s.Legs...) {
 		if m != nil {
 			h.Lines = append(h.Lines, m.Label+": "+m.oneLine())
 		}
+	}
+	if s.Spec.Kind == KindInstrumentCost {
+		return h // its legs' timelines are other phases; the lines say it
 	}
 	if o := s.Open; o != nil {
 		h.Lines = append(h.Lines, fmt.Sprintf("%d streams open in %.1fs; RSS %s before, %s open (%.1f KB per stream), %s after a GC (%.1f KB per stream); MySQL connections max %d, busy while open %d, Threads_connected +%d; probe %s rows/s; drain %.1fs, %s rows/s",

@@ -59,7 +59,11 @@ type ScenarioResult struct {
 	Baseline *Measure     `json:"baseline,omitempty"`
 	Open     *OpenStreams `json:"open,omitempty"`
 	Stalled  *Stalled     `json:"stalled,omitempty"`
-	Error    string       `json:"error,omitempty"`
+	// Legs and Instrument are an instrument-cost scenario's phases, in the
+	// order run, and its sums.
+	Legs       []*Measure      `json:"legs,omitempty"`
+	Instrument *InstrumentCost `json:"instrument,omitempty"`
+	Error      string          `json:"error,omitempty"`
 }
 
 // Measure is one measured phase.
@@ -256,6 +260,8 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 		}
 		ratio(&f, base, fmt.Sprintf("raw INSERTs ×%d", spec.Concurrency), spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
 		out = append(out, f)
+	case KindInstrumentCost:
+		out = append(out, s.instrumentFigures(note)...)
 	case KindOpen:
 		o := s.Open
 		if o == nil {

@@ -43,6 +43,7 @@ type env struct {
 	fetcher   fetcher
 
 	srv       *server.Server // nil for an external server
+	scfg      server.Config  // the in-process server's, as started
 	serverPID int
 	redisPID  int
 	mysqlPID  int
@@ -93,6 +94,8 @@ func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 			serr = e.runPersist(ctx, spec, res)
 		case KindMix:
 			serr = e.runMix(ctx, spec, res)
+		case KindInstrumentCost:
+			serr = e.runInstrumentCost(ctx, spec, res)
 		}
 		if serr != nil {
 			res.Error = serr.Error()
@@ -182,18 +185,11 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 		scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = e.prefix+"fetch", e.prefix+"persist", e.prefix+"fetch-next"
 		scfg.Redis.ClientName = "eventsource-bench-" + e.runID
 		scfg.Admin, scfg.AdminToken = "", ""
-		srv, err := server.New(scfg, e.log.With(slog.String("component", "server")))
+		srv, err := e.startServer(ctx, scfg, "server")
 		if err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return err
 		}
-		startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = srv.Start(startCtx)
-		cancel()
-		if err != nil {
-			_ = srv.Shutdown(context.Background())
-			return fmt.Errorf("bench: start the in-process server: %w", err)
-		}
-		e.srv = srv
+		e.srv, e.scfg = srv, scfg
 		e.serverPID = os.Getpid()
 		fetchCh, persistCh = scfg.FetchChannel, scfg.PersistChannel
 		report.Server = ServerInfo{
@@ -221,6 +217,22 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 		report.Server.Driver = DriverWire
 	}
 	return nil
+}
+
+// startServer starts an in-process server with scfg.
+func (e *env) startServer(ctx context.Context, scfg server.Config, component string) (*server.Server, error) {
+	srv, err := server.New(scfg, e.log.With(slog.String("component", component)))
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = srv.Start(startCtx)
+	cancel()
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return nil, fmt.Errorf("bench: start the in-process %s: %w", component, err)
+	}
+	return srv, nil
 }
 
 // tearDown stops what setUp started and removes what the run wrote.

@@ -61,9 +61,15 @@ func (r *Registry) Remove(name string) {
 
 // SetState records what the actor is doing now.
 func (l *Live) SetState(state string) {
-	if l != nil {
-		l.state.Store(&state)
+	if l == nil {
+		return
 	}
+	// Most calls repeat the state (a stream waits row after row): skip the
+	// store, and the allocation of a new pointer with it.
+	if cur := l.state.Load(); cur != nil && *cur == state {
+		return
+	}
+	l.state.Store(&state)
 }
 
 // AddRows counts rows sent.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,9 +56,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	specs := bench.DefaultSpecs(sizes)
 	if *list {
 		for _, s := range specs {
-			fmt.Fprintf(stdout, "%-14s %s\n", s.Name, s.Description)
+			fmt.Fprintf(stdout, "%-15s %s\n", s.Name, s.Description)
 		}
 		return nil
+	}
+	external := *fetchCh != "" || *persistCh != ""
+	if name := strings.TrimSpace(*scenarios); external && (name == "" || name == "default") {
+		// It compares two in-process servers; named, it reports that it cannot run.
+		specs = slices.DeleteFunc(specs, func(s bench.Spec) bool { return s.Kind == bench.KindInstrumentCost })
 	}
 	selected, err := bench.SelectSpecs(specs, *scenarios)
 	if err != nil {
@@ -91,7 +97,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if bcfg.Driver != bench.DriverClient && bcfg.Driver != bench.DriverWire {
 		return usageError(fs, "--driver %q: want client or wire", *driver)
 	}
-	if *fetchCh != "" || *persistCh != "" {
+	if external {
 		ext := &bench.External{FetchChannel: *fetchCh, PersistChannel: *persistCh, Database: *database, PID: *serverPID}
 		if ext.FetchChannel == "" {
 			ext.FetchChannel = "fetch"

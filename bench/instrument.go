@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/server"
+)
+
+// InstrumentCost is what an instrument-cost scenario measured: rows/s of
+// each leg with the registry and metrics on and off, in the order run, and
+// Cost = 1 − MeanOn/MeanOff.
+type InstrumentCost struct {
+	On      []float64 `json:"on_rows_per_sec"`
+	Off     []float64 `json:"off_rows_per_sec"`
+	MeanOn  float64   `json:"mean_on"`
+	MeanOff float64   `json:"mean_off"`
+	Cost    float64   `json:"cost"`
+}
+
+// runInstrumentCost starts a second in-process server, with its own request
+// channels and the opposite Instrument, and runs streams-1000's fetch load
+// against the instrumented and the uninstrumented one in turn, on first, so
+// that drift of the machine hits both.
+func (e *env) runInstrumentCost(ctx context.Context, spec Spec, res *ScenarioResult) error {
+	if e.srv == nil {
+		return errors.New("instrument-cost compares two in-process servers: it cannot run against a running server (--fetch-channel)")
+	}
+	pids, err := e.seed(ctx, spec.Streams, spec.Rows)
+	if err != nil {
+		return err
+	}
+	scfg := e.scfg
+	scfg.Instrument = !scfg.Instrument
+	p := e.prefix + "2:"
+	scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
+	scfg.Redis.ClientName += "-2"
+	other, err := e.startServer(ctx, scfg, "server 2")
+	if err != nil {
+		return err
+	}
+	var otherFetcher fetcher
+	if e.wire != nil {
+		w := newWireFetcher(e.wireRdb, scfg.FetchChannel, p+"w:", func(err error) {
+			e.log.Warn("wire driver publish", slog.Any("err", err))
+		})
+		defer w.close()
+		otherFetcher = w
+	} else {
+		cl := client.New(e.rdb, client.WithFetchChannel(scfg.FetchChannel), client.WithPersistChannel(scfg.PersistChannel),
+			client.WithChannelPrefix(p+"r:"), client.WithReason())
+		defer cl.Close()
+		otherFetcher = clientFetcher{cl}
+	}
+	mainSrv, mainFetcher := e.srv, e.fetcher
+	defer func() {
+		e.srv, e.fetcher = mainSrv, mainFetcher
+		sctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+		defer cancel()
+		if err := other.Shutdown(sctx); err != nil {
+			e.log.Warn("stop the second in-process server", slog.Any("err", err))
+		}
+	}()
+	type leg struct {
+		srv *server.Server
+		f   fetcher
+	}
+	on, off := leg{mainSrv, mainFetcher}, leg{other, otherFetcher}
+	if !e.scfg.Instrument {
+		on, off = off, on
+	}
+	ic := &InstrumentCost{}
+	res.Instrument = ic
+	rounds := max(spec.Rounds, 1)
+	type named struct {
+		name string
+		leg
+		into *[]float64
+	}
+	for r := range rounds {
+		// On, off, then off, on: a steady drift of the machine weighs on
+		// both sides alike.
+		order := []named{{"on", on, &ic.On}, {"off", off, &ic.Off}}
+		if r%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, l := range order {
+			e.srv, e.fetcher = l.srv, l.f
+			e.settle()
+			name := fmt.Sprintf("%s-%s-%d", spec.Name, l.name, r+1)
+			m, err := e.fetchLoad(ctx, name, pids, spec.Rows, spec.Window)
+			if m != nil {
+				res.Legs = append(res.Legs, m)
+				*l.into = append(*l.into, m.RowsPerSec)
+			}
+			if err != nil {
+				return err
+			}
+			if m.Errors > 0 {
+				return fmt.Errorf("%s: %d errors, first: %s", name, m.Errors, m.ErrorSamples[0])
+			}
+		}
+	}
+	ic.MeanOn, ic.MeanOff = mean(ic.On), mean(ic.Off)
+	if ic.MeanOff > 0 {
+		ic.Cost = 1 - ic.MeanOn/ic.MeanOff
+	}
+	return nil
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// instrumentFigures are an instrument-cost scenario's: rows/s of each leg,
+// the means, and the cost against its target.
+func (s *ScenarioResult) instrumentFigures(note string) []Figure {
+	spec, ic := s.Spec, s.Instrument
+	if ic == nil {
+		ic = &InstrumentCost{}
+	}
+	var out []Figure
+	for _, m := range s.Legs {
+		leg := strings.TrimSuffix(strings.TrimPrefix(m.Label, spec.Name+"-"), " eventsource")
+		out = append(out, Figure{Scenario: spec.Name, Name: "rows/s, " + leg, Value: m.RowsPerSec, Unit: "rows/s"})
+	}
+	out = append(out,
+		Figure{Scenario: spec.Name, Name: "mean rows/s, instrumented", Value: ic.MeanOn, Unit: "rows/s"},
+		Figure{Scenario: spec.Name, Name: "mean rows/s, uninstrumented", Value: ic.MeanOff, Unit: "rows/s"})
+	f := Figure{Scenario: spec.Name, Name: "cost of registry+metrics", Value: ic.Cost * 100, Unit: "%", Note: note,
+		Baseline: ptr(ic.MeanOff), BaselineName: "uninstrumented (rows/s)"}
+	if ic.MeanOff > 0 {
+		f.Ratio = ptr(ic.MeanOn / ic.MeanOff)
+	}
+	if spec.MaxCost > 0 {
+		f.Target = fmt.Sprintf("≤ %g%%", spec.MaxCost*100)
+		f.Met = ptr(note == "" && len(ic.On) > 0 && len(ic.Off) > 0 && ic.Cost < spec.MaxCost)
+	}
+	return append(out, f)
+}
