@@ -40,10 +40,10 @@ type cursor struct {
 
 // next reads the next page; done reports that nothing follows it.
 func (c *cursor) next(ctx context.Context) (rows []messages.Row, done bool, err error) {
-	if c.done {
+	if c.done || c.sel.Empty {
 		return nil, true, nil
 	}
-	if c.sel.Table.Key == "" {
+	if c.sel.Table.Key == "" || c.sel.Whole {
 		return c.readWhole(ctx)
 	}
 	size := c.pageSize
@@ -87,7 +87,7 @@ func (c *cursor) readWhole(ctx context.Context) ([]messages.Row, bool, error) {
 	}
 	rows := got.Rows
 	if uint64(len(rows)) > c.maxBuffered {
-		return nil, false, fmt.Errorf("result of %s exceeds %d rows and the table has no key to page on: %w",
+		return nil, false, fmt.Errorf("result of %s exceeds %d rows and cannot be paged (no key column, or DISTINCT/GROUP BY/aggregates): %w",
 			c.sel.Table.QualifiedName(), c.maxBuffered, errTooLarge)
 	}
 	c.done = true

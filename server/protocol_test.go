@@ -334,3 +334,16 @@ func TestCreditWindow(t *testing.T) {
 	c.accept()
 	c.expect(`"end"`)
 }
+
+func TestGroupedQueryOverRedis(t *testing.T) {
+	h := newHarness(t, nil)
+	h.persistEvents("g1", 3)
+	h.persistEvents("g2", 2)
+	c := h.wire.subscribe(h.channel("grouped"))
+	h.fetch(c.channel, `{"$select":{"pid":1,"n":{"$count":"*"},"$where":{"name":{"$startsWith":"n"}},"$groupBy":"pid","$having":{"n":{"$gte":2}},"$orderBy":{"n":-1}}}`)
+	c.expect(`{"pid":"g1","n":3}`)
+	c.accept()
+	c.expect(`{"pid":"g2","n":2}`)
+	c.accept()
+	c.expect(`"end"`)
+}

@@ -28,9 +28,15 @@ type Select struct {
 	Table *Table
 	// Ordered is set when the query has its own $orderBy.
 	Ordered bool
-	// Limit is the query's $limit (0: none); Offset its $offset.
+	// Limit is the query's $limit (0: none, unless Empty); Offset its $offset.
 	Limit  uint64
 	Offset uint64
+	// Empty is set by "$limit": 0, which asks for no rows at all.
+	Empty bool
+	// Whole is set for results that are not rows of the table (DISTINCT,
+	// GROUP BY, aggregates): they cannot be paged on the table's key, so a
+	// stream reads them in one statement, bounded like a keyless table.
+	Whole bool
 
 	base    *goqu.SelectDataset
 	orderBy []exp.OrderedExpression
@@ -50,30 +56,45 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 	}
 	s := &Select{Table: t}
 	var columns []any
-	var where exp.Expression
+	var where, having exp.Expression
+	var group []any
+	var distinct bool
+	// Aliases of the select list may be named in $having and $orderBy.
+	aliases := map[string]bool{}
 	for _, m := range body.Members {
 		mAt := at.with(m.Key)
 		switch m.Key {
 		case "$from":
 		case "$columns":
-			cols, err := selectColumns(t, m.Value, mAt)
+			cols, err := b.selectColumns(s, aliases, m.Value, mAt)
 			if err != nil {
 				return nil, err
 			}
 			columns = append(columns, cols...)
+		case "$distinct":
+			if distinct, err = flag(m.Value, mAt); err != nil {
+				return nil, err
+			}
+		case "$groupBy":
+			if group, err = groupBy(t, m.Value, mAt); err != nil {
+				return nil, err
+			}
+		case "$withRollup":
+			if on, err := flag(m.Value, mAt); err != nil || on {
+				return nil, mAt.errorf("WITH ROLLUP is not supported")
+			}
 		case "$where":
 			if where, err = b.where(t, m.Value, mAt); err != nil {
 				return nil, err
 			}
-		case "$orderBy":
-			if s.orderBy, err = orderBy(t, m.Value, mAt); err != nil {
-				return nil, err
-			}
-			s.Ordered = true
+		case "$orderBy", "$having":
+			// Read after the select list, whose aliases they may name.
+			s.Ordered = s.Ordered || m.Key == "$orderBy"
 		case "$limit":
 			if s.Limit, err = count(m.Value, mAt, b.limits.MaxLimit); err != nil {
 				return nil, err
 			}
+			s.Empty = s.Limit == 0
 		case "$offset":
 			if s.Offset, err = count(m.Value, mAt, 1<<62); err != nil {
 				return nil, err
@@ -82,28 +103,70 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 			if isOperator(m.Key) {
 				return nil, mAt.errorf(fmt.Sprintf("unknown or unsupported clause %q", m.Key))
 			}
-			// The shortcut form {"col": true|1|"alias"} selects a column.
-			col, err := selectColumn(t, m.Key, m.Value, mAt)
+			// The shortcut form {"col": true|1|"alias"} selects a column;
+			// {"alias": {"$count": "*"}} a helper.
+			col, err := b.selectColumn(s, aliases, m.Key, m.Value, mAt)
 			if err != nil {
 				return nil, err
 			}
-			columns = append(columns, col)
+			if col != nil {
+				columns = append(columns, col)
+			}
+		}
+	}
+	scope := withAliases(t, aliases)
+	if v := body.Get("$having"); v != nil {
+		if having, err = b.where(scope, v, at.with("$having")); err != nil {
+			return nil, err
+		}
+	}
+	if v := body.Get("$orderBy"); v != nil {
+		if s.orderBy, err = orderBy(scope, v, at.with("$orderBy")); err != nil {
+			return nil, err
 		}
 	}
 	if len(columns) == 0 {
 		columns = []any{goqu.Star()}
 	}
 	ds := b.dialect.From(goqu.S(t.Schema).Table(t.Name)).Prepared(true).Select(columns...)
+	if distinct {
+		ds = ds.Distinct()
+		s.Whole = true
+	}
 	if where != nil {
 		ds = ds.Where(where)
+	}
+	if len(group) > 0 {
+		ds = ds.GroupBy(group...)
+		s.Whole = true
+	}
+	if having != nil {
+		ds = ds.Having(having)
 	}
 	s.base = ds
 	return s, nil
 }
 
+// withAliases is t with the aliases of the select list as extra columns,
+// for $having and $orderBy, which may name them.
+func withAliases(t *Table, aliases map[string]bool) *Table {
+	if len(aliases) == 0 {
+		return t
+	}
+	scope := *t
+	scope.Columns = append([]Column(nil), t.Columns...)
+	for alias := range aliases {
+		if scope.Column(alias) == nil {
+			scope.Columns = append(scope.Columns, Column{Name: alias})
+		}
+	}
+	return &scope
+}
+
 // selectColumns reads $columns: an array of names, or an object in the
 // shortcut form.
-func selectColumns(t *Table, v *ordjson.Value, at path) ([]any, error) {
+func (b *Builder) selectColumns(s *Select, aliases map[string]bool, v *ordjson.Value, at path) ([]any, error) {
+	t := s.Table
 	var out []any
 	switch v.Kind {
 	case ordjson.Array:
@@ -124,11 +187,13 @@ func selectColumns(t *Table, v *ordjson.Value, at path) ([]any, error) {
 		}
 	case ordjson.Object:
 		for _, m := range v.Members {
-			col, err := selectColumn(t, m.Key, m.Value, at.with(m.Key))
+			col, err := b.selectColumn(s, aliases, m.Key, m.Value, at.with(m.Key))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, col)
+			if col != nil {
+				out = append(out, col)
+			}
 		}
 	default:
 		return nil, at.errorf("must be an array or an object")
@@ -139,22 +204,40 @@ func selectColumns(t *Table, v *ordjson.Value, at path) ([]any, error) {
 	return out, nil
 }
 
-// selectColumn reads {"col": true|1} (the column) or {"col": "alias"}.
-func selectColumn(t *Table, name string, v *ordjson.Value, at path) (any, error) {
-	c, err := column(t, name, at)
+// selectColumn reads {"col": true|1} (the column), {"col": false|0}
+// (nothing), {"col": "alias"}, or {"alias": {helper}}.
+func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, v *ordjson.Value, at path) (any, error) {
+	if v.Kind == ordjson.Object {
+		if !validIdentifier(name) {
+			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", name))
+		}
+		e, aggregated, err := b.helper(s.Table, v, at)
+		if err != nil {
+			return nil, err
+		}
+		if aggregated {
+			s.Whole = true
+		}
+		aliases[name] = true
+		return e.As(name), nil
+	}
+	c, err := column(s.Table, name, at)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case v.Kind == ordjson.Bool && v.Bool, v.Kind == ordjson.Number && v.Text == "1":
 		return goqu.C(c.Name), nil
+	case v.Kind == ordjson.Bool, v.Kind == ordjson.Number && v.Text == "0":
+		return nil, nil
 	case v.Kind == ordjson.String:
 		if !validIdentifier(v.Text) {
 			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
 		}
+		aliases[v.Text] = true
 		return goqu.C(c.Name).As(v.Text), nil
 	}
-	return nil, at.errorf("must be true, 1 or an alias")
+	return nil, at.errorf("must be true, 1, false, 0, an alias or a helper object")
 }
 
 // orderBy reads $orderBy: "col", ["col", ...], or {"col": 1|-1|"ASC"|"DESC"}.
@@ -218,6 +301,10 @@ func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, erro
 // `eventsource sql` prints.
 func (s *Select) SQL() (string, []any, error) {
 	ds := s.base
+	if s.Empty {
+		// goqu reads LIMIT 0 as no limit at all.
+		ds = ds.Where(goqu.L("FALSE"))
+	}
 	if len(s.orderBy) > 0 {
 		ds = ds.Order(s.orderBy...)
 	}
@@ -259,7 +346,7 @@ type Page struct {
 func (s *Select) PageSQL(p Page) (string, []any, error) {
 	ds := s.base
 	key := s.Table.Key
-	if key == "" {
+	if key == "" || s.Whole {
 		ds = ds.Order(s.orderBy...)
 	} else {
 		if p.Snapshot == 0 {

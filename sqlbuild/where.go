@@ -2,6 +2,7 @@ package sqlbuild
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/doug-martin/goqu/v9"
 	"github.com/doug-martin/goqu/v9/exp"
@@ -53,15 +54,55 @@ func (b *Builder) condition(t *Table, key string, v *ordjson.Value, at path) (ex
 	case ordjson.Null:
 		return ident.IsNull(), nil
 	case ordjson.Object:
-		return b.comparisons(ident, v, at)
+		return b.comparisons(t, ident, v, at)
 	case ordjson.Array:
 		return nil, at.errorf("a column condition must be a value or an object of operators; use $in for a list")
 	}
-	val, err := scalar(v, at)
+	val, err := b.operand(t, v, at)
 	if err != nil {
 		return nil, err
 	}
 	return ident.Eq(val), nil
+}
+
+// operand is a value to compare with: a bound value, or a column named
+// "~~column" (json-sql-builder2's identifier reference), checked against
+// the table like any identifier.
+func (b *Builder) operand(t *Table, v *ordjson.Value, at path) (any, error) {
+	if v.Kind == ordjson.String && strings.HasPrefix(v.Text, "~~") {
+		c, err := column(t, strings.TrimPrefix(v.Text, "~~"), at)
+		if err != nil {
+			return nil, err
+		}
+		return goqu.C(c.Name), nil
+	}
+	return scalar(v, at)
+}
+
+// between reads {"$min": a, "$max": b} or [a, b].
+func (b *Builder) between(t *Table, col exp.IdentifierExpression, v *ordjson.Value, at path) (exp.Expression, error) {
+	var lo, hi *ordjson.Value
+	switch {
+	case v.Kind == ordjson.Object:
+		lo, hi = v.Get("$min"), v.Get("$max")
+	case v.Kind == ordjson.Array && len(v.Items) == 2:
+		lo, hi = v.Items[0], v.Items[1]
+	}
+	if lo == nil || hi == nil {
+		return nil, at.errorf(`must be {"$min": a, "$max": b} or [a, b]`)
+	}
+	a, err := b.operand(t, lo, at.with("$min"))
+	if err != nil {
+		return nil, err
+	}
+	z, err := b.operand(t, hi, at.with("$max"))
+	if err != nil {
+		return nil, err
+	}
+	if a == nil || z == nil {
+		return nil, at.errorf("bounds must not be null")
+	}
+	return col.Between(exp.NewRangeVal(a, z)), nil
 }
 
 // logical translates $and/$or: an array of condition objects, or an object
@@ -121,7 +162,7 @@ var comparisons = map[string]comparison{
 }
 
 // comparisons translates {"$op": value, ...} on one column, AND-ed.
-func (b *Builder) comparisons(col exp.IdentifierExpression, v *ordjson.Value, at path) (exp.Expression, error) {
+func (b *Builder) comparisons(t *Table, col exp.IdentifierExpression, v *ordjson.Value, at path) (exp.Expression, error) {
 	parts := make([]exp.Expression, 0, len(v.Members))
 	for _, m := range v.Members {
 		opAt := at.with(m.Key)
@@ -138,11 +179,56 @@ func (b *Builder) comparisons(col exp.IdentifierExpression, v *ordjson.Value, at
 			}
 			continue
 		}
+		switch m.Key {
+		case "$between":
+			e, err := b.between(t, col, m.Value, opAt)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, e)
+			continue
+		case "$startsWith", "$endsWith", "$contains":
+			if m.Value.Kind != ordjson.String {
+				return nil, opAt.errorf("must be a string")
+			}
+			pattern := likePattern(m.Value.Text)
+			switch m.Key {
+			case "$startsWith":
+				pattern += "%"
+			case "$endsWith":
+				pattern = "%" + pattern
+			default:
+				pattern = "%" + pattern + "%"
+			}
+			parts = append(parts, col.Like(pattern))
+			continue
+		case "$isNull":
+			isNull, err := flag(m.Value, opAt)
+			if err != nil {
+				return nil, err
+			}
+			if isNull {
+				parts = append(parts, col.IsNull())
+			} else {
+				parts = append(parts, col.IsNotNull())
+			}
+			continue
+		case "$not":
+			if m.Value.Kind != ordjson.Object {
+				return nil, opAt.errorf("must be an object of operators")
+			}
+			inner, err := b.comparisons(t, col, m.Value, opAt)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, goqu.Func("NOT", inner))
+			continue
+		}
 		cmp, ok := comparisons[m.Key]
 		if !ok {
 			return nil, opAt.errorf(fmt.Sprintf("unknown operator %q", m.Key))
 		}
-		val, err := scalar(m.Value, opAt)
+		val, err := b.operand(t, m.Value, opAt)
 		if err != nil {
 			return nil, err
 		}
