@@ -253,7 +253,7 @@ func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, erro
 			switch {
 			case dir.Kind == ordjson.Number && dir.Text == "1", dir.Kind == ordjson.Bool && dir.Bool,
 				dir.Kind == ordjson.String && (dir.Text == "ASC" || dir.Text == "asc"):
-			case dir.Kind == ordjson.Number && dir.Text == "-1",
+			case dir.Kind == ordjson.Number && dir.Text == "-1", dir.Kind == ordjson.Bool && !dir.Bool,
 				dir.Kind == ordjson.String && (dir.Text == "DESC" || dir.Text == "desc"):
 				asc = false
 			default:
