@@ -144,19 +144,6 @@ func asInt64(v any) (int64, error) {
 	return 0, fmt.Errorf("unexpected key type %T", v)
 }
 
-// Snapshot reads the highest key of the table of s.
-func Snapshot(ctx context.Context, db *sql.DB, s *sqlbuild.Select) (int64, error) {
-	query, args, err := s.SnapshotSQL()
-	if err != nil {
-		return 0, err
-	}
-	var max int64
-	if err := db.QueryRowContext(ctx, query, args...).Scan(&max); err != nil {
-		return 0, fmt.Errorf("read snapshot of %s: %w", s.Table.QualifiedName(), err)
-	}
-	return max, nil
-}
-
 // Exec runs an INSERT and returns the OK reply the original sent.
 func Exec(ctx context.Context, db *sql.DB, ins *sqlbuild.Insert) (messages.OK, error) {
 	query, args := ins.SQL()

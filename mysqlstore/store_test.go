@@ -482,15 +482,11 @@ func TestReadPage(t *testing.T) {
 		}
 	})
 
-	t.Run("snapshot", func(t *testing.T) {
+	t.Run("the first page takes the snapshot", func(t *testing.T) {
 		t.Parallel()
-		sel, err := b.Select([]byte(`{"$select":{}}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := mysqlstore.Snapshot(testContext(t), db, sel)
-		if err != nil || got != snapshot {
-			t.Fatalf("Snapshot = %d, %v; want %d", got, err, snapshot)
+		page := mustPage(t, db, b, `{"$select":{}}`, sqlbuild.Page{Size: 1}, false)
+		if page.Snapshot != snapshot || len(page.Rows) != 1 || len(page.Rows[0].Columns) != 6 {
+			t.Fatalf("page %+v, want snapshot %d and one row of the six visible columns", page, snapshot)
 		}
 	})
 }

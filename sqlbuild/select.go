@@ -317,14 +317,6 @@ func (s *Select) SQL() (string, []any, error) {
 	return sqlString(ds, "select")
 }
 
-// SnapshotSQL reads the table's highest key: the bound that keeps rows
-// persisted during a stream out of it. Only for tables with a Key.
-func (s *Select) SnapshotSQL() (string, []any, error) {
-	ds := goqu.Dialect("mysql").From(goqu.S(s.Table.Schema).Table(s.Table.Name)).Prepared(true).
-		Select(goqu.COALESCE(goqu.MAX(s.Table.Key), 0))
-	return sqlString(ds, "snapshot")
-}
-
 // Page says which slice of the result to read.
 type Page struct {
 	// Snapshot is the highest key the stream may return (tables with a Key);
