@@ -14,7 +14,11 @@ import (
 // takes the highest key as the snapshot bound, so rows persisted later stay
 // out; without an order of its own the result is paged by keyset on the
 // key, with one it is paged by offset with the key breaking ties. Both are
-// exact because the event table is append-only. A table without a key (the
+// exact because the event table is append-only. One hazard remains: a row
+// whose AUTO_INCREMENT id was allocated before the snapshot but committed
+// after it (another writer's slow transaction) can still appear; the
+// server's own persists cannot cause it, since its batcher commits batches
+// one after another. A table without a key (the
 // original schema) cannot be paged exactly, so its result is read whole, up
 // to maxBuffered rows; a larger one ends the stream with an error.
 //
