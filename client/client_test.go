@@ -21,8 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/messages"
-	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -131,27 +131,9 @@ type testServer struct {
 // on channels under a fresh prefix, and tears both down in Cleanup.
 func startServer(tb testing.TB, tune func(*server.Config)) testServer {
 	tb.Helper()
-	ctx := context.Background()
-	dbName := "es_client_" + randomHex(6)
-	db, err := mysqlstore.Open(mysqlstore.Config{Host: "127.0.0.1", Port: 3306, User: "root", Charset: "utf8mb4"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+dbName+"`"); err != nil {
-			tb.Errorf("drop database %s: %v", dbName, err)
-		}
-		_ = db.Close()
-	})
-	if err := mysqlstore.Migrate(ctx, db, dbName); err != nil {
-		tb.Fatal(err)
-	}
-
+	_, dbName := testserver.Database(tb, "es_client")
 	p := uniquePrefix(tb)
-	cfg := server.DefaultConfig()
-	cfg.MySQL.Database = dbName
-	cfg.Tables = []string{dbName + ".event"}
-	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
+	cfg := testserver.Config(tb, dbName, p)
 	// Long enough that no test passes by waiting for the server to give up.
 	cfg.AcceptTimeout = time.Minute
 	if tune != nil {
@@ -159,23 +141,13 @@ func startServer(tb testing.TB, tune func(*server.Config)) testServer {
 	}
 	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(cfg, logger)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		tb.Fatal(err)
-	}
+	// Registered before the server, so it runs after the shutdown.
 	tb.Cleanup(func() {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdownCtx); err != nil {
-			tb.Errorf("shutdown: %v", err)
-		}
 		if tb.Failed() {
 			tb.Logf("server log:\n%s", logs.String())
 		}
 	})
+	testserver.Start(tb, cfg, logger)
 	return testServer{
 		prefix: p,
 		opts: []client.Option{

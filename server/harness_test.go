@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -58,20 +58,8 @@ func newHarness(t testing.TB, configure func(*server.Config), opts ...server.Opt
 // newDatabase makes the database and the Redis client, without a server.
 func newDatabase(t testing.TB) *harness {
 	t.Helper()
-	ctx := context.Background()
-	h := &harness{t: t, dbName: "es_test_" + randomHex(6), prefix: "t" + randomHex(4) + ":"}
-	db, err := mysqlstore.Open(mysqlstore.Config{Host: "127.0.0.1", Port: 3306, User: "root", Charset: "utf8mb4", PoolSize: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mysqlstore.Migrate(ctx, db, h.dbName); err != nil {
-		t.Fatal(err)
-	}
-	h.db = db
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP DATABASE IF EXISTS `" + h.dbName + "`")
-		db.Close()
-	})
+	h := &harness{t: t, prefix: "t" + randomHex(4) + ":"}
+	h.db, h.dbName = testserver.Database(t, "es_test")
 	h.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	t.Cleanup(func() { h.rdb.Close() })
 	h.wire = newWire(t, h.rdb)
@@ -80,32 +68,15 @@ func newDatabase(t testing.TB) *harness {
 
 func (h *harness) start(configure func(*server.Config), opts ...server.Option) {
 	h.t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.MySQL.Database = h.dbName
-	cfg.Tables = []string{h.dbName + ".event"}
-	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = h.prefix+"fetch", h.prefix+"persist", h.prefix+"fetch-next"
+	cfg := testserver.Config(h.t, h.dbName, h.prefix)
+	defaults := server.DefaultConfig()
+	cfg.MySQL.PoolSize, cfg.ShutdownGrace = defaults.MySQL.PoolSize, defaults.ShutdownGrace
 	cfg.Redis.ClientName = h.serverClientName()
 	if configure != nil {
 		configure(&cfg)
 	}
 	h.cfg = cfg
-	srv, err := server.New(cfg, testLogger(h.t), opts...)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		h.t.Fatal(err)
-	}
-	h.srv = srv
-	h.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			h.t.Errorf("shutdown: %v", err)
-		}
-	})
+	h.srv = testserver.Start(h.t, cfg, testLogger(h.t), opts...)
 }
 
 // serverClientName names the server's Redis connections, so a test can

@@ -21,7 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/admin"
-	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -43,43 +43,17 @@ type adminServer struct {
 // a server on it whose streams wait a long time for "accepted".
 func startAdminServer(t *testing.T, token string) *adminServer {
 	t.Helper()
-	ctx := context.Background()
-	db := mustDB(t)
-	dbName := databaseName(t, db)
-	if err := mysqlstore.Migrate(ctx, db, dbName); err != nil {
-		t.Fatal(err)
-	}
+	db, dbName := testserver.Database(t, "es_actors")
 	s := &adminServer{t: t, token: token, prefix: "es-actors-test:" + randomHex(6) + ":", pid: "order-" + randomHex(4)}
-	if _, err := db.ExecContext(ctx, "INSERT INTO `"+dbName+"`.event (pid, domain, name, data) VALUES (?, 'shop', 'created', '{}'), (?, 'shop', 'paid', '{}')", s.pid, s.pid); err != nil {
+	if _, err := db.Exec("INSERT INTO `"+dbName+"`.event (pid, domain, name, data) VALUES (?, 'shop', 'created', '{}'), (?, 'shop', 'paid', '{}')", s.pid, s.pid); err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.DefaultConfig()
-	cfg.MySQL.Database = dbName
-	cfg.MySQL.PoolSize = 4
-	cfg.Tables = []string{dbName + ".event"}
-	s.fetch = s.prefix + "fetch"
-	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = s.fetch, s.prefix+"persist", s.prefix+"fetch-next"
-	cfg.Redis.ClientName = "es-actors-test-" + randomHex(4)
+	cfg := testserver.Config(t, dbName, s.prefix)
+	s.fetch = cfg.FetchChannel
 	cfg.AcceptTimeout = 5 * time.Minute // streams wait while the test looks at them
-	cfg.ShutdownGrace = 2 * time.Second
 	cfg.Admin = "127.0.0.1:0"
 	cfg.AdminToken = token
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := srv.Start(startCtx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := testserver.Start(t, cfg, nil)
 	s.srv, s.admin = srv, srv.AdminAddr().String()
 	s.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	t.Cleanup(func() { s.rdb.Close() })

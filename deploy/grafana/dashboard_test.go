@@ -6,12 +6,8 @@ package grafana_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"regexp"
@@ -27,7 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -273,12 +269,6 @@ func TestDashboardMatchesMetrics(t *testing.T) {
 	}
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // panicOn makes the stream on one channel panic when the client accepts
 // its first row: a supervisor event.
 func panicOn(channel string) actor.ReceiverMiddleware {
@@ -295,49 +285,12 @@ func panicOn(channel string) actor.ReceiverMiddleware {
 func scrapeAfterWorkload(t *testing.T) map[string]*metricFamily {
 	t.Helper()
 	ctx := context.Background()
-	cfg := server.DefaultConfig()
-	if err := cfg.FromEnv(os.Getenv); err != nil {
-		t.Fatalf("environment: %v", err)
-	}
-	dbName := "es_grafana_" + randomHex(6)
-	prefix := "es-grafana-" + randomHex(6) + ":"
-	db, err := mysqlstore.Open(mysqlstore.Config{
-		Host: cfg.MySQL.Host, Port: cfg.MySQL.Port, User: cfg.MySQL.User, Password: cfg.MySQL.Password,
-		Charset: "utf8mb4", PoolSize: 2,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	t.Cleanup(func() { _, _ = db.Exec("DROP DATABASE IF EXISTS `" + dbName + "`") })
-	if err := mysqlstore.Migrate(ctx, db, dbName); err != nil {
-		t.Fatalf("migrate %s (is MariaDB up? run scripts/services.sh): %v", dbName, err)
-	}
-	cfg.MySQL.Database = dbName
-	cfg.MySQL.PoolSize = 4
-	cfg.Tables = []string{dbName + ".event"}
-	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = prefix+"fetch", prefix+"persist", prefix+"fetch-next"
-	cfg.Redis.ClientName = "es-grafana-" + randomHex(4)
-	cfg.ShutdownGrace = 2 * time.Second
+	_, dbName := testserver.Database(t, "es_grafana")
+	prefix := "es-grafana-" + testserver.RandomHex(6) + ":"
+	cfg := testserver.Config(t, dbName, prefix)
 	cfg.Admin = "127.0.0.1:0"
-	cfg.AdminToken = ""
 	victim := prefix + "victim"
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), server.WithChildMiddleware(panicOn(victim)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := srv.Start(startCtx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := testserver.Start(t, cfg, nil, server.WithChildMiddleware(panicOn(victim)))
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB})
 	t.Cleanup(func() { rdb.Close() })
 

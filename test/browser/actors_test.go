@@ -6,8 +6,6 @@ package browser_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"html"
 	"image"
@@ -27,7 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/admin"
-	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -108,65 +106,19 @@ func rows(t *testing.T, dom string) []row {
 	return out
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // startServer runs a real server with an admin listener on a fresh
 // database holding two events for pid, with streams that wait long for
 // "accepted".
 func startServer(t *testing.T, pid string) (srv *server.Server, cfg server.Config) {
 	t.Helper()
-	ctx := context.Background()
-	cfg = server.DefaultConfig()
-	if err := cfg.FromEnv(os.Getenv); err != nil {
-		t.Fatalf("environment: %v", err)
-	}
-	dbName := "es_browser_" + randomHex(6)
-	prefix := "es-browser-" + randomHex(6) + ":"
-	db, err := mysqlstore.Open(mysqlstore.Config{
-		Host: cfg.MySQL.Host, Port: cfg.MySQL.Port, User: cfg.MySQL.User, Password: cfg.MySQL.Password,
-		Charset: "utf8mb4", PoolSize: 2,
-	})
-	if err != nil {
+	db, dbName := testserver.Database(t, "es_browser")
+	if _, err := db.Exec("INSERT INTO `"+dbName+"`.event (pid, domain, name, data) VALUES (?, 'shop', 'created', '{}'), (?, 'shop', 'paid', '{}')", pid, pid); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	t.Cleanup(func() { _, _ = db.Exec("DROP DATABASE IF EXISTS `" + dbName + "`") })
-	if err := mysqlstore.Migrate(ctx, db, dbName); err != nil {
-		t.Fatalf("migrate %s (is MariaDB up? run scripts/services.sh): %v", dbName, err)
-	}
-	if _, err := db.ExecContext(ctx, "INSERT INTO `"+dbName+"`.event (pid, domain, name, data) VALUES (?, 'shop', 'created', '{}'), (?, 'shop', 'paid', '{}')", pid, pid); err != nil {
-		t.Fatal(err)
-	}
-	cfg.MySQL.Database = dbName
-	cfg.MySQL.PoolSize = 4
-	cfg.Tables = []string{dbName + ".event"}
-	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = prefix+"fetch", prefix+"persist", prefix+"fetch-next"
-	cfg.Redis.ClientName = "es-browser-" + randomHex(4)
+	cfg = testserver.Config(t, dbName, "es-browser-"+testserver.RandomHex(6)+":")
 	cfg.AcceptTimeout = 5 * time.Minute
-	cfg.ShutdownGrace = 2 * time.Second
 	cfg.Admin = "127.0.0.1:0"
-	cfg.AdminToken = ""
-	srv, err = server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := srv.Start(startCtx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv, cfg
+	return testserver.Start(t, cfg, nil), cfg
 }
 
 // openStreams sends fetches of pid's two events on n fresh channels and
@@ -176,7 +128,7 @@ func openStreams(t *testing.T, rdb *redis.Client, fetchChannel, prefix, pid stri
 	ctx := context.Background()
 	channels := make([]string, n)
 	for i := range channels {
-		channels[i] = fmt.Sprintf("%sorders-%d-%s", prefix, i, randomHex(2))
+		channels[i] = fmt.Sprintf("%sorders-%d-%s", prefix, i, testserver.RandomHex(2))
 	}
 	ps := rdb.Subscribe(ctx, channels...)
 	t.Cleanup(func() { ps.Close() })
@@ -210,7 +162,7 @@ func openStreams(t *testing.T, rdb *redis.Client, fetchChannel, prefix, pid stri
 
 func TestActorsPageListsRunningStreams(t *testing.T) {
 	browser := chromium(t)
-	pid := "order-" + randomHex(4)
+	pid := "order-" + testserver.RandomHex(4)
 	srv, cfg := startServer(t, pid)
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB})
 	t.Cleanup(func() { rdb.Close() })

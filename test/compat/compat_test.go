@@ -6,8 +6,6 @@ package compat_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -15,11 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -29,59 +26,12 @@ import (
 func TestNodeReadmeFlows(t *testing.T) {
 	requireNode(t)
 
-	cfg := server.DefaultConfig()
-	if err := cfg.FromEnv(os.Getenv); err != nil {
-		t.Fatalf("environment: %v", err)
-	}
-	suffix := randomHex(t)
-	dbName := "es_compat_" + suffix
-	prefix := "compat-" + suffix + "-"
-
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	db, err := mysqlstore.Open(mysqlstore.Config{
-		Host: cfg.MySQL.Host, Port: cfg.MySQL.Port, User: cfg.MySQL.User, Password: cfg.MySQL.Password,
-		Charset: "utf8mb4", PoolSize: 2,
-	})
-	if err != nil {
-		t.Fatalf("open mysql: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := mysqlstore.Migrate(ctx, db, dbName); err != nil {
-		t.Fatalf("migrate %s (is MariaDB up? run scripts/services.sh): %v", dbName, err)
-	}
-	t.Cleanup(func() {
-		dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(dropCtx, "DROP DATABASE IF EXISTS `"+dbName+"`"); err != nil {
-			t.Errorf("drop database %s: %v", dbName, err)
-		}
-	})
-
-	cfg.MySQL.Database = dbName
-	cfg.Tables = []string{dbName + ".event"}
-	cfg.FetchChannel = prefix + "fetch"
-	cfg.PersistChannel = prefix + "persist"
-	cfg.FetchNextChannel = prefix + "fetch-next"
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatalf("server start: %v", err)
-	}
-	var shutdownOnce sync.Once
-	var shutdownErr error
-	shutdown := func() error {
-		shutdownOnce.Do(func() {
-			shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			shutdownErr = srv.Shutdown(shutCtx)
-		})
-		return shutdownErr
-	}
-	t.Cleanup(func() { _ = shutdown() }) // runs before the database is dropped
+	_, dbName := testserver.Database(t, "es_compat")
+	prefix := "compat-" + testserver.RandomHex(6) + "-"
+	cfg := testserver.Config(t, dbName, prefix)
+	srv := testserver.Start(t, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 
 	cmd := exec.CommandContext(ctx, "node", "flows.js")
 	cmd.Env = append(os.Environ(),
@@ -102,7 +52,9 @@ func TestNodeReadmeFlows(t *testing.T) {
 	}
 	t.Logf("node flows.js:\n%s", out)
 
-	if err := shutdown(); err != nil {
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer shutCancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
 		t.Errorf("server shutdown: %v", err)
 	}
 }
@@ -125,15 +77,6 @@ func requireNode(t *testing.T) {
 		t.Fatalf("CI is set and the compatibility test cannot run: %s", reason)
 	}
 	t.Skipf("skipping the Node compatibility test: %s", reason)
-}
-
-func randomHex(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("random: %v", err)
-	}
-	return hex.EncodeToString(b)
 }
 
 // redisURL is the redis:// address of c for the npm redis client.
