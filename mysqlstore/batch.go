@@ -35,6 +35,11 @@ type Batcher struct {
 	maxBatch       int
 	timeout        time.Duration
 	observe        func(requests int)
+	// statements, if not nil, runs the INSERTs as cached prepared
+	// statements: one exchange each instead of three.
+	statements *Statements
+	// committed, if not nil, hears the rows of every commit.
+	committed func([]Committed)
 
 	jobs chan batchJob
 	done chan struct{}
@@ -64,11 +69,26 @@ type batchJob struct {
 // ErrBatcherClosed is reported for persists submitted after Close.
 var ErrBatcherClosed = errors.New("persist batcher closed")
 
+// Committed names the rows one request of a batch added to its table: ids
+// First to Last, as its OK reply reports them.
+type Committed struct {
+	Table       *sqlbuild.Table
+	First, Last int64
+}
+
+// WithCommitted calls fn after every commit, before the replies go out, with
+// the rows each successful request of the batch added (requests on tables
+// without a key are left out). fn runs on the batcher's goroutine: it must
+// not block, or it holds up every persist behind it.
+func WithCommitted(fn func([]Committed)) BatcherOption {
+	return func(b *Batcher) { b.committed = fn }
+}
+
 // NewBatcher starts the batcher's goroutine. It asks the server whether
 // AUTO_INCREMENT ids of a multi-row INSERT are consecutive; if they are not,
 // requests share the transaction but not the statement. observe, if not
 // nil, hears the size of every batch (for metrics).
-func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger, observe func(requests int)) (*Batcher, error) {
+func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger, observe func(requests int), opts ...BatcherOption) (*Batcher, error) {
 	var mode sql.NullInt64
 	if err := db.QueryRowContext(ctx, "SELECT @@innodb_autoinc_lock_mode").Scan(&mode); err != nil {
 		return nil, fmt.Errorf("read innodb_autoinc_lock_mode: %w", err)
@@ -78,8 +98,19 @@ func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger, observe fu
 		maxBatch: 256, timeout: 30 * time.Second, observe: observe,
 		jobs: make(chan batchJob, 4096), done: make(chan struct{}),
 	}
+	for _, opt := range opts {
+		opt(b)
+	}
 	go b.run()
 	return b, nil
+}
+
+// BatcherOption changes how a Batcher runs its statements.
+type BatcherOption func(*Batcher)
+
+// WithStatements runs the batcher's INSERTs through st.
+func WithStatements(st *Statements) BatcherOption {
+	return func(b *Batcher) { b.statements = st }
 }
 
 // Submit queues one persist; done is called once it committed or failed.
@@ -154,6 +185,17 @@ func (b *Batcher) commit(batch []batchJob) {
 		}
 		report()
 	}
+	if len(batch) == 1 {
+		// A lone request needs no transaction around its one statement:
+		// autocommit spares the BEGIN and COMMIT round trips.
+		id, affected, err := b.exec(ctx, nil, batch[0].ins)
+		if errs[0] = err; err == nil {
+			results[0] = messages.NewOK(affected, id)
+		}
+		b.announce(batch, results, errs)
+		report()
+		return
+	}
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		failAll(fmt.Errorf("begin persist batch: %w", err))
@@ -175,7 +217,25 @@ func (b *Batcher) commit(batch []batchJob) {
 		failAll(fmt.Errorf("commit persist batch of %d: %w", len(batch), err))
 		return
 	}
+	b.announce(batch, results, errs)
 	report()
+}
+
+// announce tells the committed observer which rows the batch added.
+func (b *Batcher) announce(batch []batchJob, results []messages.OK, errs []error) {
+	if b.committed == nil {
+		return
+	}
+	out := make([]Committed, 0, len(batch))
+	for i, job := range batch {
+		if errs[i] != nil || results[i].InsertID <= 0 || results[i].AffectedRows <= 0 || job.ins.Table.Key == "" {
+			continue
+		}
+		out = append(out, Committed{Table: job.ins.Table, First: results[i].InsertID, Last: results[i].InsertID + results[i].AffectedRows - 1})
+	}
+	if len(out) > 0 {
+		b.committed(out)
+	}
 }
 
 // execRun runs a run of combinable jobs as one INSERT, or job by job when
@@ -189,7 +249,7 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, resul
 		}
 		combined, err := sqlbuild.Combine(inserts...)
 		if err == nil {
-			first, _, err := exec(ctx, tx, combined)
+			first, _, err := b.exec(ctx, tx, combined)
 			if err == nil {
 				offset := int64(0)
 				for i, job := range run {
@@ -210,7 +270,7 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, resul
 		}
 	}
 	for i, job := range run {
-		id, affected, err := exec(ctx, tx, job.ins)
+		id, affected, err := b.exec(ctx, tx, job.ins)
 		if err != nil {
 			if transactionLost(err) {
 				return err
@@ -223,9 +283,19 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, resul
 	return nil
 }
 
-func exec(ctx context.Context, tx *sql.Tx, ins *sqlbuild.Insert) (firstID, affected int64, err error) {
+func (b *Batcher) exec(ctx context.Context, tx *sql.Tx, ins *sqlbuild.Insert) (firstID, affected int64, err error) {
 	query, args := ins.SQL()
-	res, err := tx.ExecContext(ctx, query, args...)
+	var res sql.Result
+	switch {
+	case b.statements != nil && tx != nil:
+		res, err = b.statements.ExecTx(ctx, tx, query, args...)
+	case b.statements != nil:
+		res, err = b.statements.ExecContext(ctx, query, args...)
+	case tx != nil:
+		res, err = tx.ExecContext(ctx, query, args...)
+	default:
+		res, err = b.db.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("insert into %s: %w", ins.Table.QualifiedName(), err)
 	}

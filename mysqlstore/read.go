@@ -32,10 +32,15 @@ type RowOptions struct {
 	Table *sqlbuild.Table
 }
 
+// Querier runs a query: a *sql.DB, or cached Statements.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // ReadPage runs one page query and holds a pooled connection only while it
 // reads. Values become what the original server sent: DATETIMEs as UTC
 // times, text as strings, JSON as text (or decoded, when asked).
-func ReadPage(ctx context.Context, db *sql.DB, query string, args []any, opts RowOptions) (Page, error) {
+func ReadPage(ctx context.Context, db Querier, query string, args []any, opts RowOptions) (Page, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("query page: %w", err)

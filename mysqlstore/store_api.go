@@ -10,6 +10,9 @@ import (
 // Store runs the statements of the actors on one pool.
 type Store struct {
 	DB *sql.DB
+	// Statements, if not nil, runs page queries as cached prepared
+	// statements (one exchange per page instead of three).
+	Statements *Statements
 }
 
 // ReadPage reads one page of s.
@@ -18,5 +21,9 @@ func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Pag
 	if err != nil {
 		return Page{}, err
 	}
-	return ReadPage(ctx, st.DB, query, args, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
+	var q Querier = st.DB
+	if st.Statements != nil {
+		q = st.Statements
+	}
+	return ReadPage(ctx, q, query, args, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
 }

@@ -64,6 +64,9 @@ type MySQLConfig struct {
 	Database string
 	// PoolSize bounds open connections.
 	PoolSize int
+	// StatementCache is how many prepared statements (by SQL text) the
+	// server keeps; each is prepared once per pooled connection.
+	StatementCache int
 }
 
 // StoreConfig is the mysqlstore view of c.
@@ -93,7 +96,7 @@ func DefaultConfig() Config {
 	return Config{
 		MySQL: MySQLConfig{
 			Host: "127.0.0.1", Port: 3306, User: "root", Charset: "utf8mb4",
-			Database: "eventsource", PoolSize: 16,
+			Database: "eventsource", PoolSize: 16, StatementCache: 256,
 		},
 		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379, ClientName: "eventsource"},
 		FetchChannel:     "fetch",
@@ -157,6 +160,7 @@ func (c Config) Validate() error {
 	check(c.MaxStreams >= 0, "max streams must not be negative, got %d", c.MaxStreams)
 	check(c.PageSize > 0, "page size must be positive, got %d", c.PageSize)
 	check(c.MySQL.PoolSize > 0, "MySQL pool size must be positive, got %d", c.MySQL.PoolSize)
+	check(c.MySQL.StatementCache >= 0, "MySQL statement cache must not be negative, got %d", c.MySQL.StatementCache)
 	check(c.MySQL.Port > 0 && c.MySQL.Port < 65536, "MYSQL_PORT %d out of range", c.MySQL.Port)
 	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
 	check(len(c.Tables) > 0, "at least one table must be allowed")

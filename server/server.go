@@ -36,6 +36,7 @@ type Server struct {
 	options options
 
 	db     *sql.DB
+	stmts  *mysqlstore.Statements
 	rdb    *redis.Client
 	sub    *redisbus.Subscriber
 	pub    *redisbus.Publisher
@@ -111,7 +112,12 @@ func (s *Server) Start(ctx context.Context) error {
 	if cfg.Instrument {
 		s.registry, s.metrics = supervision.NewRegistry(), metrics.New()
 	}
-	if s.batch, err = mysqlstore.NewBatcher(ctx, db, s.logger, s.batchObserver()); err != nil {
+	var batchOpts []mysqlstore.BatcherOption
+	if cfg.MySQL.StatementCache > 0 {
+		s.stmts = mysqlstore.NewStatements(db, cfg.MySQL.StatementCache)
+		batchOpts = append(batchOpts, mysqlstore.WithStatements(s.stmts))
+	}
+	if s.batch, err = mysqlstore.NewBatcher(ctx, db, s.logger, s.batchObserver(), batchOpts...); err != nil {
 		s.closeConnections()
 		return err
 	}
@@ -152,7 +158,7 @@ func (s *Server) Start(ctx context.Context) error {
 		AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
-	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
+	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
 		Registry: s.registry, Metrics: s.metrics})
 	props = props.Clone(actor.WithMailbox(actor.Bounded(1<<16, s.metrics.MailboxDepth("router"))))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
@@ -321,6 +327,9 @@ func (s *Server) closeConnections() {
 	}
 	if s.rdb != nil {
 		_ = s.rdb.Close()
+	}
+	if s.stmts != nil {
+		s.stmts.Close()
 	}
 	if s.db != nil {
 		_ = s.db.Close()
