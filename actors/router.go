@@ -23,7 +23,10 @@ type Config struct {
 	FetchChannel     string
 	PersistChannel   string
 	FetchNextChannel string
-	AcceptTimeout    time.Duration
+	// CommitChannel is where servers announce commits (messages.Committed);
+	// reserved like the request channels, so no client may answer there.
+	CommitChannel string
+	AcceptTimeout time.Duration
 	// MaxStreams bounds fetch streams and persists together (0: no limit).
 	MaxStreams      int
 	PageSize        int
@@ -50,6 +53,9 @@ type Deps struct {
 	Registry *supervision.Registry
 	// Metrics, if not nil, counts requests, streams and rows.
 	Metrics *metrics.Metrics
+	// Routes, if not nil, is kept up to date with the running streams, for
+	// the subscriber to deliver controls to them directly.
+	Routes *Routes
 }
 
 // Drain asks the router to stop admitting and to end every fetch stream
@@ -156,6 +162,7 @@ func (r *router) Receive(ctx actor.Context) {
 		// overtake this one) arrives.
 		if c := r.children[msg.channel]; c != nil && !c.ending {
 			c.ending, c.ended = true, msg.ending
+			r.deps.Routes.remove(msg.channel)
 			if c.kind == fetchChild {
 				r.unsubscribe(msg.channel)
 			}
@@ -207,6 +214,7 @@ func (r *router) ChildFailed(child *actor.PID, reason any) {
 	r.deps.Logger.Error("stream actor failed", slog.String("channel", channel), slog.String("reason", string(messages.ReasonInternal)), slog.Any("panic", reason))
 	r.publishError(channel, c.req, messages.ReasonInternal, "")
 	c.ending, c.ended = true, messages.EndingError
+	r.deps.Routes.remove(channel)
 	c.live.SetError(fmt.Sprint(reason))
 	if c.kind == fetchChild {
 		r.unsubscribe(channel)
@@ -230,6 +238,7 @@ func (r *router) admit(channel string, c *child, state string) {
 
 func (r *router) release(channel string, c *child) {
 	delete(r.children, channel)
+	r.deps.Routes.remove(channel)
 	r.deps.Registry.Remove(c.kind.String() + ":" + channel)
 	ended := c.ended
 	if ended == "" {
@@ -368,6 +377,7 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 	}
 	c.pid, c.sel = pid, nil
 	r.byPID[pid.Id] = channel
+	r.deps.Routes.add(channel, pid)
 }
 
 func (r *router) childProps(producer actor.Producer) *actor.Props {
@@ -466,7 +476,8 @@ func (r *router) unsubscribe(channel string) {
 }
 
 func (r *router) isRequestChannel(channel string) bool {
-	return channel == r.cfg.FetchChannel || channel == r.cfg.PersistChannel || channel == r.cfg.FetchNextChannel
+	return channel == r.cfg.FetchChannel || channel == r.cfg.PersistChannel || channel == r.cfg.FetchNextChannel ||
+		(r.cfg.CommitChannel != "" && channel == r.cfg.CommitChannel)
 }
 
 func (r *router) checkDrained() {

@@ -68,6 +68,8 @@ type stream struct {
 	self    *actor.PID
 	root    *actor.RootContext
 	started time.Time
+	// published hears Redis's answer to a row; made once, not per row.
+	published func(error)
 
 	cursor  *cursor
 	buffer  []messages.Row
@@ -112,6 +114,12 @@ func (s *stream) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		s.self, s.root, s.started = ctx.Self(), ctx.ActorSystem().Root, time.Now()
+		self, root := s.self, s.root
+		s.published = func(err error) {
+			if err != nil {
+				root.Send(self, publishFailed{err: err})
+			}
+		}
 		s.ioCtx, s.cancel = context.WithCancel(context.Background())
 		s.read()
 		s.report()
@@ -138,7 +146,6 @@ func (s *stream) Receive(ctx actor.Context) {
 			}
 			s.metrics.Accepted(time.Since(s.inflight[0]))
 			s.inflight = s.inflight[1:]
-			s.armTimer()
 			s.pump(ctx)
 			s.report()
 		case messages.ControlEnd:
@@ -146,6 +153,17 @@ func (s *stream) Receive(ctx actor.Context) {
 		}
 	case acceptTimeout:
 		if msg.seq != s.timerSeq || s.finished {
+			return
+		}
+		// The timer is not moved on every "accepted" (that would cost a
+		// timer per row): it fires for the row that was oldest when it was
+		// set, and checks the row that is oldest now.
+		s.stopTimer = nil
+		if len(s.inflight) == 0 {
+			return
+		}
+		if time.Since(s.inflight[0]) < s.acceptTimeout {
+			s.armTimer()
 			return
 		}
 		s.finish(ctx, messages.EndingTimeout, messages.TimeoutJSON)
@@ -188,15 +206,10 @@ func (s *stream) pump(ctx actor.Context) {
 
 func (s *stream) publishRow(row messages.Row) {
 	payload := row.AppendJSON(make([]byte, 0, 256))
-	self, root := s.self, s.root
-	s.publisher.Publish(s.channel, payload, func(err error) {
-		if err != nil {
-			root.Send(self, publishFailed{err: err})
-		}
-	})
+	s.publisher.Publish(s.channel, payload, s.published)
 	s.sent++
 	s.inflight = append(s.inflight, time.Now())
-	if len(s.inflight) == 1 {
+	if s.stopTimer == nil {
 		s.armTimer()
 	}
 	s.metrics.RowSent()
@@ -221,7 +234,7 @@ func (s *stream) report() {
 	s.live.SetFlow(s.window-len(s.inflight), len(s.inflight), deadline)
 }
 
-// armTimer (re)starts the acceptance timer for the oldest unaccepted row.
+// armTimer starts the acceptance timer for the oldest unaccepted row.
 func (s *stream) armTimer() {
 	s.cancelTimer()
 	if len(s.inflight) == 0 {

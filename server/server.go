@@ -143,13 +143,18 @@ func (s *Server) Start(ctx context.Context) error {
 	// subscriber: the sink reads the PID once it is set.
 	var routerPID *actor.PID
 	ready := make(chan struct{})
+	routes := &actors.Routes{}
 	s.sub = redisbus.NewSubscriber(s.rdb, func(msg any) {
 		<-ready
-		// Every row the server publishes comes back to it on the response
-		// channel; dropping those echoes here spares the router half its
-		// messages. Only a client's control strings matter there.
-		if in, ok := msg.(messages.Inbound); ok && !s.isRequestChannel(in.Channel) && messages.ParseControl(in.Payload) == messages.ControlNone {
-			return
+		if in, ok := msg.(messages.Inbound); ok && !s.isRequestChannel(in.Channel) {
+			// Every row the server publishes comes back to it on the
+			// response channel; dropping those echoes here spares the
+			// actors half their messages. Only a client's control strings
+			// matter there, and a running stream gets them directly.
+			kind := messages.ParseControl(in.Payload)
+			if kind == messages.ControlNone || routes.Deliver(s.system.Root, in.Channel, kind) {
+				return
+			}
 		}
 		s.system.Root.Send(routerPID, msg)
 	}, s.logger)
@@ -159,7 +164,7 @@ func (s *Server) Start(ctx context.Context) error {
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
 	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
-		Registry: s.registry, Metrics: s.metrics})
+		Registry: s.registry, Metrics: s.metrics, Routes: routes})
 	props = props.Clone(actor.WithMailbox(actor.Bounded(1<<16, s.metrics.MailboxDepth("router"))))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
 	if err != nil {
