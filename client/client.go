@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,8 @@ const (
 	// healthInterval is how long the reader waits for a message before it
 	// pings, so that a silently dead connection is found and redialled.
 	healthInterval = 30 * time.Second
-	// controlTimeout bounds SUBSCRIBE and UNSUBSCRIBE on the shared
-	// connection, and the "end" sent after a call. These never take the
+	// controlTimeout bounds the PSUBSCRIBE on the shared connection, and
+	// the "end" sent after a call. These never take the
 	// caller's deadline: a write cut short by it would break the connection
 	// that every call shares, and the "end" must go out after a
 	// cancellation too.
@@ -45,6 +46,15 @@ type Client struct {
 	// same configured prefix never share a response channel.
 	prefix string
 	seq    atomic.Uint64
+
+	// The client PSUBSCRIBEs once to every channel under its prefix, so a
+	// call needs no SUBSCRIBE and UNSUBSCRIBE round trips of its own.
+	// patternMu serialises the first subscription; subscribed says it was
+	// confirmed (go-redis renews it after a redial); confirmed hears the
+	// reader's confirmation.
+	patternMu  sync.Mutex
+	subscribed atomic.Bool
+	confirmed  chan struct{}
 
 	mu     sync.Mutex
 	calls  map[string]*call // response channel to the call that owns it
@@ -99,13 +109,14 @@ func New(rdb *redis.Client, opts ...Option) *Client {
 		opt(&cfg)
 	}
 	c := &Client{
-		rdb:    rdb,
-		ps:     rdb.Subscribe(context.Background()),
-		cfg:    cfg,
-		prefix: cfg.prefix + randomToken() + ":",
-		calls:  map[string]*call{},
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+		rdb:       rdb,
+		ps:        rdb.Subscribe(context.Background()),
+		cfg:       cfg,
+		prefix:    cfg.prefix + randomToken() + ":",
+		calls:     map[string]*call{},
+		confirmed: make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	go c.read()
 	return c
@@ -195,8 +206,11 @@ func (c *Client) read() {
 		case *redis.Message:
 			c.route(m.Channel, m.Payload)
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				c.confirm(m.Channel)
+			if m.Kind == "psubscribe" && m.Channel == c.pattern() {
+				select {
+				case c.confirmed <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}
@@ -222,12 +236,44 @@ func (c *Client) route(channel, payload string) {
 	}
 }
 
-func (c *Client) confirm(channel string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.calls[channel]; ok && !cl.confirmed {
-		cl.confirmed = true
-		close(cl.subscribed)
+// pattern matches every response channel of the client, and only those:
+// the prefix with Redis's glob characters escaped, then anything.
+func (c *Client) pattern() string {
+	return globEscaper.Replace(c.prefix) + "*"
+}
+
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
+// subscribe makes sure the client's pattern subscription is confirmed, so
+// that a server's first message on a new channel cannot be lost. Only the
+// first call waits for Redis; a failure is retried by the next call.
+func (c *Client) subscribe(ctx context.Context) error {
+	if c.subscribed.Load() {
+		return nil
+	}
+	c.patternMu.Lock()
+	defer c.patternMu.Unlock()
+	if c.subscribed.Load() {
+		return nil
+	}
+	subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	defer cancel()
+	if err := c.ps.PSubscribe(subCtx, c.pattern()); err != nil {
+		if errors.Is(err, redis.ErrClosed) {
+			err = fmt.Errorf("redis client closed: %w", ErrClosed)
+		}
+		return fmt.Errorf("psubscribe %s: %w", c.pattern(), err)
+	}
+	select {
+	case <-c.confirmed:
+		c.subscribed.Store(true)
+		return nil
+	case <-c.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("wait for subscription to %s: %w", c.pattern(), ctx.Err())
+	case <-subCtx.Done():
+		return fmt.Errorf("wait for subscription to %s: %w", c.pattern(), subCtx.Err())
 	}
 }
 
@@ -242,14 +288,12 @@ func (c *Client) interrupt(err error) {
 // call is one request in flight: its response channel and what the reader
 // has delivered for it.
 type call struct {
-	channel    string
-	inbox      chan string
-	subscribed chan struct{} // closed on the SUBSCRIBE confirmation
-	broken     chan struct{} // closed by fail
-	// confirmed and err are written with Client.mu held; err is read
-	// after broken is closed, which orders it.
-	confirmed bool
-	err       error
+	channel string
+	inbox   chan string
+	broken  chan struct{} // closed by fail
+	// err is written with Client.mu held, and read after broken is closed,
+	// which orders it.
+	err error
 }
 
 // fail ends the call with err unless it has failed already. Client.mu held.
@@ -261,10 +305,15 @@ func (cl *call) fail(err error) {
 	close(cl.broken)
 }
 
-// begin subscribes a fresh response channel for a call that may have up to
-// inbox messages in flight, and returns once Redis has confirmed it.
+// begin opens a call on a fresh response channel that may have up to
+// inbox messages in flight. The channel is under the client's pattern
+// subscription, confirmed before the first call: whatever the server
+// publishes there is heard.
 func (c *Client) begin(ctx context.Context, inbox int) (*call, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.subscribe(ctx); err != nil {
 		return nil, err
 	}
 	name := c.prefix + strconv.FormatUint(c.seq.Add(1), 10)
@@ -272,56 +321,24 @@ func (c *Client) begin(ctx context.Context, inbox int) (*call, error) {
 		return nil, fmt.Errorf("response channel %q: %w", name, err)
 	}
 	cl := &call{
-		channel:    name,
-		inbox:      make(chan string, inbox),
-		subscribed: make(chan struct{}),
-		broken:     make(chan struct{}),
+		channel: name,
+		inbox:   make(chan string, inbox),
+		broken:  make(chan struct{}),
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
 		return nil, ErrClosed
 	}
 	c.calls[name] = cl
-	c.mu.Unlock()
-	subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
-	err := c.ps.Subscribe(subCtx, name)
-	cancel()
-	if err != nil {
-		c.finish(ctx, cl)
-		if errors.Is(err, redis.ErrClosed) {
-			err = fmt.Errorf("redis client closed: %w", ErrClosed)
-		}
-		return nil, fmt.Errorf("subscribe %s: %w", name, err)
-	}
-	select {
-	case <-cl.subscribed:
-		return cl, nil
-	case <-cl.broken:
-		c.finish(ctx, cl)
-		return nil, fmt.Errorf("wait for subscription to %s: %w", name, cl.err)
-	case <-ctx.Done():
-		c.finish(ctx, cl)
-		return nil, fmt.Errorf("wait for subscription to %s: %w", name, ctx.Err())
-	}
+	return cl, nil
 }
 
-// finish forgets the call and unsubscribes its channel. It runs whatever
-// state ctx is in, so the UNSUBSCRIBE goes out after a cancellation too.
-func (c *Client) finish(ctx context.Context, cl *call) {
+// finish forgets the call: what still arrives on its channel is dropped.
+func (c *Client) finish(cl *call) {
 	c.mu.Lock()
 	delete(c.calls, cl.channel)
-	closed := c.closed
 	c.mu.Unlock()
-	if closed {
-		return // closing the PubSub dropped every subscription
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
-	defer cancel()
-	// A failed UNSUBSCRIBE needs no report: go-redis has already dropped
-	// the channel from the set it resubscribes after a redial, and the call
-	// has its result.
-	_ = c.ps.Unsubscribe(ctx, cl.channel)
 }
 
 // request publishes req on a request channel. PUBLISH counts who heard it;
@@ -332,6 +349,9 @@ func (c *Client) request(ctx context.Context, channel string, req messages.Reque
 		return fmt.Errorf("encode request: %w", err)
 	}
 	n, err := c.rdb.Publish(ctx, channel, payload).Result()
+	if errors.Is(err, redis.ErrClosed) {
+		return fmt.Errorf("publish request on %s: redis client closed: %w", channel, ErrClosed)
+	}
 	if err != nil {
 		return fmt.Errorf("publish request on %s: %w", channel, err)
 	}

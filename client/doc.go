@@ -2,12 +2,13 @@
 // pub/sub: Fetch streams the rows of a $select query with per-row
 // acknowledgement, Persist inserts events and returns the server's OK reply.
 //
-// Every call picks a fresh response channel, SUBSCRIBEs to it and waits for
-// Redis to confirm before it publishes its request, so the server's first
-// message cannot be lost. All response channels of a Client share one
+// Every call picks a fresh response channel under the client's own prefix
+// (a configured prefix plus a random token). The client PSUBSCRIBEs to that
+// prefix once, and waits for Redis to confirm before its first request, so a
+// server's first message cannot be lost and a call costs no SUBSCRIBE or
+// UNSUBSCRIBE round trip. All response channels of a Client share one
 // redis.PubSub connection; one reader goroutine routes what it hears to the
-// call that owns the channel. When a call ends, however it ends, its channel
-// is unsubscribed.
+// call that owns the channel, and drops what arrives for a call that ended.
 //
 // Concurrency: a Client is safe for concurrent use, and many Fetch and
 // Persist calls may run at once on one Client. The sequence returned by

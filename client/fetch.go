@@ -132,7 +132,7 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 		if !serverEnded {
 			c.abort(ctx, cl.channel)
 		}
-		c.finish(ctx, cl)
+		c.finish(cl)
 	}()
 	req := messages.Request{Channel: cl.channel, Query: q, Reason: c.cfg.reason, Decode: fc.decode, Window: fc.window}
 	if err := c.request(ctx, c.cfg.fetchChannel, req); err != nil {

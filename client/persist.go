@@ -60,7 +60,7 @@ func (c *Client) PersistQuery(ctx context.Context, query any) (messages.OK, erro
 	if err != nil {
 		return messages.OK{}, fmt.Errorf("persist: %w", err)
 	}
-	defer c.finish(ctx, cl)
+	defer c.finish(cl)
 	req := messages.Request{Channel: cl.channel, Query: q, Reason: c.cfg.reason}
 	if err := c.request(ctx, c.cfg.persistChannel, req); err != nil {
 		return messages.OK{}, fmt.Errorf("persist %s: %w", cl.channel, err)
@@ -79,8 +79,8 @@ func (c *Client) PersistQuery(ctx context.Context, query any) (messages.OK, erro
 			if err := json.Unmarshal([]byte(payload), &ok); err != nil {
 				return messages.OK{}, fmt.Errorf("persist %s: decode reply %.200q: %v: %w", cl.channel, payload, err, ErrProtocol)
 			}
-			// The "end" that follows carries nothing more; unsubscribing
-			// now just lets it fall on no one.
+			// The "end" that follows carries nothing more; finishing the
+			// call now lets the reader drop it.
 			return ok, nil
 		case kindEnd:
 			return messages.OK{}, fmt.Errorf("persist %s: end before a reply: %w", cl.channel, ErrProtocol)
