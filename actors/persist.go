@@ -18,11 +18,14 @@ type inserted struct {
 	err error
 }
 
-// persist is one persist request: it hands its INSERT to the batcher, then
-// publishes the OK reply and "end" once it committed, or "error". The
+// persist is one persist request: it translates its query, hands the
+// INSERT to the batcher, then publishes the OK reply and "end" once it
+// committed, or "error" (a query that does not translate commits nothing
+// and gets "error" at once, as a refused request). The
 // insert is not tied to the server's shutdown: a persist in flight commits
 // and replies even while the server stops.
 type persist struct {
+	builder   *sqlbuild.Builder
 	persister Persister
 	publisher Publisher
 	logger    *slog.Logger
@@ -38,6 +41,16 @@ func (p *persist) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		p.started = time.Now()
+		ins, err := p.builder.Insert(p.req.Query)
+		if err != nil {
+			p.metrics.RequestRefused(string(messages.ReasonBadRequest))
+			p.live.SetError(err.Error())
+			p.logger.Warn("request refused", slog.String("channel", p.channel), slog.String("reason", string(messages.ReasonBadRequest)), slog.String("err", err.Error()))
+			p.publisher.Publish(p.channel, messages.ErrorPayload(p.req.Reason, messages.ReasonBadRequest, err.Error()), nil)
+			ctx.Send(ctx.Parent(), streamEnded{channel: p.channel, ending: messages.EndingError})
+			return
+		}
+		p.ins = ins
 		self, root := ctx.Self(), ctx.ActorSystem().Root
 		p.persister.Submit(p.ins, func(ok messages.OK, err error) {
 			root.Send(self, inserted{ok: ok, err: err})

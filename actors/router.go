@@ -326,19 +326,16 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		c.stopTimer = scheduler.NewTimerScheduler(ctx.ActorSystem().Root).
 			SendOnce(r.cfg.SubscribeTimeout, ctx.Self(), subscribeTimedOut{channel: channel, seq: c.pendingSeq})
 	case persistChild:
-		ins, err := r.deps.Builder.Insert(req.Query)
-		if err != nil {
-			r.refuse(channel, req, messages.ReasonBadRequest, err.Error())
-			return
-		}
 		// A persist hears nothing from its client, so it needs no
-		// subscription and starts at once.
+		// subscription and starts at once. It translates its own query:
+		// that is most of a persist's CPU, and off the router it runs on
+		// every core.
 		c := &child{kind: persistChild, req: req}
 		r.admit(channel, c, "committing")
 		live := c.live
 		props := r.childProps(func() actor.Actor {
-			return &persist{persister: r.deps.Persister, publisher: r.deps.Publisher, logger: r.deps.Logger,
-				metrics: r.deps.Metrics, live: live, channel: channel, req: req, ins: ins}
+			return &persist{builder: r.deps.Builder, persister: r.deps.Persister, publisher: r.deps.Publisher, logger: r.deps.Logger,
+				metrics: r.deps.Metrics, live: live, channel: channel, req: req}
 		})
 		pid, err := ctx.SpawnNamed(props, "persist:"+channel)
 		if err != nil {
