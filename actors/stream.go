@@ -23,9 +23,10 @@ type (
 	// control is an "accepted" or "end" heard on the stream's channel,
 	// forwarded by the router.
 	control struct{ kind messages.Control }
-	// pageRead carries the result of a cursor read back to the stream.
+	// pageRead carries the result of a cursor read back to the stream: each
+	// row already as its JSON payload.
 	pageRead struct {
-		rows []messages.Row
+		rows [][]byte
 		done bool
 		err  error
 	}
@@ -72,7 +73,7 @@ type stream struct {
 	published func(error)
 
 	cursor  *cursor
-	buffer  []messages.Row
+	buffer  [][]byte // payloads of rows read and not yet published
 	reading bool
 	drained bool // the cursor has nothing more
 	// ioCtx is the context of the stream's reads: stopping the stream
@@ -189,7 +190,7 @@ func (s *stream) pump(ctx actor.Context) {
 	}
 	for len(s.inflight) < s.window && len(s.buffer) > 0 {
 		row := s.buffer[0]
-		s.buffer[0] = messages.Row{}
+		s.buffer[0] = nil
 		s.buffer = s.buffer[1:]
 		s.publishRow(row)
 	}
@@ -204,8 +205,7 @@ func (s *stream) pump(ctx actor.Context) {
 	}
 }
 
-func (s *stream) publishRow(row messages.Row) {
-	payload := row.AppendJSON(make([]byte, 0, 256))
+func (s *stream) publishRow(payload []byte) {
 	s.publisher.Publish(s.channel, payload, s.published)
 	s.sent++
 	s.inflight = append(s.inflight, time.Now())
@@ -252,13 +252,35 @@ func (s *stream) cancelTimer() {
 	}
 }
 
+// encodePage writes the rows' JSON into one buffer: one allocation per page
+// instead of one per row, made by the reading goroutine, off the actor.
+func encodePage(rows []messages.Row) [][]byte {
+	if len(rows) == 0 {
+		return nil
+	}
+	payloads := make([][]byte, len(rows))
+	// Sized after the first row, plus slack: rows of one query are alike.
+	first := rows[0].AppendJSON(nil)
+	buf := append(make([]byte, 0, (len(first)+len(first)/4+8)*len(rows)), first...)
+	payloads[0] = buf[:len(buf):len(buf)]
+	for i := 1; i < len(rows); i++ {
+		start := len(buf)
+		buf = rows[i].AppendJSON(buf)
+		// Capped, so that nothing appended later can reach into the next
+		// row's bytes. (A buffer that grows leaves earlier payloads in the
+		// old array, which they keep alive.)
+		payloads[i] = buf[start:len(buf):len(buf)]
+	}
+	return payloads
+}
+
 // read starts one cursor read off the actor.
 func (s *stream) read() {
 	s.reading = true
 	cur, self, root, ioCtx := s.cursor, s.self, s.root, s.ioCtx
 	go func() {
 		rows, done, err := cur.next(ioCtx)
-		root.Send(self, pageRead{rows: rows, done: done, err: err})
+		root.Send(self, pageRead{rows: encodePage(rows), done: done, err: err})
 	}()
 }
 
