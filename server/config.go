@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/eventsource/eventsource/gateway"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
 )
@@ -22,6 +23,10 @@ type Config struct {
 	FetchChannel     string
 	PersistChannel   string
 	FetchNextChannel string
+	// CommitChannel is where servers announce the events they committed
+	// (messages.Committed), for the HTTP gateways on the same Redis. It is
+	// reserved: no client may answer there.
+	CommitChannel string
 
 	// AcceptTimeout is how long a stream waits for "accepted" before it
 	// publishes "timeout".
@@ -50,6 +55,10 @@ type Config struct {
 	AdminToken string
 	// Instrument keeps the live actor registry and the metrics.
 	Instrument bool
+
+	// HTTP configures the HTTP gateway for browsers; its zero value (no
+	// address) means none.
+	HTTP gateway.Config
 }
 
 // MySQLConfig says how to reach MySQL or MariaDB.
@@ -102,6 +111,7 @@ func DefaultConfig() Config {
 		FetchChannel:     "fetch",
 		PersistChannel:   "persist",
 		FetchNextChannel: "fetch-next",
+		CommitChannel:    messages.DefaultCommitChannel,
 		AcceptTimeout:    5 * time.Second,
 		MaxStreams:       20000,
 		PageSize:         256,
@@ -110,6 +120,7 @@ func DefaultConfig() Config {
 		Tables:           []string{"eventsource.event"},
 		Request:          messages.DefaultRequestLimits(),
 		Instrument:       true,
+		HTTP:             gateway.DefaultConfig(),
 	}
 }
 
@@ -156,6 +167,11 @@ func (c Config) Validate() error {
 	check(c.FetchChannel != "" && c.PersistChannel != "" && c.FetchNextChannel != "", "request channel names must not be empty")
 	check(c.FetchChannel != c.PersistChannel && c.FetchChannel != c.FetchNextChannel && c.PersistChannel != c.FetchNextChannel,
 		"request channels must differ: fetch=%q persist=%q fetch-next=%q", c.FetchChannel, c.PersistChannel, c.FetchNextChannel)
+	check(c.CommitChannel != "" && c.CommitChannel != c.FetchChannel && c.CommitChannel != c.PersistChannel && c.CommitChannel != c.FetchNextChannel,
+		"the commit channel %q must be set and differ from the request channels", c.CommitChannel)
+	if err := c.HTTP.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	check(c.AcceptTimeout > 0, "accept timeout must be positive, got %s", c.AcceptTimeout)
 	check(c.MaxStreams >= 0, "max streams must not be negative, got %d", c.MaxStreams)
 	check(c.PageSize > 0, "page size must be positive, got %d", c.PageSize)

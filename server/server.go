@@ -21,6 +21,7 @@ import (
 
 	"github.com/eventsource/eventsource/actors"
 	"github.com/eventsource/eventsource/admin"
+	"github.com/eventsource/eventsource/gateway"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/mysqlstore"
@@ -43,6 +44,8 @@ type Server struct {
 	batch  *mysqlstore.Batcher
 	system *actor.ActorSystem
 	router *actor.PID
+	// gateway is the HTTP gateway; nil without --http.
+	gateway *gateway.Gateway
 
 	registry  *supervision.Registry
 	metrics   *metrics.Metrics
@@ -117,6 +120,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stmts = mysqlstore.NewStatements(db, cfg.MySQL.StatementCache)
 		batchOpts = append(batchOpts, mysqlstore.WithStatements(s.stmts))
 	}
+	batchOpts = append(batchOpts, mysqlstore.WithCommitted(s.announceCommits))
 	if s.batch, err = mysqlstore.NewBatcher(ctx, db, s.logger, s.batchObserver(), batchOpts...); err != nil {
 		s.closeConnections()
 		return err
@@ -144,8 +148,15 @@ func (s *Server) Start(ctx context.Context) error {
 	var routerPID *actor.PID
 	ready := make(chan struct{})
 	routes := &actors.Routes{}
+	if err := s.newGateway(builder, db); err != nil {
+		s.closeConnections()
+		return err
+	}
 	s.sub = redisbus.NewSubscriber(s.rdb, func(msg any) {
 		<-ready
+		if s.toGateway(msg) {
+			return
+		}
 		if in, ok := msg.(messages.Inbound); ok && !s.isRequestChannel(in.Channel) {
 			// Every row the server publishes comes back to it on the
 			// response channel; dropping those echoes here spares the
@@ -160,7 +171,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}, s.logger)
 	props := actors.NewRouterProps(actors.Config{
 		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
-		AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
+		CommitChannel: cfg.CommitChannel, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
 	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
@@ -177,6 +188,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.registry.Add("router", "", "router", "", "running")
 
 	if err := s.sub.SubscribeWait(ctx, cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel); err != nil {
+		s.closeConnections()
+		return err
+	}
+	if err := s.startGateway(ctx); err != nil {
 		s.closeConnections()
 		return err
 	}
@@ -230,6 +245,11 @@ func (s *Server) Actors(f supervision.Filter, offset, limit int) ([]supervision.
 
 // StopActor ends one stream by name (admin.Backend).
 func (s *Server) StopActor(ctx context.Context, name string) (bool, error) {
+	if s.gateway != nil {
+		if found, err := s.gateway.StopActor(ctx, name); found || err != nil {
+			return found, err
+		}
+	}
 	deadline := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		deadline = time.Until(d)
@@ -301,6 +321,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 		if err := s.system.Root.PoisonFuture(s.router).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop router: %w", err))
 		}
+	}
+	if err := s.stopGateway(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if s.admin != nil {
 		if err := s.admin.Shutdown(ctx); err != nil {

@@ -38,8 +38,13 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	tables := fs.String("tables", strings.Join(cfg.Tables, ","), "allowed tables, schema.table, comma-separated; the first is the default")
 	fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
 	levelName := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	finishHTTP := bindHTTPFlags(fs, cfg)
 	if err := parseFlags(fs, args); err != nil {
 		return false, 0, err
+	}
+	if err := finishHTTP(); err != nil {
+		fmt.Fprintf(stderr, "eventsource serve: %v\n", err)
+		return false, 0, errUsage
 	}
 	cfg.Tables = strings.Split(*tables, ",")
 	if cfg.AdminToken == "" {

@@ -65,8 +65,8 @@ func Database(tb testing.TB, prefix string) (*sql.DB, string) {
 }
 
 // Config is the server configuration for database dbName, with request
-// channels prefix+"fetch", prefix+"persist", prefix+"fetch-next" and a
-// Redis client name of its own.
+// channels prefix+"fetch", prefix+"persist", prefix+"fetch-next", commit
+// channel prefix+"committed" and a Redis client name of its own.
 func Config(tb testing.TB, dbName, prefix string) server.Config {
 	tb.Helper()
 	cfg := env(tb)
@@ -74,6 +74,7 @@ func Config(tb testing.TB, dbName, prefix string) server.Config {
 	cfg.MySQL.PoolSize = 4
 	cfg.Tables = []string{dbName + ".event"}
 	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = prefix+"fetch", prefix+"persist", prefix+"fetch-next"
+	cfg.CommitChannel = prefix + "committed"
 	cfg.Redis.ClientName = "es-test-" + RandomHex(4)
 	cfg.ShutdownGrace = 2 * time.Second
 	return cfg

@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// commitQueue is how many commit notifications may wait for the reader;
+// past it they are dropped and the live listeners told to catch up.
+const commitQueue = 4096
+
+// readBatch bounds the rows of one read of committed events.
+const readBatch = 1000
+
+// Committed takes a commit notification heard on Redis. It never blocks:
+// it runs on the shared subscriber's reader goroutine.
+func (g *Gateway) Committed(payload []byte) {
+	select {
+	case g.notes <- payload:
+	default:
+		g.logger.Warn("commit notifications dropped: the gateway reads events too slowly", slog.Int("queue", commitQueue))
+		g.hub.lose("the server fell behind the event feed")
+	}
+}
+
+// Interrupted says the Redis subscriber connection failed: notifications
+// may be lost, so live listeners catch up from the database.
+func (g *Gateway) Interrupted() {
+	g.hub.lose("the server lost its Redis connection")
+}
+
+// readCommits is the goroutine that reads each notification's rows once
+// and fans them out, in notification order.
+func (g *Gateway) readCommits() {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-g.quit:
+			return
+		case payload := <-g.notes:
+			note, err := messages.DecodeCommitted(payload)
+			if err != nil {
+				g.logger.Warn("commit notification ignored", slog.Any("err", err))
+				continue
+			}
+			if note.Table != g.table.QualifiedName() {
+				continue
+			}
+			events, err := g.readCommitted(note)
+			if err != nil {
+				g.logger.Warn("read committed events", slog.Any("err", err))
+				g.hub.lose("the server could not read new events")
+				continue
+			}
+			g.hub.dispatch(events)
+		}
+	}
+}
+
+// readCommitted reads the events a notification names.
+func (g *Gateway) readCommitted(note messages.Committed) ([]*Event, error) {
+	ranges := make([]any, len(note.Ranges))
+	var top int64
+	for i, r := range note.Ranges {
+		ranges[i] = map[string]any{"id": map[string]any{"$between": r}}
+		top = max(top, r[1])
+	}
+	where := any(ranges[0])
+	if len(ranges) > 1 {
+		where = map[string]any{"$or": ranges}
+	}
+	sel, err := g.selectEvents(where)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	events := make([]*Event, 0, min(note.Count(), readBatch))
+	page := sqlbuild.Page{Snapshot: top, Size: readBatch}
+	for {
+		got, err := g.deps.Store.ReadPage(ctx, sel, page, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range got.Rows {
+			ev, err := eventFromRow(row)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, ev)
+		}
+		if len(got.Rows) < readBatch {
+			return events, nil
+		}
+		page.After = got.LastKey
+	}
+}
+
+// selectEvents builds the select of event columns with where (a value
+// that encodes as a $where object; nil: none) from the event table.
+func (g *Gateway) selectEvents(where any) (*sqlbuild.Select, error) {
+	q := struct {
+		Select struct {
+			Columns []string `json:"$columns"`
+			From    string   `json:"$from"`
+			Where   any      `json:"$where,omitempty"`
+		} `json:"$select"`
+	}{}
+	q.Select.Columns, q.Select.From, q.Select.Where = eventColumns, g.table.QualifiedName(), where
+	raw, err := json.Marshal(q)
+	if err != nil {
+		return nil, fmt.Errorf("encode event select: %w", err)
+	}
+	sel, err := g.deps.Builder.Select(raw)
+	if err != nil {
+		return nil, fmt.Errorf("build event select: %w", err)
+	}
+	return sel, nil
+}
+
+// filterWhere is the $where of a filter. $in takes its values literally
+// (a plain string starting with ~~ would name a column).
+func filterWhere(f filter) any {
+	where := map[string]any{}
+	for col, v := range map[string]string{"domain": f.domain, "name": f.name, "pid": f.pid} {
+		if v != "" {
+			where[col] = map[string]any{"$in": []string{v}}
+		}
+	}
+	if len(where) == 0 {
+		return nil
+	}
+	return where
+}

@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/messages"
+)
+
+// persistChunk is how many events of a persist task go to the batcher at
+// a time: each chunk commits on its own and reports progress.
+const persistChunk = 100
+
+// Messages of tasks; none goes on the wire.
+type (
+	// taskReq starts a task: a fetch (pager) or a persist (events).
+	// Answered with taskReply.
+	taskReq struct {
+		kind   string
+		pager  *actors.Pager
+		events []EventInput
+	}
+	taskReply struct {
+		id  string
+		err error
+	}
+	// cancelReq cancels a task; answered with an error or nil.
+	cancelReq struct{ id string }
+	// fetchPage is one page a fetch task read.
+	fetchPage struct {
+		task string
+		rows []messages.Row
+		done bool
+		err  error
+	}
+	// persistStep is a persist task's progress: a chunk committed (done
+	// of total events), or the end (finished, with every id, or err).
+	persistStep struct {
+		task        string
+		done, total int
+		ids         []int64
+		finished    bool
+		err         error
+	}
+)
+
+// task is the session's record of one running task.
+type task struct {
+	id     string
+	kind   string
+	cancel context.CancelFunc
+	// Fetch: next asks the reader for one more page; buf holds rows read
+	// and not yet sent.
+	next   chan struct{}
+	buf    []messages.Row
+	asked  bool
+	drawn  bool // the reader read its last page
+	rows   int64
+	paging bool // a page was sent since the last progress
+}
+
+func (s *session) startTask(req taskReq) taskReply {
+	if s.closed {
+		return taskReply{err: notFound("no session %q", s.ref.id)}
+	}
+	if len(s.tasks) >= s.g.cfg.MaxTasks {
+		return taskReply{err: tooMany("a session runs at most %d tasks at once", s.g.cfg.MaxTasks)}
+	}
+	s.taskSeq++
+	id := "t" + strconv.Itoa(s.taskSeq)
+	ctx, cancel := context.WithCancel(s.ref.ctx)
+	t := &task{id: id, kind: req.kind, cancel: cancel}
+	s.tasks[id] = t
+	s.taskOrder = append(s.taskOrder, id)
+	self, root := s.self, s.root
+	send := func(msg any) { root.Send(self, msg) }
+	switch req.kind {
+	case "fetch":
+		t.next = make(chan struct{}, 1)
+		go readPages(ctx, req.pager, id, t.next, send)
+	case "persist":
+		go s.g.persistTask(ctx, s.p, id, req.events, send)
+	}
+	return taskReply{id: id}
+}
+
+// readPages reads one page each time it is asked, until the last.
+func readPages(ctx context.Context, pager *actors.Pager, id string, next <-chan struct{}, send func(any)) {
+	for {
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return
+		}
+		rows, done, err := pager.Next(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		send(fetchPage{task: id, rows: rows, done: done, err: err})
+		if done || err != nil {
+			return
+		}
+	}
+}
+
+// persistTask commits events chunk by chunk through the batcher. A
+// cancelled task stops between chunks; what committed stays.
+func (g *Gateway) persistTask(ctx context.Context, p *Principal, id string, events []EventInput, send func(any)) {
+	ids := make([]int64, 0, len(events))
+	for start := 0; start < len(events); start += persistChunk {
+		if ctx.Err() != nil {
+			return
+		}
+		chunk := events[start:min(start+persistChunk, len(events))]
+		// The chunk commits whatever happens to the task; wait for it.
+		got, err := g.persist(context.WithoutCancel(ctx), p, chunk)
+		if err != nil {
+			send(persistStep{task: id, finished: true, err: err})
+			return
+		}
+		ids = append(ids, got...)
+		send(persistStep{task: id, done: len(ids), total: len(events)})
+	}
+	send(persistStep{task: id, finished: true, ids: ids})
+}
+
+func (s *session) cancelTask(ctx actor.Context, id string) error {
+	t := s.tasks[id]
+	if t == nil {
+		return notFound("no running task %q in this session", id)
+	}
+	s.endTask(t)
+	data, _ := jsonMarshal(map[string]string{"task": id})
+	s.emit(ctx, "cancelled", data)
+	return nil
+}
+
+func (s *session) endTask(t *task) {
+	t.cancel()
+	delete(s.tasks, t.id)
+	if i := indexOf(s.taskOrder, t.id); i >= 0 {
+		s.taskOrder = append(s.taskOrder[:i], s.taskOrder[i+1:]...)
+	}
+}
+
+func indexOf(list []string, v string) int {
+	for i, x := range list {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *session) fetched(ctx actor.Context, msg fetchPage) {
+	t := s.tasks[msg.task]
+	if t == nil {
+		return // cancelled meanwhile
+	}
+	t.asked = false
+	if msg.err != nil {
+		// The database's own text may describe the schema: log it only.
+		s.g.logger.Warn("fetch task failed", slog.String("actor", "session:"+s.ref.id), slog.String("task", t.id), slog.Any("err", msg.err))
+		s.fail(ctx, t, "the database failed to run the query")
+		return
+	}
+	t.buf = append(t.buf, msg.rows...)
+	t.drawn = msg.done
+	s.pump(ctx)
+}
+
+func (s *session) persisted(ctx actor.Context, msg persistStep) {
+	t := s.tasks[msg.task]
+	if t == nil {
+		return
+	}
+	switch {
+	case msg.err != nil:
+		s.fail(ctx, t, errorText(msg.err))
+	case msg.finished:
+		s.endTask(t)
+		data, _ := jsonMarshal(struct {
+			Task string  `json:"task"`
+			IDs  []int64 `json:"ids"`
+		}{t.id, msg.ids})
+		s.emit(ctx, "completed", data)
+	default:
+		data, _ := jsonMarshal(struct {
+			Task  string `json:"task"`
+			Done  int    `json:"done"`
+			Total int    `json:"total"`
+		}{t.id, msg.done, msg.total})
+		s.emit(ctx, "progress", data)
+	}
+}
+
+func (s *session) fail(ctx actor.Context, t *task, reason string) {
+	s.endTask(t)
+	data, _ := jsonMarshal(map[string]string{"task": t.id, "error": reason})
+	s.emit(ctx, "failed", data)
+}
+
+// errorText is the client's view of an error: an *apiError's message, or
+// a generic one.
+func errorText(err error) string {
+	if ae, ok := err.(*apiError); ok {
+		return ae.msg
+	}
+	return "internal error"
+}
+
+// pump sends the fetch tasks' rows while the stream has room, reports
+// progress per page, asks for the next page once a task's rows are out,
+// and completes the tasks that are done. Rows wait while no stream is
+// attached: that is the connection's backpressure.
+func (s *session) pump(ctx actor.Context) {
+	for i := 0; i < len(s.taskOrder); i++ {
+		t := s.tasks[s.taskOrder[i]]
+		if t.kind != "fetch" {
+			continue
+		}
+		for len(t.buf) > 0 && s.room() {
+			row := compactJSON(t.buf[0])
+			t.buf[0] = messages.Row{}
+			t.buf = t.buf[1:]
+			data := append([]byte(`{"task":`), messages.AppendString(nil, t.id)...)
+			data = append(row.AppendJSON(append(data, `,"row":`...)), '}')
+			s.emit(ctx, "row", data)
+			t.rows++
+			t.paging = true
+			if s.closed {
+				return
+			}
+		}
+		if len(t.buf) > 0 || t.asked {
+			continue
+		}
+		if t.paging {
+			t.paging = false
+			data, _ := jsonMarshal(struct {
+				Task string `json:"task"`
+				Rows int64  `json:"rows"`
+			}{t.id, t.rows})
+			s.emit(ctx, "progress", data)
+		}
+		if t.drawn {
+			s.endTask(t)
+			i--
+			data, _ := jsonMarshal(struct {
+				Task string `json:"task"`
+				Rows int64  `json:"rows"`
+			}{t.id, t.rows})
+			s.emit(ctx, "completed", data)
+			continue
+		}
+		if s.room() {
+			t.asked = true
+			t.next <- struct{}{}
+		}
+	}
+}

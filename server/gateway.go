@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/eventsource/eventsource/gateway"
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// announceCommits publishes which rows a batch committed, per table, on
+// the commit channel, so that the HTTP gateway of every server on this
+// Redis fans them out. It runs on the batcher's goroutine, before the
+// replies go out; the publish is queued, not waited for.
+func (s *Server) announceCommits(committed []mysqlstore.Committed) {
+	var notes []messages.Committed
+	byTable := map[*sqlbuild.Table]int{}
+	for _, c := range committed {
+		i, ok := byTable[c.Table]
+		if !ok {
+			i = len(notes)
+			byTable[c.Table] = i
+			notes = append(notes, messages.Committed{Table: c.Table.QualifiedName()})
+		}
+		ranges := notes[i].Ranges
+		// Requests of one batch usually hold consecutive ids: one range.
+		if n := len(ranges); n > 0 && ranges[n-1][1]+1 == c.First {
+			ranges[n-1][1] = c.Last
+		} else {
+			notes[i].Ranges = append(ranges, [2]int64{c.First, c.Last})
+		}
+	}
+	for _, note := range notes {
+		s.pub.Publish(s.cfg.CommitChannel, note.Encode(), nil)
+	}
+}
+
+// newGateway builds the HTTP gateway when one is configured; it is
+// started once the router runs.
+func (s *Server) newGateway(builder *sqlbuild.Builder, db *sql.DB) error {
+	if !s.cfg.HTTP.Enabled() {
+		return nil
+	}
+	g, err := gateway.New(s.cfg.HTTP, gateway.Deps{
+		Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch,
+		System: s.system, Registry: s.registry, Logger: s.logger.With(slog.String("component", "http")),
+		ChildMiddleware: s.options.childMiddleware,
+	})
+	if err != nil {
+		return fmt.Errorf("http gateway: %w", err)
+	}
+	s.gateway = g
+	return nil
+}
+
+// toGateway hands the gateway what it hears on Redis: commit
+// notifications (which go nowhere else) and interruptions (which the
+// router hears too). It reports whether msg was the gateway's alone.
+func (s *Server) toGateway(msg any) bool {
+	switch m := msg.(type) {
+	case messages.Inbound:
+		if m.Channel != s.cfg.CommitChannel {
+			return false
+		}
+		if s.gateway != nil {
+			s.gateway.Committed(m.Payload)
+		}
+		return true
+	case messages.BusInterrupted:
+		if s.gateway != nil {
+			s.gateway.Interrupted()
+		}
+	}
+	return false
+}
+
+// startGateway subscribes the commit channel and starts listening.
+func (s *Server) startGateway(ctx context.Context) error {
+	if s.gateway == nil {
+		return nil
+	}
+	if err := s.sub.SubscribeWait(ctx, s.cfg.CommitChannel); err != nil {
+		return err
+	}
+	return s.gateway.Start()
+}
+
+// stopGateway ends the sessions and streams and closes the listener.
+func (s *Server) stopGateway(ctx context.Context) error {
+	if s.gateway == nil {
+		return nil
+	}
+	return s.gateway.Shutdown(ctx)
+}
+
+// HTTPAddr is where the HTTP gateway listens (nil without one).
+func (s *Server) HTTPAddr() net.Addr {
+	if s.gateway == nil {
+		return nil
+	}
+	return s.gateway.Addr()
+}
+
+// Gateway is the HTTP gateway (nil without one), for tests.
+func (s *Server) Gateway() *gateway.Gateway { return s.gateway }
