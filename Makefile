@@ -1,6 +1,7 @@
 # eventsource: build, set up local services, test.
 #
 #   make run    start Redis and MariaDB if needed, apply the schema, serve
+#               (HTTP gateway for browsers on http://127.0.0.1:8080)
 #   make test   what CI runs (.ci/run): services, npm deps, vet, race tests
 #
 # Go is looked up in /usr/local/go/bin first, so a PATH without it works.
@@ -30,8 +31,9 @@ services:
 migrate: build services
 	$(BIN) migrate
 
+# The HTTP gateway listens on localhost only, so anonymous access is safe.
 run: services migrate
-	$(BIN) serve
+	$(BIN) serve --http 127.0.0.1:8080 --anonymous
 
 test: services test-deps
 	$(GO) vet ./...
