@@ -7,12 +7,9 @@
 package ordjson
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Kind is the JSON type of a Value.
@@ -86,88 +83,6 @@ type Limits struct {
 // ErrLimit marks input that exceeds Limits.
 var ErrLimit = errors.New("exceeds limit")
 
-// Decode parses exactly one JSON value.
-func Decode(data []byte, limits Limits) (*Value, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	d := decoder{dec: dec, limits: limits}
-	v, err := d.value(0)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("unexpected data after the JSON value")
-	}
-	return v, nil
-}
-
-type decoder struct {
-	dec    *json.Decoder
-	limits Limits
-	nodes  int
-}
-
-func (d *decoder) value(depth int) (*Value, error) {
-	if d.limits.MaxDepth > 0 && depth > d.limits.MaxDepth {
-		return nil, fmt.Errorf("nesting deeper than %d: %w", d.limits.MaxDepth, ErrLimit)
-	}
-	d.nodes++
-	if d.limits.MaxNodes > 0 && d.nodes > d.limits.MaxNodes {
-		return nil, fmt.Errorf("more than %d JSON values: %w", d.limits.MaxNodes, ErrLimit)
-	}
-	tok, err := d.dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return nil, errors.New("unexpected end of JSON")
-		}
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case nil:
-		return &Value{Kind: Null}, nil
-	case bool:
-		return &Value{Kind: Bool, Bool: t}, nil
-	case json.Number:
-		return &Value{Kind: Number, Text: string(t)}, nil
-	case string:
-		return &Value{Kind: String, Text: t}, nil
-	case json.Delim:
-		switch t {
-		case '[':
-			v := &Value{Kind: Array, Items: []*Value{}}
-			for d.dec.More() {
-				item, err := d.value(depth + 1)
-				if err != nil {
-					return nil, err
-				}
-				v.Items = append(v.Items, item)
-			}
-			_, err := d.dec.Token() // ]
-			return v, err
-		case '{':
-			v := &Value{Kind: Object, Members: []Member{}}
-			for d.dec.More() {
-				keyTok, err := d.dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				key := keyTok.(string)
-				if v.Get(key) != nil {
-					return nil, fmt.Errorf("duplicate key %q", key)
-				}
-				item, err := d.value(depth + 1)
-				if err != nil {
-					return nil, err
-				}
-				v.Members = append(v.Members, Member{Key: key, Value: item})
-			}
-			_, err := d.dec.Token() // }
-			return v, err
-		}
-	}
-	return nil, fmt.Errorf("unexpected token %v", tok)
-}
-
 // AppendJSON appends v as compact JSON. Strings are written as encoding/json
 // writes them without HTML escaping; numbers keep their literal text.
 func (v *Value) AppendJSON(buf []byte) []byte {
@@ -203,10 +118,57 @@ func (v *Value) AppendJSON(buf []byte) []byte {
 	}
 }
 
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as encoding/json does with HTML escaping off:
+// quotes, backslashes and control characters escaped, U+2028 and U+2029 as
+// \u escapes, invalid UTF-8 as \ufffd.
 func appendString(buf []byte, s string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(buf, bytes.TrimRight(b.Bytes(), "\n")...)
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
 }

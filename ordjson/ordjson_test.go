@@ -1,7 +1,10 @@
 package ordjson
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -68,6 +71,103 @@ func FuzzDecode(f *testing.F) {
 		}
 		if string(again.AppendJSON(nil)) != string(v.AppendJSON(nil)) {
 			t.Fatal("output not stable")
+		}
+	})
+}
+
+// encodingJSONString is what encoding/json writes for s with HTML escaping
+// off: the behaviour appendString keeps.
+func encodingJSONString(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and backslash \`, "tab\tnewline\ncr\rbs\bff\f", "\x00\x01\x1f\x7f",
+		"<html> & stuff", "\u2028 and \u2029", "caf\u00e9 \U0001F600", "bad \xff utf8 \xe2\x82", "\xed\xa0\x80",
+	} {
+		if got, want := string(appendString(nil, s)), encodingJSONString(s); got != want {
+			t.Errorf("appendString(%q) = %s, encoding/json %s", s, got, want)
+		}
+	}
+}
+
+// toAny turns a Value into what encoding/json's Decode with UseNumber gives.
+func toAny(v *Value) any {
+	switch v.Kind {
+	case Null:
+		return nil
+	case Bool:
+		return v.Bool
+	case Number:
+		return json.Number(v.Text)
+	case String:
+		return v.Text
+	case Array:
+		out := make([]any, len(v.Items))
+		for i, item := range v.Items {
+			out[i] = toAny(item)
+		}
+		return out
+	default:
+		out := make(map[string]any, len(v.Members))
+		for _, m := range v.Members {
+			out[m.Key] = toAny(m.Value)
+		}
+		return out
+	}
+}
+
+// The decoder accepts what encoding/json accepts and reads the same values
+// (duplicate keys aside, which it refuses).
+func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
+	for _, in := range []string{
+		`{"a":[1,-0.5e+10,0,1E3,true,false,null,"x\u00e9\ud83d\ude00\n\/"]}`, ` [ ] `, `{}`, `"\ud800"`, `"\ud800\u0041"`,
+		`"\udc00\ud800"`, "\"\xff\"", `01`, `1.`, `-`, `.5`, `1e`, `+1`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `tru`, `nul`,
+		`"\x"`, `"\u12"`, `"\u12zz"`, "\"a\x01\"", `[1 2]`, `{1:2}`, `"unterminated`, `-01`, `1e+`, `0.0e-0`,
+	} {
+		t.Run(in, func(t *testing.T) { checkAgainstEncodingJSON(t, []byte(in)) })
+	}
+}
+
+func checkAgainstEncodingJSON(t *testing.T, data []byte) {
+	t.Helper()
+	v, err := Decode(data, Limits{})
+	if err != nil && strings.HasPrefix(err.Error(), "duplicate key") {
+		return
+	}
+	if valid := json.Valid(data); valid != (err == nil) {
+		t.Fatalf("Decode(%q) error %v, encoding/json valid %v", data, err, valid)
+	}
+	if err != nil {
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var want any
+	if err := dec.Decode(&want); err != nil {
+		t.Fatalf("encoding/json: %v", err)
+	}
+	if got := toAny(v); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Decode(%q) = %#v, encoding/json %#v", data, got, want)
+	}
+}
+
+func FuzzDecodeAgreesWithEncodingJSON(f *testing.F) {
+	f.Add([]byte(`{"$insert":{"$documents":[{"pid":"p","data":{"a":[1,2.5,"\u00e9"]}}]}}`))
+	f.Add([]byte(`"\ud83d\ude00\ud800"`))
+	f.Fuzz(func(t *testing.T, data []byte) { checkAgainstEncodingJSON(t, data) })
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("a\"b\\c\x00\u2028\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendString(nil, s)), encodingJSONString(s); got != want {
+			t.Fatalf("appendString(%q) = %s, encoding/json %s", s, got, want)
 		}
 	})
 }
