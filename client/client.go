@@ -40,6 +40,7 @@ const (
 type Client struct {
 	rdb *redis.Client
 	ps  *redis.PubSub
+	pub *publisher
 	cfg config
 
 	// prefix is cfg.prefix plus a random token, so that two clients with the
@@ -60,8 +61,9 @@ type Client struct {
 	calls  map[string]*call // response channel to the call that owns it
 	closed bool
 
-	quit chan struct{} // closed by Close before the PubSub is closed
-	done chan struct{} // closed when the reader has returned
+	quit      chan struct{} // closed by Close before the PubSub is closed
+	done      chan struct{} // closed when the reader has returned
+	closeOnce sync.Once
 }
 
 type config struct {
@@ -111,6 +113,7 @@ func New(rdb *redis.Client, opts ...Option) *Client {
 	c := &Client{
 		rdb:       rdb,
 		ps:        rdb.Subscribe(context.Background()),
+		pub:       newPublisher(rdb),
 		cfg:       cfg,
 		prefix:    cfg.prefix + randomToken() + ":",
 		calls:     map[string]*call{},
@@ -129,16 +132,22 @@ func randomToken() string {
 }
 
 // Close ends the calls still running with ErrClosed, closes the PubSub and
-// waits for the reader to stop. Only the first Close does anything; later
-// ones return ErrClosed.
+// waits for the reader and the publisher to stop. Only the first Close does
+// anything; later ones return ErrClosed, as does a Close after the
+// redis.Client was closed under the client (which still releases it).
 func (c *Client) Close() error {
-	if !c.markClosed(ErrClosed) {
+	first := c.markClosed(ErrClosed)
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.quit)
+		err = c.ps.Close()
+		<-c.done
+		c.pub.close()
+	})
+	switch {
+	case !first:
 		return ErrClosed
-	}
-	close(c.quit)
-	err := c.ps.Close()
-	<-c.done
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("close pubsub: %w", err)
 	}
 	return nil
@@ -348,10 +357,7 @@ func (c *Client) request(ctx context.Context, channel string, req messages.Reque
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	n, err := c.rdb.Publish(ctx, channel, payload).Result()
-	if errors.Is(err, redis.ErrClosed) {
-		return fmt.Errorf("publish request on %s: redis client closed: %w", channel, ErrClosed)
-	}
+	n, err := c.pub.publish(ctx, channel, payload)
 	if err != nil {
 		return fmt.Errorf("publish request on %s: %w", channel, err)
 	}
@@ -477,6 +483,11 @@ func classify(payload string, reason bool) (kind, *ServerError) {
 }
 
 func errorReply(b []byte) (messages.ErrorReply, bool) {
+	// Rows and OK replies are most objects, and few mention the key: they
+	// skip the decoder.
+	if !bytes.Contains(b, []byte(`"error"`)) {
+		return messages.ErrorReply{}, false
+	}
 	var reply messages.ErrorReply
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -171,7 +171,7 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 		if err := ctx.Err(); err != nil {
 			return false, fmt.Errorf("fetch %s: %w", cl.channel, err)
 		}
-		if err := c.rdb.Publish(ctx, cl.channel, messages.AcceptedJSON).Err(); err != nil {
+		if _, err := c.pub.publish(ctx, cl.channel, messages.AcceptedJSON); err != nil {
 			return false, fmt.Errorf("fetch %s: publish accepted: %w", cl.channel, err)
 		}
 	}
@@ -182,5 +182,5 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 func (c *Client) abort(ctx context.Context, channel string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	defer cancel()
-	_ = c.rdb.Publish(ctx, channel, messages.EndJSON).Err()
+	_, _ = c.pub.publish(ctx, channel, messages.EndJSON)
 }
