@@ -58,11 +58,16 @@ type outFrame struct {
 // Messages of a session actor; none goes on the wire.
 type (
 	// attachStream makes s the session's stream, resuming after seq after
-	// (or after what the last stream wrote); answered with an error or nil.
+	// (or after what the last stream wrote); answered with attached.
 	attachStream struct {
 		s        *sessionStream
 		after    int64
 		hasAfter bool
+	}
+	// attached says where the stream resumes, or why it cannot.
+	attached struct {
+		after int64
+		err   error
 	}
 	// streamFlushed says the writer wrote n more frames of s.
 	streamFlushed struct {
@@ -172,6 +177,7 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 	case taskReq:
 		ctx.Respond(s.startTask(msg))
+		s.pump(ctx) // a fetch asks for its first page
 	case cancelReq:
 		ctx.Respond(s.cancelTask(ctx, msg.id))
 	case fetchPage:
@@ -188,6 +194,7 @@ func (s *session) Receive(ctx actor.Context) {
 			s.g.logger.Info("session dropped: no stream within the grace period",
 				slog.String("actor", "session:"+s.ref.id), slog.Duration("grace", s.g.cfg.SessionGrace))
 			s.closed = true
+			s.g.release(s.ref)
 			ctx.Stop(s.self)
 		}
 	case *actor.Stopping:
@@ -204,16 +211,16 @@ func (s *session) Receive(ctx actor.Context) {
 
 // attach makes a new stream the session's, resuming after its
 // Last-Event-ID (or after what the previous stream wrote).
-func (s *session) attach(ctx actor.Context, msg attachStream) error {
+func (s *session) attach(ctx actor.Context, msg attachStream) attached {
 	if s.closed {
-		return notFound("no session %q", s.ref.id)
+		return attached{err: notFound("no session %q", s.ref.id)}
 	}
 	after := msg.after
 	if !msg.hasAfter {
 		after = s.pushed - int64(s.inflight)
 	}
 	if after > s.seq {
-		return badRequest("Last-Event-ID %d is ahead of the session, which is at %d", after, s.seq)
+		return attached{err: badRequest("Last-Event-ID %d is ahead of the session, which is at %d", after, s.seq)}
 	}
 	if s.stream != nil {
 		// One stream per session: the newer one wins (the older is most
@@ -221,21 +228,17 @@ func (s *session) attach(ctx actor.Context, msg attachStream) error {
 		s.stream.conn.end(ending{reason: "replaced by a newer stream"})
 	}
 	s.cancelGrace()
-	s.stream, s.pushed, s.inflight = msg.s, after, 1
+	s.stream, s.pushed, s.inflight = msg.s, after, 0
 	s.ref.stream.Store(msg.s)
-	data, _ := jsonMarshal(map[string]string{"id": s.ref.id})
-	// registered carries the resumption point as its id: it changes nothing
-	// in the client's Last-Event-ID.
-	msg.s.out <- outFrame{seq: after, frame: appendFrame(nil, strconv.FormatInt(after, 10), "registered", data)}
 	if after+1 < s.hist.oldest() {
 		s.close(ctx, "history lost: the messages after "+strconv.FormatInt(after, 10)+" are no longer kept")
-		return nil
+		return attached{after: after}
 	}
 	s.push(ctx)
 	s.kickAt = max(int64(s.g.cfg.Buffer), s.seq-s.pushed)
 	s.report()
 	s.pump(ctx)
-	return nil
+	return attached{after: after}
 }
 
 // detach forgets the stream; the session waits for another one for the
@@ -300,6 +303,9 @@ func (s *session) close(ctx actor.Context, reason string) {
 		s.ref.stream.Store(nil)
 	}
 	s.g.logger.Info("session closed", slog.String("actor", "session:"+s.ref.id), slog.String("reason", reason))
+	// Freed now, not when the actor has stopped: from here on the session
+	// is not found.
+	s.g.release(s.ref)
 	ctx.Stop(s.self)
 }
 

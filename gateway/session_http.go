@@ -94,15 +94,24 @@ func (g *Gateway) sessionStream(w http.ResponseWriter, r *http.Request) {
 	// ignored).
 	defer g.deps.System.Root.Send(ref.pid, streamGone{s: st})
 	res, err := g.ask(ref, attachStream{s: st, after: after, hasAfter: hasAfter})
+	at, _ := res.(attached)
 	if err == nil {
-		err, _ = res.(error)
+		err = at.err
 	}
 	if err != nil {
 		writeError(w, g.logger, err)
 		return
 	}
+	after = at.after
 	sw, err := openSSE(w, g.cfg.Retry, g.cfg.WriteTimeout)
 	if err != nil {
+		return
+	}
+	// registered is the first message of every connection. Its id is the
+	// resumption point, which leaves the client's Last-Event-ID as it is.
+	data, _ := jsonMarshal(map[string]string{"id": ref.id})
+	sw.event(strconv.FormatInt(after, 10), "registered", data)
+	if sw.flush() != nil {
 		return
 	}
 	heartbeat := time.NewTicker(g.cfg.Heartbeat)
