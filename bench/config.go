@@ -30,6 +30,9 @@ const (
 	// instrumented and an uninstrumented in-process server, alternating,
 	// Rounds times each.
 	KindInstrumentCost
+	// KindSSE holds Subscribers SSE streams open on the HTTP gateway and
+	// persists Events events at EventRate, measuring commit to delivery.
+	KindSSE
 )
 
 func (k Kind) String() string {
@@ -44,6 +47,8 @@ func (k Kind) String() string {
 		return "mix"
 	case KindInstrumentCost:
 		return "instrument-cost"
+	case KindSSE:
+		return "sse"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -53,7 +58,7 @@ func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // UnmarshalText reads a Kind's name.
 func (k *Kind) UnmarshalText(b []byte) error {
-	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix, KindInstrumentCost} {
+	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix, KindInstrumentCost, KindSSE} {
 		if string(b) == c.String() {
 			*k = c
 			return nil
@@ -94,6 +99,13 @@ type Spec struct {
 	// rows/s instrumented over mean rows/s uninstrumented, may be.
 	MaxCost float64 `json:"max_cost,omitempty"`
 
+	// Subscribers, Events and EventRate (events/s) shape an sse scenario;
+	// MaxP99 bounds its commit-to-delivery p99.
+	Subscribers int           `json:"subscribers,omitempty"`
+	Events      int           `json:"events,omitempty"`
+	EventRate   float64       `json:"event_rate,omitempty"`
+	MaxP99      time.Duration `json:"max_p99_ns,omitempty"`
+
 	// MinRatio is the least ratio of the main figure (rows/s or persists/s)
 	// to the baseline of this scenario.
 	MinRatio float64 `json:"min_ratio,omitempty"`
@@ -114,11 +126,16 @@ type Sizes struct {
 	OpenStreams int
 	// PersistDuration is how long each persist level (and its baseline) runs.
 	PersistDuration time.Duration
+	// SSESubscribers, SSEEvents and SSERate shape the sse scenario.
+	SSESubscribers int
+	SSEEvents      int
+	SSERate        float64
 }
 
 // DefaultSizes fit the default set in a few minutes on a 2-core machine.
 func DefaultSizes() Sizes {
-	return Sizes{SingleRows: 30000, OpenStreams: 10000, PersistDuration: 5 * time.Second}
+	return Sizes{SingleRows: 30000, OpenStreams: 10000, PersistDuration: 5 * time.Second,
+		SSESubscribers: 10000, SSEEvents: 40, SSERate: 2}
 }
 
 // DefaultSpecs is the default scenario set, with the targets of the issue.
@@ -132,6 +149,15 @@ func DefaultSpecs(s Sizes) []Spec {
 	}
 	if s.PersistDuration <= 0 {
 		s.PersistDuration = d.PersistDuration
+	}
+	if s.SSESubscribers <= 0 {
+		s.SSESubscribers = d.SSESubscribers
+	}
+	if s.SSEEvents <= 0 {
+		s.SSEEvents = d.SSEEvents
+	}
+	if s.SSERate <= 0 {
+		s.SSERate = d.SSERate
 	}
 	return []Spec{
 		{Name: "single-w1", Kind: KindFetch, Streams: 1, Rows: s.SingleRows, Window: 1, MinRatio: 0.8,
@@ -155,6 +181,9 @@ func DefaultSpecs(s Sizes) []Spec {
 			Description: "100 streams of 200 rows, 8 persisting clients and 5 streams that never accept, at once"},
 		{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 1000, Rows: 100, Window: 1, Rounds: 4, MaxCost: 0.05,
 			Description: "streams-1000's load against an instrumented and an uninstrumented in-process server, alternating on, off, on, off"},
+		{Name: "sse-10000", Kind: KindSSE, Subscribers: s.SSESubscribers, Events: s.SSEEvents, EventRate: s.SSERate, MaxP99: 250 * time.Millisecond,
+			Description: fmt.Sprintf("%d SSE subscribers of one domain on the HTTP gateway; %d events persisted over Redis at %g/s; commit to delivery at every subscriber",
+				s.SSESubscribers, s.SSEEvents, s.SSERate)},
 	}
 }
 
@@ -236,10 +265,26 @@ type Config struct {
 	CPUProfileDir string
 	// Driver is how streams talk to the server (default DriverClient).
 	Driver Driver
+	// SubscriberCommand runs an sse scenario's subscribers in a child
+	// process (RunSubscriberPool), whose file descriptors are its own: the
+	// in-process server holds one per subscriber already. The pool gets
+	// --url and --subscribers. Empty: in this process, if it may open
+	// enough files.
+	SubscriberCommand []string
 	// ClientPoolSize is the go-redis pool of the bench's client.Client,
 	// which publishes each "accepted" as a blocking PUBLISH (0: go-redis's
 	// default of 10 per CPU).
 	ClientPoolSize int
+}
+
+// has reports whether a scenario of kind k is selected.
+func (c *Config) has(k Kind) bool {
+	for _, s := range c.Scenarios {
+		if s.Kind == k {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Config) validate() error {
@@ -264,6 +309,10 @@ func (c *Config) validate() error {
 		case KindPersist:
 			if s.Concurrency <= 0 || s.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("scenario %q: concurrency and duration must be positive", s.Name))
+			}
+		case KindSSE:
+			if s.Subscribers <= 0 || s.Events <= 0 || !(s.EventRate > 0) {
+				errs = append(errs, fmt.Errorf("scenario %q: subscribers, events and event rate must be positive", s.Name))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("scenario %q: unknown kind %d", s.Name, int(s.Kind)))

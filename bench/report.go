@@ -63,7 +63,9 @@ type ScenarioResult struct {
 	// order run, and its sums.
 	Legs       []*Measure      `json:"legs,omitempty"`
 	Instrument *InstrumentCost `json:"instrument,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	// SSE is an sse scenario's commit-to-delivery measure.
+	SSE   *PoolSummary `json:"sse,omitempty"`
+	Error string       `json:"error,omitempty"`
 }
 
 // Measure is one measured phase.
@@ -262,6 +264,8 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 		out = append(out, f)
 	case KindInstrumentCost:
 		out = append(out, s.instrumentFigures(note)...)
+	case KindSSE:
+		out = append(out, s.sseFigures(note)...)
 	case KindOpen:
 		o := s.Open
 		if o == nil {

@@ -96,6 +96,8 @@ func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 			serr = e.runMix(ctx, spec, res)
 		case KindInstrumentCost:
 			serr = e.runInstrumentCost(ctx, spec, res)
+		case KindSSE:
+			serr = e.runSSE(ctx, spec, res)
 		}
 		if serr != nil {
 			res.Error = serr.Error()
@@ -185,6 +187,12 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 		scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = e.prefix+"fetch", e.prefix+"persist", e.prefix+"fetch-next"
 		scfg.Redis.ClientName = "eventsource-bench-" + e.runID
 		scfg.Admin, scfg.AdminToken = "", ""
+		scfg.CommitChannel = e.prefix + "committed"
+		if e.cfg.has(KindSSE) {
+			// The sse scenario's subscribers need the HTTP gateway, on
+			// loopback, open to them, and without a connection limit.
+			scfg.HTTP.Addr, scfg.HTTP.Anonymous, scfg.HTTP.MaxConnections = "127.0.0.1:0", true, 0
+		}
 		srv, err := e.startServer(ctx, scfg, "server")
 		if err != nil {
 			return err

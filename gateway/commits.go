@@ -49,8 +49,8 @@ func (g *Gateway) readCommits() {
 				g.logger.Warn("commit notification ignored", slog.Any("err", err))
 				continue
 			}
-			if note.Table != g.table.QualifiedName() {
-				continue
+			if note.Table != g.table.QualifiedName() || !g.hub.hasEventListeners() {
+				continue // nobody to read the rows for
 			}
 			events, err := g.readCommitted(note)
 			if err != nil {

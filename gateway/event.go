@@ -23,6 +23,9 @@ type Event struct {
 	Name   string
 	// JSON is the event JSON, on one line.
 	JSON []byte
+	// Frame is the event as a GET /events message, encoded once for all
+	// the streams it goes to.
+	Frame []byte
 }
 
 // eventFromRow reads a row of eventColumns, read with JSON decoded.
@@ -44,6 +47,7 @@ func eventFromRow(row messages.Row) (*Event, error) {
 	ev.Name, _ = row.Values[4].(string)
 	row = compactJSON(row)
 	ev.JSON = row.AppendJSON(make([]byte, 0, 160))
+	ev.Frame = appendFrame(make([]byte, 0, len(ev.JSON)+len(ev.Name)+40), strconv.FormatInt(ev.ID, 10), ev.Name, ev.JSON)
 	return ev, nil
 }
 
@@ -67,11 +71,6 @@ func compactJSON(row messages.Row) messages.Row {
 		row.Values[i] = json.RawMessage(buf.Bytes())
 	}
 	return row
-}
-
-// frame is the event as an SSE message of GET /events.
-func (ev *Event) frame() []byte {
-	return appendFrame(nil, strconv.FormatInt(ev.ID, 10), ev.Name, ev.JSON)
 }
 
 // EventInput is one event a client posts: POST /events and persist tasks.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -315,5 +316,57 @@ func TestCORS(t *testing.T) {
 				t.Fatalf("preflight: %d %v", res.StatusCode, res.Header)
 			}
 		})
+	}
+}
+
+// Events committed by another server on the same Redis and database reach
+// this server's streams.
+func TestStreamHearsAnotherServer(t *testing.T) {
+	t.Parallel()
+	a := start(t, nil)
+	cfg := a.cfg
+	prefix := "gw-b-" + testserver.RandomHex(4) + ":"
+	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = prefix+"fetch", prefix+"persist", prefix+"fetch-next"
+	cfg.Redis.ClientName = "es-test-" + testserver.RandomHex(4)
+	b := testserver.Start(t, cfg, nil)
+	s := a.open("/events?domain=shared", nil)
+	// Posted to b, over HTTP.
+	req, _ := http.NewRequest("POST", "http://"+b.HTTPAddr().String()+"/events", strings.NewReader(`{"pid":"p","domain":"shared","name":"from-b","data":1}`))
+	res := a.send(req)
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("POST to the other server: %d", res.StatusCode)
+	}
+	if ev := decodeEvent(t, s.expect("from-b")); ev.Domain != "shared" {
+		t.Fatalf("%+v", ev)
+	}
+}
+
+// No client may take the commit channel as its response channel: the
+// server does not answer there, so the channel carries notifications only.
+func TestCommitChannelIsReserved(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	ctx := context.Background()
+	ps := h.rdb.Subscribe(ctx, h.cfg.CommitChannel)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bad := `{"channel":"` + h.cfg.CommitChannel + `","query":{"$select":{}}}`
+	if err := h.rdb.Publish(ctx, h.cfg.FetchChannel, bad).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ids := h.post(event("d", "n", "p", 1))
+	msg, err := ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"table":"%s","ranges":[[%d,%d]]}`, h.cfg.Tables[0], ids[0], ids[0])
+	if msg.Payload != want {
+		t.Fatalf("first message on the commit channel %q, want the notification %q", msg.Payload, want)
+	}
+	if m, err := ps.ReceiveTimeout(ctx, 300*time.Millisecond); err == nil {
+		t.Fatalf("the server answered on the commit channel: %v", m)
 	}
 }

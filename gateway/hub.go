@@ -175,6 +175,13 @@ func (h *hub) dispatch(events []*Event) {
 	}
 }
 
+// hasEventListeners reports whether any listener waits for events.
+func (h *hub) hasEventListeners() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.byDomain) > 0 || len(h.byPid) > 0
+}
+
 // tick sends the time to the tick listeners.
 func (h *hub) tick(now time.Time) {
 	h.mu.RLock()

@@ -68,6 +68,9 @@ func (g *Gateway) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids, err := g.persist(r.Context(), principal(r), events)
+	if err != nil && r.Context().Err() != nil {
+		return // the client left; the events commit all the same
+	}
 	if err != nil {
 		writeError(w, g.logger, err)
 		return

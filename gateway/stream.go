@@ -255,7 +255,7 @@ func (s *eventStream) replay() (dedup, error) {
 			if err != nil {
 				return d, err
 			}
-			s.sw.frame(ev.frame())
+			s.sw.frame(ev.Frame)
 			s.last = ev.ID
 			if ev.ID > d.snapshot-tailWindow {
 				d.tail = append(d.tail, ev.ID)
@@ -313,7 +313,7 @@ func (s *eventStream) write(ev *Event, d dedup) int {
 	if d.seen(ev.ID) {
 		return 0
 	}
-	s.sw.frame(ev.frame())
+	s.sw.frame(ev.Frame)
 	s.last = ev.ID
 	return 1
 }

@@ -45,6 +45,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&sizes.SingleRows, "single-rows", sizes.SingleRows, "rows of the single-stream scenarios")
 	fs.IntVar(&sizes.OpenStreams, "open-streams", sizes.OpenStreams, "streams the open scenario holds")
 	fs.DurationVar(&sizes.PersistDuration, "persist-duration", sizes.PersistDuration, "how long each persist level and its baseline run")
+	fs.IntVar(&sizes.SSESubscribers, "sse-subscribers", sizes.SSESubscribers, "SSE subscribers the sse scenario holds (in a child process: each needs a file descriptor on both ends)")
+	fs.IntVar(&sizes.SSEEvents, "sse-events", sizes.SSEEvents, "events the sse scenario persists")
+	fs.Float64Var(&sizes.SSERate, "sse-rate", sizes.SSERate, "events per second the sse scenario persists")
 	driver := fs.String("driver", string(bench.DriverClient), "how streams talk to the server: client (the client package, as services do) or wire (pipelined like the ping-pong's client side; persists use the client either way)")
 	clientPool := fs.Int("client-pool", 0, "go-redis pool size of the bench's client (0: go-redis's default, 10 per CPU)")
 	interval := fs.Duration("sample-interval", 250*time.Millisecond, "step of the timelines")
@@ -81,8 +84,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError(fs, "--redis %q: port is not a number", *redisAddr)
 	}
 	cfg.Redis.Host = host
-	if *interval <= 0 || *clientPool < 0 || sizes.SingleRows <= 0 || sizes.OpenStreams <= 0 || sizes.PersistDuration <= 0 {
-		return usageError(fs, "--sample-interval, --single-rows, --open-streams and --persist-duration must be positive, --client-pool not negative")
+	if *interval <= 0 || *clientPool < 0 || sizes.SingleRows <= 0 || sizes.OpenStreams <= 0 || sizes.PersistDuration <= 0 ||
+		sizes.SSESubscribers <= 0 || sizes.SSEEvents <= 0 || !(sizes.SSERate > 0) {
+		return usageError(fs, "--sample-interval, --single-rows, --open-streams, --persist-duration and the --sse flags must be positive, --client-pool not negative")
 	}
 
 	bcfg := bench.Config{
@@ -93,6 +97,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		CPUProfileDir:  *profileDir,
 		ClientPoolSize: *clientPool,
 		Driver:         bench.Driver(*driver),
+	}
+	if exe, err := os.Executable(); err == nil {
+		bcfg.SubscriberCommand = []string{exe, "bench-pool"}
 	}
 	if bcfg.Driver != bench.DriverClient && bcfg.Driver != bench.DriverWire {
 		return usageError(fs, "--driver %q: want client or wire", *driver)
