@@ -553,6 +553,22 @@ func TestStopAndShutdown(t *testing.T) {
 	if found, err := h.srv.StopActor(context.Background(), "session:nope"); found || err != nil {
 		t.Fatalf("stop unknown: %v %v", found, err)
 	}
+	// A stream too: it is told to reconnect.
+	other := h.open("/events?domain=y", nil)
+	eventually(t, "two stream actors", func() bool { return len(h.actors("sse")) == 2 })
+	var name string
+	for _, a := range h.actors("sse") {
+		if a.Channel == "domain=y" {
+			name = a.Name
+		}
+	}
+	if found, err := h.srv.StopActor(context.Background(), name); err != nil || !found {
+		t.Fatalf("stop %s: %v %v", name, found, err)
+	}
+	if m := other.expect("reconnect"); m.data != `{"reason":"stopped by an operator"}` {
+		t.Fatalf("stopped stream: %s", m.data)
+	}
+	other.ended()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
