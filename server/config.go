@@ -94,6 +94,10 @@ type RedisConfig struct {
 	DB       int
 	// ClientName names the server's connections in CLIENT LIST.
 	ClientName string
+	// Publishers is how many pipelines publish rows and replies at once.
+	// Fewer means bigger batches, so fewer writes: on a small machine one
+	// keeps up best (see the README's performance section).
+	Publishers int
 }
 
 // Addr is host:port.
@@ -107,7 +111,7 @@ func DefaultConfig() Config {
 			Host: "127.0.0.1", Port: 3306, User: "root", Charset: "utf8mb4",
 			Database: "eventsource", PoolSize: 16, StatementCache: 256,
 		},
-		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379, ClientName: "eventsource"},
+		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379, ClientName: "eventsource", Publishers: 1},
 		FetchChannel:     "fetch",
 		PersistChannel:   "persist",
 		FetchNextChannel: "fetch-next",
@@ -179,6 +183,7 @@ func (c Config) Validate() error {
 	check(c.MySQL.StatementCache >= 0, "MySQL statement cache must not be negative, got %d", c.MySQL.StatementCache)
 	check(c.MySQL.Port > 0 && c.MySQL.Port < 65536, "MYSQL_PORT %d out of range", c.MySQL.Port)
 	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
+	check(c.Redis.Publishers > 0, "redis publishers must be positive, got %d", c.Redis.Publishers)
 	check(len(c.Tables) > 0, "at least one table must be allowed")
 	if c.Admin != "" {
 		host, _, err := net.SplitHostPort(c.Admin)

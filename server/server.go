@@ -131,7 +131,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeConnections()
 		return fmt.Errorf("connect to redis %s: %w", cfg.Redis.Addr(), err)
 	}
-	s.pub = redisbus.NewPublisher(s.rdb, 4, 4096, s.logger)
+	s.pub = redisbus.NewPublisher(s.rdb, cfg.Redis.Publishers, 4096, s.logger)
 	s.metrics.WatchPools(db, s.rdb)
 
 	actorLogger := s.logger.With(slog.String("component", "protoactor"))

@@ -28,6 +28,7 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.DurationVar(&cfg.AcceptTimeout, "accept-timeout", cfg.AcceptTimeout, "how long a stream waits for \"accepted\"")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "concurrent streams and persists before requests are refused (0: no limit)")
 	fs.IntVar(&cfg.MySQL.PoolSize, "mysql-pool", cfg.MySQL.PoolSize, "MySQL connection pool size")
+	fs.IntVar(&cfg.Redis.Publishers, "redis-publishers", cfg.Redis.Publishers, "pipelines publishing rows and replies at once")
 	fs.IntVar(&cfg.MySQL.StatementCache, "mysql-statements", cfg.MySQL.StatementCache, "prepared statements kept by SQL text (0: prepare, run and close every query)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "rows a stream reads from MySQL at a time")
 	fs.IntVar(&cfg.MaxBufferedRows, "max-buffered-rows", cfg.MaxBufferedRows, "largest result of a table without an id column")
