@@ -1,7 +1,11 @@
 package gateway
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/eventsource/eventsource/gateway/web"
+)
 
 // webHandler serves the page, /client.js and /static/ (package
-// gateway/web), or nil while there is none.
-func webHandler() http.Handler { return nil }
+// gateway/web).
+func webHandler() http.Handler { return web.Handler() }
