@@ -75,7 +75,11 @@ func TestSelectRefuses(t *testing.T) {
 		{"limit too big", `{"$select":{"$limit":1001}}`, `query.$select.$limit: 1001 exceeds the limit of 1000`},
 		{"into outfile", `{"$select":{"$into":"/tmp/x"}}`, `query.$select.$into: unknown or unsupported clause "$into"`},
 		{"bad json", `{"$select":`, `query: unexpected end of JSON`},
-		{"object value in where", `{"$select":{"$where":{"pid":{"$eq":{"a":1}}}}}`, `query.$select.$where.pid.$eq: must be a string, number, boolean or null, got object`},
+		{"object value in where", `{"$select":{"$where":{"pid":{"$eq":{"a":1}}}}}`, `query.$select.$where.pid.$eq: must be a value, a ~~column or a helper object such as {"$concat": [...]}`},
+		{"unknown helper in a column", `{"$select":{"x":{"$sleep":1}}}`, `query.$select.x.$sleep: unknown or unsupported helper "$sleep"`},
+		{"unknown comparator", `{"$select":{"$where":{"$cmp":{"$value":"~~pid","$comparator":"; DROP","$other":1}}}}`, `query.$select.$where.$cmp.$comparator: must be one of =, !=, <>, <, <=, >, >=`},
+		{"arithmetic on an unknown column", `{"$select":{"x":{"$add":["nope",1]}}}`, `query.$select.x.$add.0: unknown column "nope" in eventsource.event`},
+		{"rollup without groupBy", `{"$select":{"$withRollup":true}}`, `query.$select.$withRollup: needs $groupBy`},
 	}
 	b := testBuilder(t)
 	for _, tt := range tests {

@@ -58,7 +58,7 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 	var columns []any
 	var where, having exp.Expression
 	var group []any
-	var distinct bool
+	var distinct, rollup bool
 	// Aliases of the select list may be named in $having and $orderBy.
 	aliases := map[string]bool{}
 	for _, m := range body.Members {
@@ -80,8 +80,8 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 				return nil, err
 			}
 		case "$withRollup":
-			if on, err := flag(m.Value, mAt); err != nil || on {
-				return nil, mAt.errorf("WITH ROLLUP is not supported")
+			if rollup, err = flag(m.Value, mAt); err != nil {
+				return nil, err
 			}
 		case "$where":
 			if where, err = b.where(t, m.Value, mAt); err != nil {
@@ -136,7 +136,14 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 	if where != nil {
 		ds = ds.Where(where)
 	}
+	if rollup && len(group) == 0 {
+		return nil, at.with("$withRollup").errorf("needs $groupBy")
+	}
 	if len(group) > 0 {
+		if rollup {
+			// goqu has no WITH ROLLUP: it follows the last grouping column.
+			group[len(group)-1] = goqu.L("? WITH ROLLUP", group[len(group)-1])
+		}
 		ds = ds.GroupBy(group...)
 		s.Whole = true
 	}
@@ -211,7 +218,15 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 		if !validIdentifier(name) {
 			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", name))
 		}
-		e, aggregated, err := b.helper(s.Table, v, at)
+		var e valueExpr
+		var aggregated bool
+		var err error
+		if n := v.Get("$left"); n != nil && n.Kind == ordjson.Number && len(v.Members) == 1 {
+			// {"pid": {"$left": 5}}: LEFT(pid, 5) AS pid.
+			e, aggregated, err = b.columnHelper(s.Table, name, v, at)
+		} else {
+			e, aggregated, err = b.expression(s.Table, v, at)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -249,6 +264,21 @@ func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, erro
 			return err
 		}
 		asc := true
+		if dir != nil && dir.Kind == ordjson.Object && len(dir.Members) == 1 {
+			// {"$asc": true} and {"$desc": true}.
+			switch h := dir.Members[0]; {
+			case h.Key == "$asc" && h.Value.Kind == ordjson.Bool:
+				asc = h.Value.Bool
+			case h.Key == "$desc" && h.Value.Kind == ordjson.Bool:
+				asc = !h.Value.Bool
+			default:
+				return at.errorf(`direction must be 1, -1, "ASC", "DESC", {"$asc": true} or {"$desc": true}`)
+			}
+			dir = nil
+		}
+		if dir != nil && dir.Kind == ordjson.Number && dir.Text == "0" {
+			return nil // {"col": 0} leaves the column out, as the reference does
+		}
 		if dir != nil {
 			switch {
 			case dir.Kind == ordjson.Number && dir.Text == "1", dir.Kind == ordjson.Bool && dir.Bool,

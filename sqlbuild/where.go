@@ -16,6 +16,9 @@ func (b *Builder) where(t *Table, v *ordjson.Value, at path) (exp.Expression, er
 	if v.Kind != ordjson.Object {
 		return nil, at.errorf("must be an object")
 	}
+	if len(v.Members) > 1 && isHelper(v.Members[0].Key) {
+		return b.helperCondition(t, v, at)
+	}
 	parts := make([]exp.Expression, 0, len(v.Members))
 	for _, m := range v.Members {
 		e, err := b.condition(t, m.Key, m.Value, at.with(m.Key))
@@ -41,6 +44,12 @@ func (b *Builder) condition(t *Table, key string, v *ordjson.Value, at path) (ex
 			return nil, err
 		}
 		return goqu.Func("NOT", inner), nil
+	case "$anyExpr":
+		// {"$anyExpr": {"$count": "*", "$gt": 1}}: a condition on a helper.
+		return b.where(t, v, at)
+	case "$cmp":
+		e, _, err := b.cmp(t, v, at)
+		return e, err
 	}
 	if isOperator(key) {
 		return nil, at.errorf(fmt.Sprintf("unknown operator %q", key))
@@ -69,6 +78,10 @@ func (b *Builder) condition(t *Table, key string, v *ordjson.Value, at path) (ex
 // "~~column" (json-sql-builder2's identifier reference), checked against
 // the table like any identifier.
 func (b *Builder) operand(t *Table, v *ordjson.Value, at path) (any, error) {
+	if v.Kind == ordjson.Object {
+		e, _, err := b.expression(t, v, at)
+		return e, err
+	}
 	if v.Kind == ordjson.String && strings.HasPrefix(v.Text, "~~") {
 		c, err := column(t, strings.TrimPrefix(v.Text, "~~"), at)
 		if err != nil {
@@ -80,7 +93,7 @@ func (b *Builder) operand(t *Table, v *ordjson.Value, at path) (any, error) {
 }
 
 // between reads {"$min": a, "$max": b} or [a, b].
-func (b *Builder) between(t *Table, col exp.IdentifierExpression, v *ordjson.Value, at path) (exp.Expression, error) {
+func (b *Builder) between(t *Table, col valueExpr, v *ordjson.Value, at path) (exp.Expression, error) {
 	var lo, hi *ordjson.Value
 	switch {
 	case v.Kind == ordjson.Object:
@@ -139,30 +152,30 @@ func (b *Builder) logical(t *Table, key string, v *ordjson.Value, at path) (exp.
 }
 
 // comparison builds one operator on a column from a bound value.
-type comparison func(col exp.IdentifierExpression, val any) exp.Expression
+type comparison func(col valueExpr, val any) exp.Expression
 
 var comparisons = map[string]comparison{
-	"$eq": func(c exp.IdentifierExpression, v any) exp.Expression {
+	"$eq": func(c valueExpr, v any) exp.Expression {
 		if v == nil {
 			return c.IsNull()
 		}
 		return c.Eq(v)
 	},
-	"$ne": func(c exp.IdentifierExpression, v any) exp.Expression {
+	"$ne": func(c valueExpr, v any) exp.Expression {
 		if v == nil {
 			return c.IsNotNull()
 		}
 		return c.Neq(v)
 	},
-	"$gt":   func(c exp.IdentifierExpression, v any) exp.Expression { return c.Gt(v) },
-	"$gte":  func(c exp.IdentifierExpression, v any) exp.Expression { return c.Gte(v) },
-	"$lt":   func(c exp.IdentifierExpression, v any) exp.Expression { return c.Lt(v) },
-	"$lte":  func(c exp.IdentifierExpression, v any) exp.Expression { return c.Lte(v) },
-	"$like": func(c exp.IdentifierExpression, v any) exp.Expression { return c.Like(v) },
+	"$gt":   func(c valueExpr, v any) exp.Expression { return c.Gt(v) },
+	"$gte":  func(c valueExpr, v any) exp.Expression { return c.Gte(v) },
+	"$lt":   func(c valueExpr, v any) exp.Expression { return c.Lt(v) },
+	"$lte":  func(c valueExpr, v any) exp.Expression { return c.Lte(v) },
+	"$like": func(c valueExpr, v any) exp.Expression { return c.Like(v) },
 }
 
 // comparisons translates {"$op": value, ...} on one column, AND-ed.
-func (b *Builder) comparisons(t *Table, col exp.IdentifierExpression, v *ordjson.Value, at path) (exp.Expression, error) {
+func (b *Builder) comparisons(t *Table, col valueExpr, v *ordjson.Value, at path) (exp.Expression, error) {
 	parts := make([]exp.Expression, 0, len(v.Members))
 	for _, m := range v.Members {
 		opAt := at.with(m.Key)
@@ -266,4 +279,29 @@ func (b *Builder) list(v *ordjson.Value, at path) ([]any, error) {
 		out[i] = val
 	}
 	return out, nil
+}
+
+// isHelper reports whether key names a helper that can stand on the left of
+// a comparison, as in {"$count": "*", "$gt": 6}.
+func isHelper(key string) bool {
+	if _, ok := aggregates[key]; ok {
+		return true
+	}
+	switch key {
+	case "$coalesce", "$concat", "$left", "$now":
+		return true
+	}
+	_, ok := arithmetic[key]
+	return ok
+}
+
+// helperCondition translates {"$count": "*", "$gt": 6}: the first member a
+// helper, the others operators comparing it (AND-ed).
+func (b *Builder) helperCondition(t *Table, v *ordjson.Value, at path) (exp.Expression, error) {
+	first := &ordjson.Value{Kind: ordjson.Object, Members: v.Members[:1]}
+	e, _, err := b.expression(t, first, at)
+	if err != nil {
+		return nil, err
+	}
+	return b.comparisons(t, e, &ordjson.Value{Kind: ordjson.Object, Members: v.Members[1:]}, at)
 }
