@@ -214,6 +214,9 @@ func (b *Builder) selectColumns(s *Select, aliases map[string]bool, v *ordjson.V
 // selectColumn reads {"col": true|1} (the column), {"col": false|0}
 // (nothing), {"col": "alias"}, or {"alias": {helper}}.
 func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, v *ordjson.Value, at path) (any, error) {
+	if name == "*" && (v.Kind == ordjson.Bool && v.Bool || v.Kind == ordjson.Number && v.Text == "1") {
+		return goqu.Star(), nil
+	}
 	if v.Kind == ordjson.Object {
 		if !validIdentifier(name) {
 			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", name))

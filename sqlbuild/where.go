@@ -28,7 +28,8 @@ func (b *Builder) where(t *Table, v *ordjson.Value, at path) (exp.Expression, er
 		parts = append(parts, e)
 	}
 	if len(parts) == 0 {
-		return nil, at.errorf("must not be empty")
+		// {} asks for nothing: every row, as json-sql-builder2 reads it.
+		return goqu.L("TRUE"), nil
 	}
 	return goqu.And(parts...), nil
 }
@@ -143,7 +144,12 @@ func (b *Builder) logical(t *Table, key string, v *ordjson.Value, at path) (exp.
 		return nil, at.errorf("must be an array or an object of conditions")
 	}
 	if len(parts) == 0 {
-		return nil, at.errorf("must not be empty")
+		// An AND of nothing holds; an OR of nothing does not (the
+		// reference drops the clause and returns every row).
+		if key == "$or" {
+			return goqu.L("FALSE"), nil
+		}
+		return goqu.L("TRUE"), nil
 	}
 	if key == "$or" {
 		return goqu.Or(parts...), nil
@@ -185,9 +191,15 @@ func (b *Builder) comparisons(t *Table, col valueExpr, v *ordjson.Value, at path
 			if err != nil {
 				return nil, err
 			}
-			if m.Key == "$in" {
+			switch {
+			case len(list) == 0 && m.Key == "$in":
+				// IN () is a syntax error; the client meant no value matches.
+				parts = append(parts, goqu.L("FALSE"))
+			case len(list) == 0:
+				parts = append(parts, goqu.L("TRUE"))
+			case m.Key == "$in":
 				parts = append(parts, col.In(list...))
-			} else {
+			default:
 				parts = append(parts, col.NotIn(list...))
 			}
 			continue
@@ -260,9 +272,6 @@ func (b *Builder) comparisons(t *Table, col valueExpr, v *ordjson.Value, at path
 func (b *Builder) list(v *ordjson.Value, at path) ([]any, error) {
 	if v.Kind != ordjson.Array {
 		return nil, at.errorf("must be an array")
-	}
-	if len(v.Items) == 0 {
-		return nil, at.errorf("must not be empty")
 	}
 	if len(v.Items) > b.limits.MaxIn {
 		return nil, at.errorf(fmt.Sprintf("has %d values, more than the limit of %d", len(v.Items), b.limits.MaxIn))
