@@ -57,11 +57,26 @@ func (b *Builder) Catalog() *Catalog { return b.catalog }
 // decode parses the query under the limits and checks its one statement
 // key: {"$select": {...}} or {"$insert": {...}}.
 func (b *Builder) decode(raw []byte, statement string) (*ordjson.Value, path, error) {
+	v, root, err := b.parse(raw)
+	if err != nil {
+		return nil, root, err
+	}
+	return statementBody(v, root, statement)
+}
+
+// parse decodes a query under the limits.
+func (b *Builder) parse(raw []byte) (*ordjson.Value, path, error) {
 	root := path{"query"}
 	v, err := ordjson.Decode(raw, ordjson.Limits{MaxDepth: b.limits.MaxDepth, MaxNodes: b.limits.MaxNodes})
 	if err != nil {
 		return nil, root, root.errorf(err.Error())
 	}
+	return v, root, nil
+}
+
+// statementBody checks that v holds exactly the one statement key and
+// returns its object.
+func statementBody(v *ordjson.Value, root path, statement string) (*ordjson.Value, path, error) {
 	if v.Kind != ordjson.Object {
 		return nil, root, root.errorf("must be an object with " + statement)
 	}

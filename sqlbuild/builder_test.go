@@ -80,6 +80,10 @@ func TestSelectRefuses(t *testing.T) {
 		{"unknown comparator", `{"$select":{"$where":{"$cmp":{"$value":"~~pid","$comparator":"; DROP","$other":1}}}}`, `query.$select.$where.$cmp.$comparator: must be one of =, !=, <>, <, <=, >, >=`},
 		{"arithmetic on an unknown column", `{"$select":{"x":{"$add":["nope",1]}}}`, `query.$select.x.$add.0: unknown column "nope" in eventsource.event`},
 		{"rollup without groupBy", `{"$select":{"$withRollup":true}}`, `query.$select.$withRollup: needs $groupBy`},
+		{"a union of one", `{"$union":[{"$select":{}}]}`, `query.$union: must be an array of at least two queries`},
+		{"a table outside the allow-list inside a union", `{"$except":[{"$select":{"pid":1,"$from":"mysql.user"}},{"$select":{"pid":1}}]}`, `query.$except.0.$select.$from: table "mysql.user" is not allowed`},
+		{"an insert inside a union", `{"$union":[{"$select":{}},{"$insert":{"$documents":{}}}]}`, `query.$union.1: must be {"$select": ...} or a set operation, got "$insert"`},
+		{"both $all and $distinct", `{"$union":{"$all":[],"$distinct":[]}}`, `query.$union: must hold either $all or $distinct`},
 	}
 	b := testBuilder(t)
 	for _, tt := range tests {

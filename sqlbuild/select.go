@@ -40,14 +40,32 @@ type Select struct {
 
 	base    *goqu.SelectDataset
 	orderBy []exp.OrderedExpression
+	// scope is the table with the select list's aliases: the names its
+	// rows have, which a set operation around it may order by.
+	scope *Table
 }
 
-// Select translates {"$select": {...}}.
+// Select translates {"$select": {...}}, or a set operation of selects
+// ({"$union": [...]}, $intersect, $except).
 func (b *Builder) Select(raw []byte) (*Select, error) {
-	body, at, err := b.decode(raw, "$select")
+	v, root, err := b.parse(raw)
 	if err != nil {
 		return nil, err
 	}
+	if v.Kind == ordjson.Object && len(v.Members) == 1 && setOperators[v.Members[0].Key] != "" {
+		m := v.Members[0]
+		return b.setOperation(m.Key, m.Value, root.with(m.Key))
+	}
+	body, at, err := statementBody(v, root, "$select")
+	if err != nil {
+		return nil, err
+	}
+	return b.selectBody(body, at)
+}
+
+// selectBody translates the object of a $select.
+func (b *Builder) selectBody(body *ordjson.Value, at path) (*Select, error) {
+	var err error
 	t := b.catalog.Default()
 	if from := body.Get("$from"); from != nil {
 		if t, err = b.table(from, at.with("$from")); err != nil {
@@ -115,6 +133,7 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 		}
 	}
 	scope := withAliases(t, aliases)
+	s.scope = scope
 	if v := body.Get("$having"); v != nil {
 		if having, err = b.where(scope, v, at.with("$having")); err != nil {
 			return nil, err
