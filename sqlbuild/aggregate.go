@@ -52,11 +52,11 @@ func (b *Builder) helper(t *Table, v *ordjson.Value, at path) (exp.SQLFunctionEx
 	case name == "*" && fn == "COUNT" && !distinct:
 		operand = goqu.Star()
 	default:
-		c, err := column(t, name, argAt)
+		c, err := ref(t, name, argAt)
 		if err != nil {
 			return nil, false, err
 		}
-		operand = goqu.C(c.Name)
+		operand = c
 	}
 	if distinct {
 		return goqu.Func(fn, goqu.DISTINCT(operand)), true, nil
@@ -68,11 +68,11 @@ func (b *Builder) helper(t *Table, v *ordjson.Value, at path) (exp.SQLFunctionEx
 func groupBy(t *Table, v *ordjson.Value, at path) ([]any, error) {
 	var out []any
 	add := func(name string, at path) error {
-		c, err := column(t, name, at)
+		c, err := ref(t, name, at)
 		if err != nil {
 			return err
 		}
-		out = append(out, goqu.C(c.Name))
+		out = append(out, c)
 		return nil
 	}
 	switch v.Kind {

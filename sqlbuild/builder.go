@@ -7,6 +7,7 @@ import (
 
 	"github.com/doug-martin/goqu/v9"
 	_ "github.com/doug-martin/goqu/v9/dialect/mysql" // registers the dialect
+	"github.com/doug-martin/goqu/v9/exp"
 
 	"github.com/eventsource/eventsource/ordjson"
 )
@@ -117,6 +118,28 @@ func column(t *Table, name string, at path) (*Column, error) {
 		return nil, at.errorf(fmt.Sprintf("unknown column %q in %s", name, t.QualifiedName()))
 	}
 	return c, nil
+}
+
+// ref resolves a column reference, "column" or "alias.column", against the
+// scope t and returns its identifier.
+func ref(t *Table, name string, at path) (exp.IdentifierExpression, error) {
+	qualifier, col, qualified := strings.Cut(name, ".")
+	if !qualified {
+		c, err := column(t, name, at)
+		if err != nil {
+			return nil, err
+		}
+		return goqu.C(c.Name), nil
+	}
+	q := t.qualifiers[qualifier]
+	if q == nil {
+		return nil, at.errorf(fmt.Sprintf("unknown table alias %q in %q", qualifier, name))
+	}
+	c, err := column(q, col, at)
+	if err != nil {
+		return nil, err
+	}
+	return goqu.T(qualifier).Col(c.Name), nil
 }
 
 // scalar turns a JSON value into a bound parameter.

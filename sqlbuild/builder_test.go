@@ -84,6 +84,12 @@ func TestSelectRefuses(t *testing.T) {
 		{"a table outside the allow-list inside a union", `{"$except":[{"$select":{"pid":1,"$from":"mysql.user"}},{"$select":{"pid":1}}]}`, `query.$except.0.$select.$from: table "mysql.user" is not allowed`},
 		{"an insert inside a union", `{"$union":[{"$select":{}},{"$insert":{"$documents":{}}}]}`, `query.$union.1: must be {"$select": ...} or a set operation, got "$insert"`},
 		{"both $all and $distinct", `{"$union":{"$all":[],"$distinct":[]}}`, `query.$union: must hold either $all or $distinct`},
+		{"a system table in a sub-select", `{"$select":{"$where":{"pid":{"$in":{"$select":{"pid":1,"$from":"information_schema.tables"}}}}}}`, `query.$select.$where.pid.$in.$select.$from: table "information_schema.tables" is not allowed`},
+		{"a system table in a scalar sub-select", `{"$select":{"x":{"$select":{"n":{"$count":"*"},"$from":"performance_schema.threads"}}}}`, `query.$select.x.$select.$from: table "performance_schema.threads" is not allowed`},
+		{"a system table joined", `{"$select":{"$from":{"eventsource.event":"e"},"$join":{"mysql.user":{"$inner":"u","$on":{"u.pid":"~~e.pid"}}}}}`, `query.$select.$join.mysql.user: table "mysql.user" is not allowed`},
+		{"an unknown alias", `{"$select":{"$where":{"x.pid":"a"}}}`, `query.$select.$where.x.pid: unknown table alias "x" in "x.pid"`},
+		{"an alias that is not an identifier", `{"$select":{"$from":{"eventsource.event":"e; DROP"}}}`, `query.$select.$from.eventsource.event: alias "e; DROP" is not a plain identifier`},
+		{"a full join", `{"$select":{"$from":{"eventsource.event":"a"},"$join":{"b":{"$fullJoin":{"$table":"eventsource.event","$on":{"b.id":"~~a.id"}}}}}}`, `query.$select.$join.b.$fullJoin: MariaDB has no FULL JOIN`},
 	}
 	b := testBuilder(t)
 	for _, tt := range tests {
@@ -218,5 +224,33 @@ func TestFirstPageTakesTheSnapshot(t *testing.T) {
 	want := "SELECT *, `id` AS `__eventsource_key`, (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`) AS `__eventsource_snapshot` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`))) ORDER BY `id` ASC LIMIT ?"
 	if sql != want || len(args) != 4 {
 		t.Fatalf("got  %s %v\nwant %s", sql, args, want)
+	}
+}
+
+// Results that are not rows of one table, or that a later page would read
+// against newer rows, are read in one statement.
+func TestWhichSelectsAreReadWhole(t *testing.T) {
+	b := testBuilder(t)
+	tests := []struct {
+		query string
+		whole bool
+	}{
+		{`{"$select":{"$where":{"pid":"a"}}}`, false},
+		{`{"$select":{"$from":{"eventsource.event":"e"},"$where":{"e.pid":"a"}}}`, false},
+		{`{"$select":{"x":{"$concat":["~~pid","/"]}}}`, false},
+		{`{"$select":{"$from":{"eventsource.event":"a"},"$join":{"b":{"$innerJoin":{"$table":"eventsource.event","$on":{"b.pid":"~~a.pid"}}}}}}`, true},
+		{`{"$select":{"$where":{"pid":{"$in":{"$select":{"pid":1,"$where":{"name":"paid"}}}}}}}`, true},
+		{`{"$select":{"n":{"$select":{"c":{"$count":"*"}}}}}`, true},
+		{`{"$union":[{"$select":{"pid":1}},{"$select":{"pid":1}}]}`, true},
+		{`{"$select":{"n":{"$count":"*"}}}`, true},
+	}
+	for _, tt := range tests {
+		sel, err := b.Select([]byte(tt.query))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		if sel.Whole != tt.whole {
+			t.Errorf("%s: read whole %v, want %v", tt.query, sel.Whole, tt.whole)
+		}
 	}
 }

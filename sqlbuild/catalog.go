@@ -27,6 +27,14 @@ type Table struct {
 	Key string
 	// Writable allows updates and deletes; the event table is append-only.
 	Writable bool
+
+	// qualifiers, set on the scope of a select that names its tables (an
+	// alias in $from, joins), maps each alias to its table.
+	qualifiers map[string]*Table
+	// readsAgain, shared by the copies of one select's scope, is set when
+	// the select holds a sub-select: reading it in pages would run the
+	// sub-select again for each page, against newer rows.
+	readsAgain *bool
 }
 
 // QualifiedName is schema.table.

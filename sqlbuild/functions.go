@@ -47,6 +47,16 @@ func (b *Builder) expression(t *Table, v *ordjson.Value, at path) (valueExpr, bo
 		fn, agg, err := b.helper(t, v, at)
 		return fn, agg, err
 	}
+	if m.Key == "$select" || setOperators[m.Key] != "" {
+		if len(v.Members) != 1 {
+			return nil, false, at.errorf("a sub-select must be the only member")
+		}
+		sql, args, err := b.subquery(t, v, at)
+		if err != nil {
+			return nil, false, err
+		}
+		return goqu.L("("+sql+")", args...), false, nil
+	}
 	if m.Key == "$" {
 		if len(v.Members) != 1 {
 			return nil, false, at.errorf("$ must be the only member")
@@ -99,6 +109,29 @@ func (b *Builder) expression(t *Table, v *ordjson.Value, at path) (valueExpr, bo
 		return goqu.L("("+strings.TrimSuffix(strings.Repeat("? "+op+" ", len(args)), " "+op+" ")+")", args...), agg, nil
 	}
 	return nil, false, hAt.errorf(fmt.Sprintf("unknown or unsupported helper %q", m.Key))
+}
+
+// subquery renders {"$select": ...} or a set operation inside another
+// query, checked like a top-level one; t is the scope around it.
+func (b *Builder) subquery(t *Table, v *ordjson.Value, at path) (string, []any, error) {
+	if t.readsAgain != nil {
+		*t.readsAgain = true
+	}
+	m := v.Members[0]
+	var sel *Select
+	var err error
+	if m.Key == "$select" {
+		if m.Value.Kind != ordjson.Object {
+			return "", nil, at.with(m.Key).errorf("must be an object")
+		}
+		sel, err = b.selectBody(m.Value, at.with(m.Key), t)
+	} else {
+		sel, err = b.setOperation(m.Key, m.Value, at.with(m.Key))
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return sel.SQL()
 }
 
 // chain translates {"$": {"$max": "id", "$add": 1, ...}}: the first member a
@@ -196,11 +229,11 @@ func (b *Builder) argument(t *Table, v *ordjson.Value, at path, stringsAreColumn
 	case ordjson.String:
 		name, isRef := strings.CutPrefix(v.Text, "~~")
 		if isRef || stringsAreColumns {
-			c, err := column(t, name, at)
+			c, err := ref(t, name, at)
 			if err != nil {
 				return nil, false, err
 			}
-			return goqu.C(c.Name), false, nil
+			return c, false, nil
 		}
 		return goqu.V(v.Text), false, nil
 	case ordjson.Object:
@@ -221,7 +254,7 @@ func (b *Builder) argument(t *Table, v *ordjson.Value, at path, stringsAreColumn
 // columnHelper is {"column": {"$left": n}}: a helper on the column its key
 // names.
 func (b *Builder) columnHelper(t *Table, name string, v *ordjson.Value, at path) (valueExpr, bool, error) {
-	c, err := column(t, name, at)
+	c, err := ref(t, name, at)
 	if err != nil {
 		return nil, false, err
 	}
@@ -230,7 +263,7 @@ func (b *Builder) columnHelper(t *Table, name string, v *ordjson.Value, at path)
 		if err != nil {
 			return nil, false, err
 		}
-		return goqu.Func("LEFT", goqu.C(c.Name), int64(length)), false, nil
+		return goqu.Func("LEFT", c, int64(length)), false, nil
 	}
 	return nil, false, at.errorf(`must be {"$left": n}`)
 }

@@ -2,6 +2,7 @@ package sqlbuild
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/doug-martin/goqu/v9"
 	"github.com/doug-martin/goqu/v9/exp"
@@ -60,19 +61,17 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.selectBody(body, at)
+	return b.selectBody(body, at, nil)
 }
 
-// selectBody translates the object of a $select.
-func (b *Builder) selectBody(body *ordjson.Value, at path) (*Select, error) {
-	var err error
-	t := b.catalog.Default()
-	if from := body.Get("$from"); from != nil {
-		if t, err = b.table(from, at.with("$from")); err != nil {
-			return nil, err
-		}
+// selectBody translates the object of a $select; outer is the scope of
+// the query around a sub-select (nil at the top), whose aliases it may name.
+func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Select, error) {
+	s, source, err := b.from(body, at, outer)
+	if err != nil {
+		return nil, err
 	}
-	s := &Select{Table: t}
+	t := s.scope
 	var columns []any
 	var where, having exp.Expression
 	var group []any
@@ -82,7 +81,7 @@ func (b *Builder) selectBody(body *ordjson.Value, at path) (*Select, error) {
 	for _, m := range body.Members {
 		mAt := at.with(m.Key)
 		switch m.Key {
-		case "$from":
+		case "$from", "$join":
 		case "$columns":
 			cols, err := b.selectColumns(s, aliases, m.Value, mAt)
 			if err != nil {
@@ -94,9 +93,7 @@ func (b *Builder) selectBody(body *ordjson.Value, at path) (*Select, error) {
 				return nil, err
 			}
 		case "$groupBy":
-			if group, err = groupBy(t, m.Value, mAt); err != nil {
-				return nil, err
-			}
+			// Read after the select list, whose aliases it may name.
 		case "$withRollup":
 			if rollup, err = flag(m.Value, mAt); err != nil {
 				return nil, err
@@ -134,6 +131,11 @@ func (b *Builder) selectBody(body *ordjson.Value, at path) (*Select, error) {
 	}
 	scope := withAliases(t, aliases)
 	s.scope = scope
+	if v := body.Get("$groupBy"); v != nil {
+		if group, err = groupBy(scope, v, at.with("$groupBy")); err != nil {
+			return nil, err
+		}
+	}
 	if v := body.Get("$having"); v != nil {
 		if having, err = b.where(scope, v, at.with("$having")); err != nil {
 			return nil, err
@@ -147,7 +149,7 @@ func (b *Builder) selectBody(body *ordjson.Value, at path) (*Select, error) {
 	if len(columns) == 0 {
 		columns = []any{goqu.Star()}
 	}
-	ds := b.dialect.From(goqu.S(t.Schema).Table(t.Name)).Prepared(true).Select(columns...)
+	ds := source.Select(columns...)
 	if distinct {
 		ds = ds.Distinct()
 		s.Whole = true
@@ -168,6 +170,11 @@ func (b *Builder) selectBody(body *ordjson.Value, at path) (*Select, error) {
 	}
 	if having != nil {
 		ds = ds.Having(having)
+	}
+	if *t.readsAgain {
+		// One statement reads one consistent view: the sub-select sees the
+		// rows the outer query sees.
+		s.Whole = true
 	}
 	s.base = ds
 	return s, nil
@@ -192,7 +199,7 @@ func withAliases(t *Table, aliases map[string]bool) *Table {
 // selectColumns reads $columns: an array of names, or an object in the
 // shortcut form.
 func (b *Builder) selectColumns(s *Select, aliases map[string]bool, v *ordjson.Value, at path) ([]any, error) {
-	t := s.Table
+	t := s.scope
 	var out []any
 	switch v.Kind {
 	case ordjson.Array:
@@ -205,11 +212,15 @@ func (b *Builder) selectColumns(s *Select, aliases map[string]bool, v *ordjson.V
 				out = append(out, goqu.Star())
 				continue
 			}
-			c, err := column(t, item.Text, itemAt)
+			if q, ok := strings.CutSuffix(item.Text, ".*"); ok && t.qualifiers[q] != nil {
+				out = append(out, goqu.T(q).All())
+				continue
+			}
+			c, err := ref(t, item.Text, itemAt)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, goqu.C(c.Name))
+			out = append(out, c)
 		}
 	case ordjson.Object:
 		for _, m := range v.Members {
@@ -233,8 +244,13 @@ func (b *Builder) selectColumns(s *Select, aliases map[string]bool, v *ordjson.V
 // selectColumn reads {"col": true|1} (the column), {"col": false|0}
 // (nothing), {"col": "alias"}, or {"alias": {helper}}.
 func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, v *ordjson.Value, at path) (any, error) {
-	if name == "*" && (v.Kind == ordjson.Bool && v.Bool || v.Kind == ordjson.Number && v.Text == "1") {
-		return goqu.Star(), nil
+	if v.Kind == ordjson.Bool && v.Bool || v.Kind == ordjson.Number && v.Text == "1" {
+		if name == "*" {
+			return goqu.Star(), nil
+		}
+		if q, ok := strings.CutSuffix(name, ".*"); ok && s.scope.qualifiers[q] != nil {
+			return goqu.T(q).All(), nil
+		}
 	}
 	if v.Kind == ordjson.Object {
 		if !validIdentifier(name) {
@@ -245,9 +261,9 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 		var err error
 		if n := v.Get("$left"); n != nil && n.Kind == ordjson.Number && len(v.Members) == 1 {
 			// {"pid": {"$left": 5}}: LEFT(pid, 5) AS pid.
-			e, aggregated, err = b.columnHelper(s.Table, name, v, at)
+			e, aggregated, err = b.columnHelper(s.scope, name, v, at)
 		} else {
-			e, aggregated, err = b.expression(s.Table, v, at)
+			e, aggregated, err = b.expression(s.scope, v, at)
 		}
 		if err != nil {
 			return nil, err
@@ -258,13 +274,13 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 		aliases[name] = true
 		return e.As(name), nil
 	}
-	c, err := column(s.Table, name, at)
+	c, err := ref(s.scope, name, at)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case v.Kind == ordjson.Bool && v.Bool, v.Kind == ordjson.Number && v.Text == "1":
-		return goqu.C(c.Name), nil
+		return c, nil
 	case v.Kind == ordjson.Bool, v.Kind == ordjson.Number && v.Text == "0":
 		return nil, nil
 	case v.Kind == ordjson.String:
@@ -272,7 +288,7 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
 		}
 		aliases[v.Text] = true
-		return goqu.C(c.Name).As(v.Text), nil
+		return c.As(v.Text), nil
 	}
 	return nil, at.errorf("must be true, 1, false, 0, an alias or a helper object")
 }
@@ -281,7 +297,7 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, error) {
 	var out []exp.OrderedExpression
 	add := func(name string, dir *ordjson.Value, at path) error {
-		c, err := column(t, name, at)
+		c, err := ref(t, name, at)
 		if err != nil {
 			return err
 		}
@@ -313,9 +329,9 @@ func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, erro
 			}
 		}
 		if asc {
-			out = append(out, goqu.C(c.Name).Asc())
+			out = append(out, c.Asc())
 		} else {
-			out = append(out, goqu.C(c.Name).Desc())
+			out = append(out, c.Desc())
 		}
 		return nil
 	}

@@ -96,7 +96,7 @@ func (b *Builder) setSQL(key string, v *ordjson.Value, at path) (sql string, arg
 			if body.Kind != ordjson.Object {
 				return "", nil, nil, nil, itemAt.with(m.Key).errorf("must be an object")
 			}
-			if sel, err = b.selectBody(body, itemAt.with(m.Key)); err != nil {
+			if sel, err = b.selectBody(body, itemAt.with(m.Key), nil); err != nil {
 				return "", nil, nil, nil, err
 			}
 			if part, partArgs, err = sel.SQL(); err != nil {

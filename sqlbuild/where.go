@@ -55,11 +55,10 @@ func (b *Builder) condition(t *Table, key string, v *ordjson.Value, at path) (ex
 	if isOperator(key) {
 		return nil, at.errorf(fmt.Sprintf("unknown operator %q", key))
 	}
-	col, err := column(t, key, at)
+	ident, err := ref(t, key, at)
 	if err != nil {
 		return nil, err
 	}
-	ident := goqu.C(col.Name)
 	switch v.Kind {
 	case ordjson.Null:
 		return ident.IsNull(), nil
@@ -84,11 +83,7 @@ func (b *Builder) operand(t *Table, v *ordjson.Value, at path) (any, error) {
 		return e, err
 	}
 	if v.Kind == ordjson.String && strings.HasPrefix(v.Text, "~~") {
-		c, err := column(t, strings.TrimPrefix(v.Text, "~~"), at)
-		if err != nil {
-			return nil, err
-		}
-		return goqu.C(c.Name), nil
+		return ref(t, strings.TrimPrefix(v.Text, "~~"), at)
 	}
 	return scalar(v, at)
 }
@@ -187,6 +182,19 @@ func (b *Builder) comparisons(t *Table, col valueExpr, v *ordjson.Value, at path
 		opAt := at.with(m.Key)
 		switch m.Key {
 		case "$in", "$nin":
+			if sub := m.Value; sub.Kind == ordjson.Object && len(sub.Members) == 1 &&
+				(sub.Members[0].Key == "$select" || setOperators[sub.Members[0].Key] != "") {
+				sql, args, err := b.subquery(t, sub, opAt)
+				if err != nil {
+					return nil, err
+				}
+				op := " IN ("
+				if m.Key == "$nin" {
+					op = " NOT IN ("
+				}
+				parts = append(parts, goqu.L("?"+op+sql+")", append([]any{col}, args...)...))
+				continue
+			}
 			list, err := b.list(m.Value, opAt)
 			if err != nil {
 				return nil, err
