@@ -168,3 +168,61 @@ func TestTranslatorMeansWhatTheQuerySays(t *testing.T) {
 		})
 	}
 }
+
+// JSON paths into the data column give what MariaDB's own JSON functions
+// give, in columns, conditions and ordering.
+func TestJSONPaths(t *testing.T) {
+	db, name := referenceDatabase(t)
+	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
+		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
+		{Name: "data", JSON: true}, {Name: "id"},
+	}}
+	catalog, err := NewCatalog(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBuilder(catalog, Limits{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	table := "`" + name + "`.`event`"
+	tests := []struct {
+		name, query, want string
+	}{
+		{"a member as a column",
+			`{"$select": {"id": 1, "data->$.customer.tier": "tier", "$where": {"name": "created"}, "$orderBy": "id"}}`,
+			"SELECT id, JSON_UNQUOTE(JSON_EXTRACT(data, '$.customer.tier')) FROM " + table + " WHERE name = 'created' ORDER BY id"},
+		{"a number compared",
+			`{"$select": {"$columns": ["id"], "$where": {"data->$.total": {"$gt": 20}}, "$orderBy": "id"}}`,
+			"SELECT id FROM " + table + " WHERE JSON_EXTRACT(data, '$.total') > 20 ORDER BY id"},
+		{"a string compared, ordered by a member",
+			`{"$select": {"$columns": ["id"], "$where": {"data->$.currency": "EUR"}, "$orderBy": {"data->$.total": -1, "id": 1}}}`,
+			"SELECT id FROM " + table + " WHERE JSON_UNQUOTE(JSON_EXTRACT(data, '$.currency')) = 'EUR' ORDER BY JSON_EXTRACT(data, '$.total') DESC, id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := strings.Replace(tt.query, `{"$select": {`, `{"$select": {"$from": "`+name+`.event", `, 1)
+			sel, err := b.Select([]byte(q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, args, err := sel.SQL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := rowStrings(ctx, db, ours, args)
+			if err != nil {
+				t.Fatalf("ours %s: %v", ours, err)
+			}
+			want, err := rowStrings(ctx, db, tt.want, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 {
+				t.Fatalf("the expected query %s finds no rows: the test would prove nothing", tt.want)
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("%s\n got %v\nwant %v", ours, got, want)
+			}
+		})
+	}
+}

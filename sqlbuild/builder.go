@@ -2,12 +2,12 @@ package sqlbuild
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/doug-martin/goqu/v9"
 	_ "github.com/doug-martin/goqu/v9/dialect/mysql" // registers the dialect
-	"github.com/doug-martin/goqu/v9/exp"
 
 	"github.com/eventsource/eventsource/ordjson"
 )
@@ -120,9 +120,13 @@ func column(t *Table, name string, at path) (*Column, error) {
 	return c, nil
 }
 
-// ref resolves a column reference, "column" or "alias.column", against the
-// scope t and returns its identifier.
-func ref(t *Table, name string, at path) (exp.IdentifierExpression, error) {
+// ref resolves a column reference against the scope t: "column",
+// "alias.column", or either followed by a JSON path into a JSON column
+// ("data->$.order.total").
+func ref(t *Table, name string, at path) (valueExpr, error) {
+	if colName, jsonPath, ok := strings.Cut(name, "->"); ok {
+		return jsonRef(t, colName, jsonPath, at)
+	}
 	qualifier, col, qualified := strings.Cut(name, ".")
 	if !qualified {
 		c, err := column(t, name, at)
@@ -193,3 +197,28 @@ func sqlString(ds interface {
 }
 
 func isOperator(key string) bool { return strings.HasPrefix(key, "$") }
+
+// jsonPathPattern is the JSON path form accepted after "->": $ then
+// members (.name) and array indexes ([0]).
+var jsonPathPattern = regexp.MustCompile(`^\$(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,9}\])+$`)
+
+// jsonRef is "column->$.path": the value at path in a JSON column, as text
+// (JSON_UNQUOTE(JSON_EXTRACT(column, path))). The path is checked against a
+// strict grammar and bound as a parameter, never written into the SQL.
+func jsonRef(t *Table, colName, jsonPath string, at path) (valueExpr, error) {
+	if len(jsonPath) > 256 || !jsonPathPattern.MatchString(jsonPath) {
+		return nil, at.errorf(fmt.Sprintf("JSON path %q: want $ followed by .name or [index] steps", jsonPath))
+	}
+	col, err := ref(t, colName, at)
+	if err != nil {
+		return nil, err
+	}
+	c := t.Column(colName)
+	if qualifier, name, ok := strings.Cut(colName, "."); ok {
+		c = t.qualifiers[qualifier].Column(name)
+	}
+	if c == nil || !c.JSON {
+		return nil, at.errorf(fmt.Sprintf("%q is not a JSON column: only JSON columns have paths", colName))
+	}
+	return goqu.Func("JSON_UNQUOTE", goqu.Func("JSON_EXTRACT", col, jsonPath)), nil
+}

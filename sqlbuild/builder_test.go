@@ -89,6 +89,9 @@ func TestSelectRefuses(t *testing.T) {
 		{"a system table joined", `{"$select":{"$from":{"eventsource.event":"e"},"$join":{"mysql.user":{"$inner":"u","$on":{"u.pid":"~~e.pid"}}}}}`, `query.$select.$join.mysql.user: table "mysql.user" is not allowed`},
 		{"an unknown alias", `{"$select":{"$where":{"x.pid":"a"}}}`, `query.$select.$where.x.pid: unknown table alias "x" in "x.pid"`},
 		{"an alias that is not an identifier", `{"$select":{"$from":{"eventsource.event":"e; DROP"}}}`, `query.$select.$from.eventsource.event: alias "e; DROP" is not a plain identifier`},
+		{"a JSON path with SQL in it", `{"$select":{"$where":{"data->$.a') OR 1=1 -- ":1}}}`, `query.$select.$where.data->$.a') OR 1=1 -- : JSON path "$.a') OR 1=1 -- ": want $ followed by .name or [index] steps`},
+		{"a JSON path on a text column", `{"$select":{"pid->$.a":1}}`, `query.$select.pid->$.a: "pid" is not a JSON column: only JSON columns have paths`},
+		{"a JSON path with a wildcard", `{"$select":{"$orderBy":"data->$.*"}}`, `query.$select.$orderBy: JSON path "$.*": want $ followed by .name or [index] steps`},
 		{"a full join", `{"$select":{"$from":{"eventsource.event":"a"},"$join":{"b":{"$fullJoin":{"$table":"eventsource.event","$on":{"b.id":"~~a.id"}}}}}}`, `query.$select.$join.b.$fullJoin: MariaDB has no FULL JOIN`},
 	}
 	b := testBuilder(t)
