@@ -67,15 +67,19 @@ func renderInsert(t *Table, columns []string, values [][]any) (string, []any, er
 // table, as the original protocol requires.
 var eventColumns = []string{"pid", "domain", "name"}
 
-// Insert translates {"$insert": {"$table"|"$into": t, "$documents": doc|[doc...]}}.
+// Insert translates {"$insert": {"$table"|"$into": t, "$documents":
+// doc|[doc...]}}, or the same with "$columns" and "$values" (one row) or
+// "$records" (rows as [{"$values": [...]}, ...] or {"name": {"$values":
+// [...]}, ...}), which become documents.
+
 func (b *Builder) Insert(raw []byte) (*Insert, error) {
 	body, at, err := b.decode(raw, "$insert")
 	if err != nil {
 		return nil, err
 	}
 	t := b.catalog.Default()
-	var docs *ordjson.Value
-	var docsAt path
+	var docs, columns, values, records *ordjson.Value
+	var docsAt, columnsAt path
 	for _, m := range body.Members {
 		mAt := at.with(m.Key)
 		switch m.Key {
@@ -85,14 +89,31 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 			}
 		case "$documents":
 			docs, docsAt = m.Value, mAt
+		case "$columns":
+			columns, columnsAt = m.Value, mAt
+		case "$values":
+			values = m.Value
+		case "$records":
+			records = m.Value
 		case "$onDuplicateKeyUpdate", "$update", "$delete":
 			return nil, mAt.errorf("refused: the table is append-only")
 		default:
 			return nil, mAt.errorf(fmt.Sprintf("unknown or unsupported clause %q", m.Key))
 		}
 	}
-	if docs == nil {
-		return nil, at.errorf("$documents is required")
+	switch {
+	case docs != nil && (columns != nil || values != nil || records != nil):
+		return nil, at.errorf("either $documents or $columns with $values or $records, not both")
+	case docs == nil && columns != nil:
+		if docs, err = rowsAsDocuments(columns, values, records, columnsAt, at); err != nil {
+			return nil, err
+		}
+		docsAt = at.with("$records")
+		if values != nil {
+			docsAt = at.with("$values")
+		}
+	case docs == nil:
+		return nil, at.errorf("$documents (or $columns with $values or $records) is required")
 	}
 	list := []*ordjson.Value{docs}
 	if docs.Kind == ordjson.Array {
@@ -186,4 +207,80 @@ func documentValue(c *Column, v *ordjson.Value, at path) (any, error) {
 		return v.Text, nil
 	}
 	return string(v.AppendJSON(nil)), nil
+}
+
+// rowsAsDocuments turns $columns with $values or $records into the
+// documents they stand for: the n-th value goes to the n-th column.
+func rowsAsDocuments(columns, values, records *ordjson.Value, columnsAt, at path) (*ordjson.Value, error) {
+	var names []string
+	switch columns.Kind {
+	case ordjson.Array:
+		for i, c := range columns.Items {
+			if c.Kind != ordjson.String {
+				return nil, columnsAt.with(fmt.Sprint(i)).errorf("must be a column name")
+			}
+			names = append(names, c.Text)
+		}
+	case ordjson.Object:
+		for _, m := range columns.Members {
+			on, err := flag(m.Value, columnsAt.with(m.Key))
+			if err != nil {
+				return nil, err
+			}
+			if on {
+				names = append(names, m.Key)
+			}
+		}
+	default:
+		return nil, columnsAt.errorf("must be an array of column names or an object of them")
+	}
+	if len(names) == 0 {
+		return nil, columnsAt.errorf("must name at least one column")
+	}
+	row := func(v *ordjson.Value, at path) (*ordjson.Value, error) {
+		if v.Kind != ordjson.Array || len(v.Items) != len(names) {
+			return nil, at.errorf(fmt.Sprintf("must be an array of %d values, one per column", len(names)))
+		}
+		doc := &ordjson.Value{Kind: ordjson.Object, Members: make([]ordjson.Member, len(names))}
+		for i, name := range names {
+			doc.Members[i] = ordjson.Member{Key: name, Value: v.Items[i]}
+		}
+		return doc, nil
+	}
+	switch {
+	case values != nil && records != nil:
+		return nil, at.errorf("either $values or $records, not both")
+	case values != nil:
+		return row(values, at.with("$values"))
+	case records == nil:
+		return nil, at.errorf("$columns needs $values or $records")
+	}
+	recordsAt := at.with("$records")
+	var entries []ordjson.Member
+	switch records.Kind {
+	case ordjson.Array:
+		for i, r := range records.Items {
+			entries = append(entries, ordjson.Member{Key: fmt.Sprint(i), Value: r})
+		}
+	case ordjson.Object:
+		entries = records.Members
+	default:
+		return nil, recordsAt.errorf(`must be an array or an object of {"$values": [...]}`)
+	}
+	if len(entries) == 0 {
+		return nil, recordsAt.errorf("must not be empty")
+	}
+	docs := &ordjson.Value{Kind: ordjson.Array}
+	for _, e := range entries {
+		eAt := recordsAt.with(e.Key)
+		if e.Value.Kind != ordjson.Object || len(e.Value.Members) != 1 || e.Value.Members[0].Key != "$values" {
+			return nil, eAt.errorf(`must be {"$values": [...]}`)
+		}
+		doc, err := row(e.Value.Members[0].Value, eAt.with("$values"))
+		if err != nil {
+			return nil, err
+		}
+		docs.Items = append(docs.Items, doc)
+	}
+	return docs, nil
 }
