@@ -146,6 +146,21 @@ func ref(t *Table, name string, at path) (valueExpr, error) {
 	return goqu.T(qualifier).Col(c.Name), nil
 }
 
+// queryValue is scalar for the values of a query (not of documents):
+// json-sql-builder2 reads strings starting with "__:" as raw SQL and "@" as
+// session variables; both are refused rather than quietly bound as text.
+func queryValue(v *ordjson.Value, at path) (any, error) {
+	if v.Kind == ordjson.String {
+		switch {
+		case strings.HasPrefix(v.Text, "__:"):
+			return nil, at.errorf(`raw SQL ("__:...") is refused: every value is a bound parameter`)
+		case strings.HasPrefix(v.Text, "@"):
+			return nil, at.errorf(`session variables ("@...") are refused`)
+		}
+	}
+	return scalar(v, at)
+}
+
 // scalar turns a JSON value into a bound parameter.
 func scalar(v *ordjson.Value, at path) (any, error) {
 	switch v.Kind {

@@ -92,6 +92,12 @@ func TestSelectRefuses(t *testing.T) {
 		{"a JSON path with SQL in it", `{"$select":{"$where":{"data->$.a') OR 1=1 -- ":1}}}`, `query.$select.$where.data->$.a') OR 1=1 -- : JSON path "$.a') OR 1=1 -- ": want $ followed by .name or [index] steps`},
 		{"a JSON path on a text column", `{"$select":{"pid->$.a":1}}`, `query.$select.pid->$.a: "pid" is not a JSON column: only JSON columns have paths`},
 		{"a JSON path with a wildcard", `{"$select":{"$orderBy":"data->$.*"}}`, `query.$select.$orderBy: JSON path "$.*": want $ followed by .name or [index] steps`},
+		{"raw SQL as a value", `{"$select":{"$where":{"pid":"__:1 OR 1=1"}}}`, `query.$select.$where.pid: raw SQL ("__:...") is refused: every value is a bound parameter`},
+		{"a session variable in a list", `{"$select":{"$where":{"pid":{"$in":["a","@@version"]}}}}`, `query.$select.$where.pid.$in.1: session variables ("@...") are refused`},
+		{"a raw string in $and", `{"$select":{"$where":{"$and":["1=1"]}}}`, `query.$select.$where.$and.0: must be an object`},
+		{"raw SQL as a column", `{"$select":{"$columns":["__:USER()"]}}`, `query.$select.$columns.0: "__:USER()" is not a column name`},
+		{"a system function", `{"$select":{"x":{"$sleep":5}}}`, `query.$select.x.$sleep: unknown or unsupported helper "$sleep"`},
+		{"INTO OUTFILE", `{"$select":{"$into":"/tmp/x"}}`, `query.$select.$into: unknown or unsupported clause "$into"`},
 		{"a full join", `{"$select":{"$from":{"eventsource.event":"a"},"$join":{"b":{"$fullJoin":{"$table":"eventsource.event","$on":{"b.id":"~~a.id"}}}}}}`, `query.$select.$join.b.$fullJoin: MariaDB has no FULL JOIN`},
 	}
 	b := testBuilder(t)

@@ -244,7 +244,7 @@ func (b *Builder) argument(t *Table, v *ordjson.Value, at path, stringsAreColumn
 	case ordjson.Array:
 		return nil, false, at.errorf("must be a value, a column or a helper, not an array")
 	}
-	val, err := scalar(v, at)
+	val, err := queryValue(v, at)
 	if err != nil {
 		return nil, false, err
 	}
