@@ -98,6 +98,9 @@ func TestSelectRefuses(t *testing.T) {
 		{"raw SQL as a column", `{"$select":{"$columns":["__:USER()"]}}`, `query.$select.$columns.0: "__:USER()" is not a column name`},
 		{"a system function", `{"$select":{"x":{"$sleep":5}}}`, `query.$select.x.$sleep: unknown or unsupported helper "$sleep"`},
 		{"INTO OUTFILE", `{"$select":{"$into":"/tmp/x"}}`, `query.$select.$into: unknown or unsupported clause "$into"`},
+		{"a system table as a derived table", `{"$select":{"$from":{"t":{"$select":{"$from":"mysql.user"}}}}}`, `query.$select.$from.t.$select.$from: table "mysql.user" is not allowed`},
+		{"a system table in a joined sub-select", `{"$select":{"$from":{"eventsource.event":"e"},"$join":{"s":{"$leftJoin":{"$select":{"$from":"information_schema.columns"},"$on":{"s.pid":"~~e.pid"}}}}}}`, `query.$select.$join.s.$leftJoin.$select.$from: table "information_schema.columns" is not allowed`},
+		{"an alias used twice", `{"$select":{"$from":{"eventsource.event":"e"},"$join":{"e":{"$innerJoin":{"$table":"eventsource.event","$on":{"e.id":1}}}}}}`, `query.$select.$join.e.$innerJoin: alias "e" is used twice`},
 		{"a full join", `{"$select":{"$from":{"eventsource.event":"a"},"$join":{"b":{"$fullJoin":{"$table":"eventsource.event","$on":{"b.id":"~~a.id"}}}}}}`, `query.$select.$join.b.$fullJoin: MariaDB has no FULL JOIN`},
 	}
 	b := testBuilder(t)

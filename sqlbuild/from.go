@@ -18,20 +18,13 @@ var joinKinds = map[string]string{
 }
 
 // from reads $from and $join: the tables a select reads and the aliases its
-// columns may be qualified with ("e.pid"). Every table is checked against
-// the allow-list. A select with joins is not rows of one table, so a stream
-// reads it whole.
+// columns may be qualified with ("e.pid"). $from is "schema.table" or an
+// object of sources, each {"schema.table": "alias" | true | 1} or {"alias":
+// {"$select": ...}} (a derived table); several are joined with commas.
+// Every table is checked against the allow-list. A select with joins or
+// derived tables is not rows of one table, so a stream reads it whole.
 func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *goqu.SelectDataset, error) {
-	t, alias := b.catalog.Default(), ""
-	if v := body.Get("$from"); v != nil {
-		var err error
-		if t, alias, err = b.fromTable(v, at.with("$from")); err != nil {
-			return nil, nil, err
-		}
-	}
-	scope := *t
-	scope.qualifiers = map[string]*Table{}
-	scope.readsAgain = new(bool)
+	scope := &Table{qualifiers: map[string]*Table{}, readsAgain: new(bool)}
 	if outer != nil {
 		// A sub-select may name the aliases of the query around it
 		// (correlation); its own shadow them.
@@ -39,16 +32,52 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 			scope.qualifiers[q] = qt
 		}
 	}
-	var source exp.Expression = goqu.S(t.Schema).Table(t.Name)
-	if alias != "" {
-		scope.qualifiers[alias] = t
-		source = goqu.S(t.Schema).Table(t.Name).As(alias)
+	var sources []any
+	var main *Table
+	whole := false
+	add := func(t *Table, alias string, source any, derived bool) {
+		if main == nil {
+			main = t
+		}
+		if alias != "" {
+			scope.qualifiers[alias] = t
+		}
+		sources = append(sources, source)
+		whole = whole || derived || len(sources) > 1
 	}
-	s := &Select{Table: t, scope: &scope}
-	ds := b.dialect.From(source).Prepared(true)
+	v := body.Get("$from")
+	fAt := at.with("$from")
+	switch {
+	case v == nil:
+		t := b.catalog.Default()
+		add(t, "", goqu.S(t.Schema).Table(t.Name), false)
+	case v.Kind == ordjson.String:
+		t, err := b.table(v, fAt)
+		if err != nil {
+			return nil, nil, err
+		}
+		add(t, "", goqu.S(t.Schema).Table(t.Name), false)
+	case v.Kind == ordjson.Object && len(v.Members) > 0:
+		for _, m := range v.Members {
+			t, alias, source, derived, err := b.source(scope, m.Key, m.Value, fAt.with(m.Key))
+			if err != nil {
+				return nil, nil, err
+			}
+			if alias != "" && scope.qualifiers[alias] != nil && (outer == nil || outer.qualifiers[alias] != scope.qualifiers[alias]) {
+				return nil, nil, fAt.with(m.Key).errorf(fmt.Sprintf("alias %q is used twice", alias))
+			}
+			add(t, alias, source, derived)
+		}
+	default:
+		return nil, nil, fAt.errorf(`must be a table name or an object of {"schema.table": "alias"} and {"alias": {"$select": ...}}`)
+	}
+	// The scope reads unqualified names as columns of the first source.
+	scope.Schema, scope.Name, scope.Key, scope.Columns, scope.Writable = main.Schema, main.Name, main.Key, main.Columns, main.Writable
+	s := &Select{Table: main, scope: scope, Whole: whole}
+	ds := b.dialect.From(sources...).Prepared(true)
 	if v := body.Get("$join"); v != nil {
 		var err error
-		if ds, err = b.joins(&scope, ds, v, at.with("$join")); err != nil {
+		if ds, err = b.joins(scope, ds, v, at.with("$join")); err != nil {
 			return nil, nil, err
 		}
 		s.Whole = true
@@ -56,33 +85,57 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 	return s, ds, nil
 }
 
-// fromTable reads $from: "schema.table", or {"schema.table": "alias" | true | 1}.
-func (b *Builder) fromTable(v *ordjson.Value, at path) (*Table, string, error) {
-	switch v.Kind {
-	case ordjson.String:
-		t, err := b.table(v, at)
-		return t, "", err
-	case ordjson.Object:
-		if len(v.Members) != 1 {
-			return nil, "", at.errorf("naming more than one table is not supported yet: use $join")
-		}
-		m := v.Members[0]
-		t, err := b.table(&ordjson.Value{Kind: ordjson.String, Text: m.Key}, at.with(m.Key))
-		if err != nil {
-			return nil, "", err
-		}
-		switch {
-		case m.Value.Kind == ordjson.String:
-			if !validIdentifier(m.Value.Text) {
-				return nil, "", at.with(m.Key).errorf(fmt.Sprintf("alias %q is not a plain identifier", m.Value.Text))
-			}
-			return t, m.Value.Text, nil
-		case m.Value.Kind == ordjson.Bool && m.Value.Bool, m.Value.Kind == ordjson.Number && m.Value.Text == "1":
-			return t, "", nil
-		}
-		return nil, "", at.with(m.Key).errorf("must be an alias, true or 1 (sub-selects in $from are not supported yet)")
+// source is one member of a $from object: a table with an optional alias,
+// or a derived table.
+func (b *Builder) source(scope *Table, key string, v *ordjson.Value, at path) (t *Table, alias string, source any, derived bool, err error) {
+	if v.Kind == ordjson.Object {
+		t, d, err := b.derived(scope, key, v, at)
+		return t, key, d, true, err
 	}
-	return nil, "", at.errorf("must be a table name or {\"schema.table\": \"alias\"}")
+	if t, err = b.table(&ordjson.Value{Kind: ordjson.String, Text: key}, at); err != nil {
+		return nil, "", nil, false, err
+	}
+	switch {
+	case v.Kind == ordjson.String:
+		if !validIdentifier(v.Text) {
+			return nil, "", nil, false, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
+		}
+		return t, v.Text, goqu.S(t.Schema).Table(t.Name).As(v.Text), false, nil
+	case v.Kind == ordjson.Bool && v.Bool, v.Kind == ordjson.Number && v.Text == "1":
+		return t, "", goqu.S(t.Schema).Table(t.Name), false, nil
+	}
+	return nil, "", nil, false, at.errorf(`must be an alias, true, 1 or {"$select": ...}`)
+}
+
+// derived is {"alias": {"$select": ...}} (or a set operation): a sub-select
+// read as a table. Its columns are the names its rows have.
+func (b *Builder) derived(scope *Table, alias string, v *ordjson.Value, at path) (*Table, exp.Expression, error) {
+	if !validIdentifier(alias) {
+		return nil, nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", alias))
+	}
+	if len(v.Members) != 1 || (v.Members[0].Key != "$select" && setOperators[v.Members[0].Key] == "") {
+		return nil, nil, at.errorf(`a derived table must be {"$select": ...} or a set operation`)
+	}
+	m := v.Members[0]
+	var sel *Select
+	var err error
+	if m.Key == "$select" {
+		if m.Value.Kind != ordjson.Object {
+			return nil, nil, at.with(m.Key).errorf("must be an object")
+		}
+		sel, err = b.selectBody(m.Value, at.with(m.Key), nil)
+	} else {
+		sel, err = b.setOperation(m.Key, m.Value, at.with(m.Key))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	sql, args, err := sel.SQL()
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &Table{Schema: sel.Table.Schema, Name: alias, Columns: sel.scope.Columns}
+	return t, goqu.L("("+sql+")", args...).As(alias), nil
 }
 
 // joins reads $join, in the order the client wrote it, adding each alias to
@@ -111,12 +164,23 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 			if spec.Kind != ordjson.Object {
 				return nil, kAt.errorf("must be {\"$table\": \"schema.table\", \"$on\": {...}}")
 			}
+			if sub := spec.Get("$select"); sub != nil {
+				if scope.qualifiers[alias] != nil {
+					return nil, kAt.errorf(fmt.Sprintf("alias %q is used twice", alias))
+				}
+				t, joined, err := b.derived(scope, alias, &ordjson.Value{Kind: ordjson.Object, Members: []ordjson.Member{{Key: "$select", Value: sub}}}, kAt)
+				if err != nil {
+					return nil, err
+				}
+				scope.qualifiers[alias] = t
+				if ds, err = b.join(scope, ds, kind, joined, t, spec, kAt); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			tv := spec.Get("$table")
 			if tv == nil || tv.Kind != ordjson.String {
-				if spec.Get("$select") != nil {
-					return nil, kAt.with("$select").errorf("joining a sub-select is not supported yet")
-				}
-				return nil, kAt.errorf("$table is required")
+				return nil, kAt.errorf("$table (or $select) is required")
 			}
 			tableName = tv.Text
 		default:
@@ -148,30 +212,34 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 			return nil, kAt.errorf(fmt.Sprintf("alias %q is used twice", alias))
 		}
 		scope.qualifiers[alias] = t
-		joined := goqu.S(t.Schema).Table(t.Name).As(alias)
-		if kind == "CROSS" {
-			for _, o := range spec.Members {
-				if o.Key == "$on" || o.Key == "$using" {
-					return nil, kAt.with(o.Key).errorf("a cross join has no condition")
-				}
-			}
-			ds = ds.CrossJoin(joined)
-			continue
-		}
-		cond, err := b.joinCondition(scope, t, spec, kAt)
-		if err != nil {
+		if ds, err = b.join(scope, ds, kind, goqu.S(t.Schema).Table(t.Name).As(alias), t, spec, kAt); err != nil {
 			return nil, err
-		}
-		switch kind {
-		case "INNER":
-			ds = ds.InnerJoin(joined, cond)
-		case "LEFT":
-			ds = ds.LeftJoin(joined, cond)
-		case "RIGHT":
-			ds = ds.RightJoin(joined, cond)
 		}
 	}
 	return ds, nil
+}
+
+// join adds one join of the source joined (table t) to ds.
+func (b *Builder) join(scope *Table, ds *goqu.SelectDataset, kind string, joined exp.Expression, t *Table, spec *ordjson.Value, at path) (*goqu.SelectDataset, error) {
+	if kind == "CROSS" {
+		for _, o := range spec.Members {
+			if o.Key == "$on" || o.Key == "$using" {
+				return nil, at.with(o.Key).errorf("a cross join has no condition")
+			}
+		}
+		return ds.CrossJoin(joined), nil
+	}
+	cond, err := b.joinCondition(scope, t, spec, at)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "INNER":
+		return ds.InnerJoin(joined, cond), nil
+	case "LEFT":
+		return ds.LeftJoin(joined, cond), nil
+	}
+	return ds.RightJoin(joined, cond), nil
 }
 
 // joinCondition reads $on (a $where object over the scope) or $using (a
@@ -180,7 +248,7 @@ func (b *Builder) joinCondition(scope, joined *Table, spec *ordjson.Value, at pa
 	on, using := spec.Get("$on"), spec.Get("$using")
 	for _, o := range spec.Members {
 		switch o.Key {
-		case "$on", "$using", "$table", "$inner", "$left", "$right":
+		case "$on", "$using", "$table", "$select", "$inner", "$left", "$right":
 		default:
 			return nil, at.with(o.Key).errorf(fmt.Sprintf("unknown option %q", o.Key))
 		}
