@@ -8,6 +8,7 @@ import (
 
 	"github.com/doug-martin/goqu/v9"
 	_ "github.com/doug-martin/goqu/v9/dialect/mysql" // registers the dialect
+	"github.com/doug-martin/goqu/v9/exp"
 
 	"github.com/eventsource/eventsource/ordjson"
 )
@@ -106,6 +107,26 @@ func (b *Builder) table(v *ordjson.Value, at path) (*Table, error) {
 		return nil, at.errorf(fmt.Sprintf("table %q is not allowed", v.Text))
 	}
 	return t, nil
+}
+
+// tableIn resolves a table name: a common table expression of the scope,
+// else the allow-list.
+func (b *Builder) tableIn(scope *Table, v *ordjson.Value, at path) (*Table, error) {
+	if scope != nil && v.Kind == ordjson.String {
+		if t := scope.ctes[v.Text]; t != nil {
+			return t, nil
+		}
+	}
+	return b.table(v, at)
+}
+
+// tableExpr is the identifier of a table: schema.table, or the bare name
+// of a common table expression.
+func tableExpr(t *Table) exp.IdentifierExpression {
+	if t.Schema == "" {
+		return goqu.T(t.Name)
+	}
+	return goqu.S(t.Schema).Table(t.Name)
 }
 
 // column resolves a column name of t.

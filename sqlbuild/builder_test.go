@@ -101,6 +101,10 @@ func TestSelectRefuses(t *testing.T) {
 		{"a system table as a derived table", `{"$select":{"$from":{"t":{"$select":{"$from":"mysql.user"}}}}}`, `query.$select.$from.t.$select.$from: table "mysql.user" is not allowed`},
 		{"a system table in a joined sub-select", `{"$select":{"$from":{"eventsource.event":"e"},"$join":{"s":{"$leftJoin":{"$select":{"$from":"information_schema.columns"},"$on":{"s.pid":"~~e.pid"}}}}}}`, `query.$select.$join.s.$leftJoin.$select.$from: table "information_schema.columns" is not allowed`},
 		{"an alias used twice", `{"$select":{"$from":{"eventsource.event":"e"},"$join":{"e":{"$innerJoin":{"$table":"eventsource.event","$on":{"e.id":1}}}}}}`, `query.$select.$join.e.$innerJoin: alias "e" is used twice`},
+		{"a system table in a common table expression", `{"$with":{"x":{"$select":{"$from":"mysql.user"}},"$query":{"$select":{"$from":"x"}}}}`, `query.$with.x.$select.$from: table "mysql.user" is not allowed`},
+		{"a common table expression outside its statement", `{"$select":{"$from":"paid"}}`, `query.$select.$from: table "paid" is not allowed`},
+		{"a common table expression named like SQL", `{"$with":{"x) AS (SELECT 1":{"$select":{}},"$query":{"$select":{}}}}`, `query.$with.x) AS (SELECT 1: name "x) AS (SELECT 1" is not a plain identifier`},
+		{"a with without a query", `{"$with":{"x":{"$select":{}}}}`, `query.$with: $query is required`},
 		{"a full join", `{"$select":{"$from":{"eventsource.event":"a"},"$join":{"b":{"$fullJoin":{"$table":"eventsource.event","$on":{"b.id":"~~a.id"}}}}}}`, `query.$select.$join.b.$fullJoin: MariaDB has no FULL JOIN`},
 	}
 	b := testBuilder(t)

@@ -35,6 +35,9 @@ type Table struct {
 	// the select holds a sub-select: reading it in pages would run the
 	// sub-select again for each page, against newer rows.
 	readsAgain *bool
+	// ctes are the common table expressions of the statement ($with): names
+	// a query inside it may read like allowed tables.
+	ctes map[string]*Table
 }
 
 // QualifiedName is schema.table.

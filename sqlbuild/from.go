@@ -26,6 +26,7 @@ var joinKinds = map[string]string{
 func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *goqu.SelectDataset, error) {
 	scope := &Table{qualifiers: map[string]*Table{}, readsAgain: new(bool)}
 	if outer != nil {
+		scope.ctes = outer.ctes
 		// A sub-select may name the aliases of the query around it
 		// (correlation); its own shadow them.
 		for q, qt := range outer.qualifiers {
@@ -50,13 +51,13 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 	switch {
 	case v == nil:
 		t := b.catalog.Default()
-		add(t, "", goqu.S(t.Schema).Table(t.Name), false)
+		add(t, "", tableExpr(t), false)
 	case v.Kind == ordjson.String:
-		t, err := b.table(v, fAt)
+		t, err := b.tableIn(scope, v, fAt)
 		if err != nil {
 			return nil, nil, err
 		}
-		add(t, "", goqu.S(t.Schema).Table(t.Name), false)
+		add(t, "", tableExpr(t), false)
 	case v.Kind == ordjson.Object && len(v.Members) > 0:
 		for _, m := range v.Members {
 			t, alias, source, derived, err := b.source(scope, m.Key, m.Value, fAt.with(m.Key))
@@ -92,7 +93,7 @@ func (b *Builder) source(scope *Table, key string, v *ordjson.Value, at path) (t
 		t, d, err := b.derived(scope, key, v, at)
 		return t, key, d, true, err
 	}
-	if t, err = b.table(&ordjson.Value{Kind: ordjson.String, Text: key}, at); err != nil {
+	if t, err = b.tableIn(scope, &ordjson.Value{Kind: ordjson.String, Text: key}, at); err != nil {
 		return nil, "", nil, false, err
 	}
 	switch {
@@ -100,9 +101,9 @@ func (b *Builder) source(scope *Table, key string, v *ordjson.Value, at path) (t
 		if !validIdentifier(v.Text) {
 			return nil, "", nil, false, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
 		}
-		return t, v.Text, goqu.S(t.Schema).Table(t.Name).As(v.Text), false, nil
+		return t, v.Text, tableExpr(t).As(v.Text), false, nil
 	case v.Kind == ordjson.Bool && v.Bool, v.Kind == ordjson.Number && v.Text == "1":
-		return t, "", goqu.S(t.Schema).Table(t.Name), false, nil
+		return t, "", tableExpr(t), false, nil
 	}
 	return nil, "", nil, false, at.errorf(`must be an alias, true, 1 or {"$select": ...}`)
 }
@@ -123,9 +124,9 @@ func (b *Builder) derived(scope *Table, alias string, v *ordjson.Value, at path)
 		if m.Value.Kind != ordjson.Object {
 			return nil, nil, at.with(m.Key).errorf("must be an object")
 		}
-		sel, err = b.selectBody(m.Value, at.with(m.Key), nil)
+		sel, err = b.selectBody(m.Value, at.with(m.Key), &Table{ctes: scope.ctes})
 	} else {
-		sel, err = b.setOperation(m.Key, m.Value, at.with(m.Key))
+		sel, err = b.setOperation(m.Key, m.Value, at.with(m.Key), &Table{ctes: scope.ctes})
 	}
 	if err != nil {
 		return nil, nil, err
@@ -201,7 +202,7 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 				return nil, jAt.errorf("needs one of $inner, $left, $right or $cross")
 			}
 		}
-		t, err := b.table(&ordjson.Value{Kind: ordjson.String, Text: tableName}, kAt)
+		t, err := b.tableIn(scope, &ordjson.Value{Kind: ordjson.String, Text: tableName}, kAt)
 		if err != nil {
 			return nil, err
 		}
@@ -212,7 +213,7 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 			return nil, kAt.errorf(fmt.Sprintf("alias %q is used twice", alias))
 		}
 		scope.qualifiers[alias] = t
-		if ds, err = b.join(scope, ds, kind, goqu.S(t.Schema).Table(t.Name).As(alias), t, spec, kAt); err != nil {
+		if ds, err = b.join(scope, ds, kind, tableExpr(t).As(alias), t, spec, kAt); err != nil {
 			return nil, err
 		}
 	}

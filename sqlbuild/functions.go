@@ -126,7 +126,7 @@ func (b *Builder) subquery(t *Table, v *ordjson.Value, at path) (string, []any, 
 		}
 		sel, err = b.selectBody(m.Value, at.with(m.Key), t)
 	} else {
-		sel, err = b.setOperation(m.Key, m.Value, at.with(m.Key))
+		sel, err = b.setOperation(m.Key, m.Value, at.with(m.Key), t)
 	}
 	if err != nil {
 		return "", nil, err

@@ -44,6 +44,18 @@ type Select struct {
 	// scope is the table with the select list's aliases: the names its
 	// rows have, which a set operation around it may order by.
 	scope *Table
+	// prefix and prefixArgs are the WITH clause written before the
+	// statement (empty without $with).
+	prefix     string
+	prefixArgs []any
+}
+
+// withPrefix puts the WITH clause, if any, before a rendered statement.
+func (s *Select) withPrefix(sql string, args []any, err error) (string, []any, error) {
+	if err != nil || s.prefix == "" {
+		return sql, args, err
+	}
+	return s.prefix + sql, append(append([]any(nil), s.prefixArgs...), args...), nil
 }
 
 // Select translates {"$select": {...}}, or a set operation of selects
@@ -55,7 +67,10 @@ func (b *Builder) Select(raw []byte) (*Select, error) {
 	}
 	if v.Kind == ordjson.Object && len(v.Members) == 1 && setOperators[v.Members[0].Key] != "" {
 		m := v.Members[0]
-		return b.setOperation(m.Key, m.Value, root.with(m.Key))
+		return b.setOperation(m.Key, m.Value, root.with(m.Key), nil)
+	}
+	if v.Kind == ordjson.Object && len(v.Members) == 1 && v.Members[0].Key == "$with" {
+		return b.with(v.Members[0].Value, root.with("$with"))
 	}
 	body, at, err := statementBody(v, root, "$select")
 	if err != nil {
@@ -382,7 +397,7 @@ func (s *Select) SQL() (string, []any, error) {
 	if s.Offset > 0 {
 		ds = ds.Offset(uint(s.Offset))
 	}
-	return sqlString(ds, "select")
+	return s.withPrefix(sqlString(ds, "select"))
 }
 
 // Page says which slice of the result to read.
@@ -427,5 +442,5 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 	if p.Offset > 0 {
 		ds = ds.Offset(uint(p.Offset))
 	}
-	return sqlString(ds, "page")
+	return s.withPrefix(sqlString(ds, "page"))
 }

@@ -21,8 +21,8 @@ const setAlias = "__eventsource_set"
 // operation. Every select in it is checked like a top-level one. The result
 // is not rows of one table, so a stream reads it whole, as it does a GROUP
 // BY.
-func (b *Builder) setOperation(key string, v *ordjson.Value, at path) (*Select, error) {
-	sql, args, first, rest, err := b.setSQL(key, v, at)
+func (b *Builder) setOperation(key string, v *ordjson.Value, at path, outer *Table) (*Select, error) {
+	sql, args, first, rest, err := b.setSQL(key, v, at, outer)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (b *Builder) setOperation(key string, v *ordjson.Value, at path) (*Select, 
 // setSQL renders a set operation: the parenthesised selects joined by the
 // operator. It returns the first select (whose column names the result
 // has) and, for the object form, the object with its options.
-func (b *Builder) setSQL(key string, v *ordjson.Value, at path) (sql string, args []any, first *Select, options *ordjson.Value, err error) {
+func (b *Builder) setSQL(key string, v *ordjson.Value, at path, outer *Table) (sql string, args []any, first *Select, options *ordjson.Value, err error) {
 	op := setOperators[key]
 	items := v
 	switch v.Kind {
@@ -96,14 +96,14 @@ func (b *Builder) setSQL(key string, v *ordjson.Value, at path) (sql string, arg
 			if body.Kind != ordjson.Object {
 				return "", nil, nil, nil, itemAt.with(m.Key).errorf("must be an object")
 			}
-			if sel, err = b.selectBody(body, itemAt.with(m.Key), nil); err != nil {
+			if sel, err = b.selectBody(body, itemAt.with(m.Key), outer); err != nil {
 				return "", nil, nil, nil, err
 			}
 			if part, partArgs, err = sel.SQL(); err != nil {
 				return "", nil, nil, nil, err
 			}
 		case setOperators[m.Key] != "":
-			inner, err := b.setOperation(m.Key, m.Value, itemAt.with(m.Key))
+			inner, err := b.setOperation(m.Key, m.Value, itemAt.with(m.Key), outer)
 			if err != nil {
 				return "", nil, nil, nil, err
 			}
