@@ -169,8 +169,8 @@ func TestTranslatorMeansWhatTheQuerySays(t *testing.T) {
 	}
 }
 
-// JSON paths into the data column give what MariaDB's own JSON functions
-// give, in columns, conditions and ordering.
+// JSON paths into the data column, $cast, $date and NULLS FIRST/LAST give
+// what MariaDB's own SQL for them gives.
 func TestJSONPaths(t *testing.T) {
 	db, name := referenceDatabase(t)
 	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
@@ -194,6 +194,15 @@ func TestJSONPaths(t *testing.T) {
 		{"a number compared",
 			`{"$select": {"$columns": ["id"], "$where": {"data->$.total": {"$gt": 20}}, "$orderBy": "id"}}`,
 			"SELECT id FROM " + table + " WHERE JSON_EXTRACT(data, '$.total') > 20 ORDER BY id"},
+		{"$cast to text and $date",
+			`{"$select": {"c": {"$cast": {"$expr": "~~id", "$format": "varchar"}}, "d": {"$date": "~~timestamp"}, "$where": {"timestamp": {"$gte": {"$date": "2024-03-05"}}}, "$orderBy": "id"}}`,
+			"SELECT CAST(id AS CHAR), DATE(timestamp) FROM " + table + " WHERE timestamp >= DATE('2024-03-05') ORDER BY id"},
+		{"nulls first, emulated",
+			`{"$select": {"$columns": ["id"], "$orderBy": {"data->$.customer.tier": {"$asc": true, "$nullsFirst": true}, "id": 1}}}`,
+			"SELECT id FROM " + table + " ORDER BY JSON_EXTRACT(data, '$.customer.tier') IS NULL DESC, JSON_UNQUOTE(JSON_EXTRACT(data, '$.customer.tier')), id"},
+		{"nulls last, emulated",
+			`{"$select": {"$columns": ["id"], "$orderBy": {"data->$.customer.tier": {"$desc": true, "$nullsLast": true}, "id": 1}}}`,
+			"SELECT id FROM " + table + " ORDER BY JSON_EXTRACT(data, '$.customer.tier') IS NULL, JSON_UNQUOTE(JSON_EXTRACT(data, '$.customer.tier')) DESC, id"},
 		{"a string compared, ordered by a member",
 			`{"$select": {"$columns": ["id"], "$where": {"data->$.currency": "EUR"}, "$orderBy": {"data->$.total": -1, "id": 1}}}`,
 			"SELECT id FROM " + table + " WHERE JSON_UNQUOTE(JSON_EXTRACT(data, '$.currency')) = 'EUR' ORDER BY JSON_EXTRACT(data, '$.total') DESC, id"},

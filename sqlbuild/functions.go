@@ -27,6 +27,17 @@ type valueExpr interface {
 // from here, never from the client.
 var arithmetic = map[string]string{"$add": "+", "$sub": "-", "$mul": "*", "$div": "/"}
 
+// castTypes are the types $cast accepts, by the names clients write, and
+// the MariaDB type each stands for. The type is SQL text: it comes from
+// here, never from the client (json-sql-builder2 binds it as a value, which
+// MariaDB refuses).
+var castTypes = map[string]string{
+	"char": "CHAR", "varchar": "CHAR", "text": "CHAR", "string": "CHAR",
+	"signed": "SIGNED", "integer": "SIGNED", "int": "SIGNED", "bigint": "SIGNED", "unsigned": "UNSIGNED",
+	"decimal": "DECIMAL(65,30)", "numeric": "DECIMAL(65,30)", "double": "DOUBLE", "float": "DOUBLE",
+	"date": "DATE", "datetime": "DATETIME(6)", "timestamp": "DATETIME(6)", "time": "TIME(6)", "json": "JSON",
+}
+
 // comparators are the comparators $cmp accepts.
 var comparators = map[string]bool{"=": true, "!=": true, "<>": true, "<": true, "<=": true, ">": true, ">=": true}
 
@@ -90,6 +101,29 @@ func (b *Builder) expression(t *Table, v *ordjson.Value, at path) (valueExpr, bo
 			return nil, false, err
 		}
 		return goqu.Func("LEFT", s, int64(n)), agg, nil
+	case "$cast":
+		if m.Value.Kind != ordjson.Object || len(m.Value.Members) != 2 || m.Value.Get("$expr") == nil || m.Value.Get("$format") == nil {
+			return nil, false, hAt.errorf(`must be {"$expr": ..., "$format": "type"}`)
+		}
+		format := m.Value.Get("$format")
+		typ := ""
+		if format.Kind == ordjson.String {
+			typ = castTypes[strings.ToLower(format.Text)]
+		}
+		if typ == "" {
+			return nil, false, hAt.with("$format").errorf("must be one of char, varchar, text, signed, integer, unsigned, decimal, double, date, datetime, time, json")
+		}
+		e, agg, err := b.argument(t, m.Value.Get("$expr"), hAt.with("$expr"), false)
+		if err != nil {
+			return nil, false, err
+		}
+		return goqu.L("CAST(? AS "+typ+")", e), agg, nil
+	case "$date":
+		e, agg, err := b.argument(t, m.Value, hAt, false)
+		if err != nil {
+			return nil, false, err
+		}
+		return goqu.Func("DATE", e), agg, nil
 	case "$now":
 		if m.Value.Kind != ordjson.Bool && m.Value.Kind != ordjson.Number {
 			return nil, false, hAt.errorf("must be true or a number")

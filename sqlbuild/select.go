@@ -317,15 +317,37 @@ func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, erro
 			return err
 		}
 		asc := true
-		if dir != nil && dir.Kind == ordjson.Object && len(dir.Members) == 1 {
-			// {"$asc": true} and {"$desc": true}.
-			switch h := dir.Members[0]; {
-			case h.Key == "$asc" && h.Value.Kind == ordjson.Bool:
-				asc = h.Value.Bool
-			case h.Key == "$desc" && h.Value.Kind == ordjson.Bool:
-				asc = !h.Value.Bool
-			default:
-				return at.errorf(`direction must be 1, -1, "ASC", "DESC", {"$asc": true} or {"$desc": true}`)
+		if dir != nil && dir.Kind == ordjson.Object {
+			// {"$asc": true}, {"$desc": true}, with $nullsFirst or
+			// $nullsLast. MariaDB has no NULLS FIRST/LAST: an IS NULL key
+			// before the column does it.
+			nulls := 0
+			for _, h := range dir.Members {
+				if h.Value.Kind != ordjson.Bool {
+					return at.with(h.Key).errorf("must be true or false")
+				}
+				switch h.Key {
+				case "$asc":
+					asc = h.Value.Bool
+				case "$desc":
+					asc = !h.Value.Bool
+				case "$nullsFirst":
+					if h.Value.Bool {
+						nulls = 1
+					}
+				case "$nullsLast":
+					if h.Value.Bool {
+						nulls = -1
+					}
+				default:
+					return at.errorf(`direction must be 1, -1, "ASC", "DESC", or an object of $asc, $desc, $nullsFirst, $nullsLast`)
+				}
+			}
+			switch nulls {
+			case 1:
+				out = append(out, goqu.L("(? IS NULL)", c).Desc())
+			case -1:
+				out = append(out, goqu.L("(? IS NULL)", c).Asc())
 			}
 			dir = nil
 		}

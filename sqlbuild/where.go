@@ -305,7 +305,7 @@ func isHelper(key string) bool {
 		return true
 	}
 	switch key {
-	case "$coalesce", "$concat", "$left", "$now":
+	case "$coalesce", "$concat", "$left", "$now", "$cast", "$date":
 		return true
 	}
 	_, ok := arithmetic[key]
