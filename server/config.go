@@ -10,6 +10,7 @@ import (
 	"github.com/eventsource/eventsource/gateway"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // Config is everything the server needs. cmd/eventsource builds it once from
@@ -46,6 +47,9 @@ type Config struct {
 	Tables []string
 	// Request bounds request size, channel length and window.
 	Request messages.RequestLimits
+	// Query bounds the queries themselves (nesting, values, $in lists,
+	// $limit, documents); zero fields take sqlbuild's defaults.
+	Query sqlbuild.Limits
 
 	// Admin is the address of the operators' HTTP listener (actor tree,
 	// metrics, health); empty means none.

@@ -347,3 +347,21 @@ func TestGroupedQueryOverRedis(t *testing.T) {
 	c.accept()
 	c.expect(`"end"`)
 }
+
+// The query limits come from the configuration.
+func TestConfiguredQueryLimits(t *testing.T) {
+	h := newHarness(t, func(cfg *server.Config) { cfg.Query.MaxIn, cfg.Query.MaxLimit = 2, 10 })
+	tests := []struct{ name, query, want string }{
+		{"a list longer than --max-in", `{"$select":{"$where":{"pid":{"$in":["a","b","c"]}}}}`,
+			`{"error":"bad_request","message":"query.$select.$where.pid.$in: has 3 values, more than the limit of 2"}`},
+		{"a $limit over --max-limit", `{"$select":{"$limit":11}}`,
+			`{"error":"bad_request","message":"query.$select.$limit: 11 exceeds the limit of 10"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := h.wire.subscribe(h.channel("limits"))
+			h.request(h.cfg.FetchChannel, c.channel, tt.query, `"reason":true`)
+			c.expect(tt.want)
+		})
+	}
+}

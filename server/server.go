@@ -111,7 +111,7 @@ func (s *Server) Start(ctx context.Context) error {
 				slog.String("table", t.QualifiedName()), slog.Int("max_buffered_rows", cfg.MaxBufferedRows))
 		}
 	}
-	builder := sqlbuild.NewBuilder(catalog, sqlbuild.Limits{})
+	builder := sqlbuild.NewBuilder(catalog, cfg.Query)
 	if cfg.Instrument {
 		s.registry, s.metrics = supervision.NewRegistry(), metrics.New()
 	}
