@@ -365,3 +365,46 @@ func TestConfiguredQueryLimits(t *testing.T) {
 		})
 	}
 }
+
+// The whole query syntax goes through the protocol: joins, sub-selects,
+// set operations, CTEs, functions and JSON paths stream like any fetch,
+// one accepted row at a time; so does an insert written as $columns and
+// $records.
+func TestRichQueriesOverTheProtocol(t *testing.T) {
+	h := newHarness(t, nil)
+	table := h.dbName + ".event"
+	ch := h.channel("records")
+	sub := h.wire.subscribe(ch)
+	h.persist(ch, `{"$insert":{"$columns":["pid","domain","name","data"],"$records":[{"$values":["rich","d","created",{"total":5}]},{"$values":["rich","d","paid",{"total":5}]},{"$values":["other","d","created",{"total":9}]}]}}`)
+	if got := sub.expectObject()["affectedRows"]; got != float64(3) {
+		t.Fatalf("affectedRows = %v, want 3", got)
+	}
+	sub.expect(`"end"`)
+	sub.close()
+	tests := []struct {
+		name, query string
+		rows        []string
+	}{
+		{"a join", `{"$select":{"$columns":{"c.pid":true,"p.name":"paid"},"$from":{"` + table + `":"c"},"$join":{"p":{"$innerJoin":{"$table":"` + table + `","$on":{"p.pid":"~~c.pid","p.name":"paid"}}}},"$where":{"c.name":"created"}}}`,
+			[]string{`{"pid":"rich","paid":"paid"}`}},
+		{"a sub-select", `{"$select":{"$columns":["pid","name"],"$where":{"pid":{"$nin":{"$select":{"pid":1,"$where":{"name":"paid"}}}},"domain":"d"}}}`,
+			[]string{`{"pid":"other","name":"created"}`}},
+		{"a union with an order", `{"$union":{"$distinct":[{"$select":{"pid":1,"$where":{"name":"paid"}}},{"$select":{"pid":1,"$where":{"pid":"other"}}}],"$orderBy":{"pid":-1}}}`,
+			[]string{`{"pid":"rich"}`, `{"pid":"other"}`}},
+		{"a CTE and a function", `{"$with":{"paid":{"$select":{"pid":1,"$where":{"name":"paid"}}},"$query":{"$select":{"label":{"$concat":["~~pid","!"]},"$from":"paid"}}}}`,
+			[]string{`{"label":"rich!"}`}},
+		{"a JSON path", `{"$select":{"pid":1,"data->$.total":"total","$where":{"data->$.total":{"$gt":6}}}}`,
+			[]string{`{"pid":"other","total":"9"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := h.wire.subscribe(h.channel("rich"))
+			h.request(h.cfg.FetchChannel, c.channel, tt.query, `"reason":true`)
+			for _, row := range tt.rows {
+				c.expect(row)
+				c.accept()
+			}
+			c.expect(`"end"`)
+		})
+	}
+}
