@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,6 +46,10 @@ type Config struct {
 	// Tables is the allow-list of tables, as schema.table. The first one is
 	// the default table of queries that name none.
 	Tables []string
+	// WritableTables are allowed tables (of Tables) whose inserts may carry
+	// $onDuplicateKeyUpdate; the others, the event table first, are
+	// append-only.
+	WritableTables []string
 	// Request bounds request size, channel length and window.
 	Request messages.RequestLimits
 	// Query bounds the queries themselves (nesting, values, $in lists,
@@ -189,6 +194,9 @@ func (c Config) Validate() error {
 	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
 	check(c.Redis.Publishers > 0, "redis publishers must be positive, got %d", c.Redis.Publishers)
 	check(len(c.Tables) > 0, "at least one table must be allowed")
+	for _, w := range c.WritableTables {
+		check(slices.Contains(c.Tables, w), "writable table %q is not an allowed table", w)
+	}
 	if c.Admin != "" {
 		host, _, err := net.SplitHostPort(c.Admin)
 		check(err == nil, "admin address %q: want host:port", c.Admin)

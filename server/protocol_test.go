@@ -408,3 +408,37 @@ func TestRichQueriesOverTheProtocol(t *testing.T) {
 		})
 	}
 }
+
+// A table configured writable takes upserts over the protocol; the event
+// table stays append-only.
+func TestUpsertIntoAWritableTable(t *testing.T) {
+	h := newDatabase(t)
+	if _, err := h.db.Exec("CREATE TABLE `" + h.dbName + "`.counter (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL UNIQUE, hits INT NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	counter := h.dbName + ".counter"
+	h.start(func(cfg *server.Config) {
+		cfg.Tables = append(cfg.Tables, counter)
+		cfg.WritableTables = []string{counter}
+	})
+	upsert := `{"$insert":{"$table":"` + counter + `","$documents":{"name":"home","hits":1},"$onDuplicateKeyUpdate":{"hits":5}}}`
+	for _, wantAffected := range []float64{1, 2} { // MySQL counts an updated row twice
+		ch := h.channel("upsert")
+		sub := h.wire.subscribe(ch)
+		h.persist(ch, upsert)
+		if got := sub.expectObject()["affectedRows"]; got != wantAffected {
+			t.Fatalf("affectedRows = %v, want %v", got, wantAffected)
+		}
+		sub.expect(`"end"`)
+		sub.close()
+	}
+	c := h.wire.subscribe(h.channel("read"))
+	h.fetch(c.channel, `{"$select":{"$columns":["name","hits"],"$from":"`+counter+`"}}`)
+	c.expect(`{"name":"home","hits":5}`)
+	c.accept()
+	c.expect(`"end"`)
+
+	refused := h.wire.subscribe(h.channel("refused"))
+	h.request(h.cfg.PersistChannel, refused.channel, `{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":1},"$onDuplicateKeyUpdate":{"name":"m"}}}`, `"reason":true`)
+	refused.expect(`{"error":"bad_request","message":"query.$insert.$onDuplicateKeyUpdate: refused: ` + h.dbName + `.event is append-only (see --writable-tables)"}`)
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +107,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	for _, t := range catalog.Tables() {
+		t.Writable = slices.Contains(cfg.WritableTables, t.QualifiedName())
 		if t.Key == "" {
 			s.logger.Warn("table has no AUTO_INCREMENT key: its results are read whole, up to the buffered-rows limit",
 				slog.String("table", t.QualifiedName()), slog.Int("max_buffered_rows", cfg.MaxBufferedRows))

@@ -19,6 +19,15 @@ type Insert struct {
 	args    []any
 	columns []string
 	values  [][]any
+	// update is the ON DUPLICATE KEY UPDATE of a writable table (nil: none).
+	update []assignment
+}
+
+// assignment is one "column = value" of ON DUPLICATE KEY UPDATE: a bound
+// value, or VALUES(from), the value the insert carried for a column.
+type assignment struct {
+	column, from string
+	value        any
 }
 
 // SQL returns the statement and its bound values.
@@ -27,7 +36,8 @@ func (i *Insert) SQL() (string, []any) { return i.sql, i.args }
 // Combinable reports whether i and other can be sent as one INSERT: the
 // same table and the same columns in the same order.
 func (i *Insert) Combinable(other *Insert) bool {
-	return i.Table == other.Table && slices.Equal(i.columns, other.columns)
+	// An upsert's affected rows and ids are not one per row: it goes alone.
+	return i.Table == other.Table && slices.Equal(i.columns, other.columns) && i.update == nil && other.update == nil
 }
 
 // Combine joins combinable inserts into one multi-row INSERT whose rows are
@@ -78,7 +88,8 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 		return nil, err
 	}
 	t := b.catalog.Default()
-	var docs, columns, values, records *ordjson.Value
+	var docs, columns, values, records, upsert *ordjson.Value
+	var upsertAt path
 	var docsAt, columnsAt path
 	for _, m := range body.Members {
 		mAt := at.with(m.Key)
@@ -95,8 +106,10 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 			values = m.Value
 		case "$records":
 			records = m.Value
-		case "$onDuplicateKeyUpdate", "$update", "$delete":
-			return nil, mAt.errorf("refused: the table is append-only")
+		case "$onDuplicateKeyUpdate":
+			upsert, upsertAt = m.Value, mAt
+		case "$update", "$delete":
+			return nil, mAt.errorf("refused: only inserts run on persist")
 		default:
 			return nil, mAt.errorf(fmt.Sprintf("unknown or unsupported clause %q", m.Key))
 		}
@@ -186,11 +199,35 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 		}
 		rows[i] = row
 	}
+	var update []assignment
+	if upsert != nil {
+		if !t.Writable {
+			return nil, upsertAt.errorf(fmt.Sprintf("refused: %s is append-only (see --writable-tables)", t.QualifiedName()))
+		}
+		if update, err = onDuplicateKeyUpdate(t, upsert, upsertAt); err != nil {
+			return nil, err
+		}
+	}
 	sql, args, err := renderInsert(t, cols, rows)
 	if err != nil {
 		return nil, err
 	}
-	return &Insert{Table: t, Rows: len(list), sql: sql, args: args, columns: cols, values: rows}, nil
+	// Written here, not with goqu's OnConflict, which makes MySQL inserts
+	// INSERT IGNORE (turning errors into warnings). Column names come from
+	// the catalog.
+	for i, a := range update {
+		sep := ", "
+		if i == 0 {
+			sep = " ON DUPLICATE KEY UPDATE "
+		}
+		if a.from != "" {
+			sql += sep + "`" + a.column + "` = VALUES(`" + a.from + "`)"
+			continue
+		}
+		sql += sep + "`" + a.column + "` = ?"
+		args = append(args, a.value)
+	}
+	return &Insert{Table: t, Rows: len(list), sql: sql, args: args, columns: cols, values: rows, update: update}, nil
 }
 
 // documentValue binds one document value. A JSON column takes any JSON
@@ -283,4 +320,39 @@ func rowsAsDocuments(columns, values, records *ordjson.Value, columnsAt, at path
 		docs.Items = append(docs.Items, doc)
 	}
 	return docs, nil
+}
+
+// onDuplicateKeyUpdate reads {"col": value | {"$values": "col"}, ...}: the
+// columns an insert that meets an existing key sets instead, to a bound
+// value or to the value the insert carried for a column.
+func onDuplicateKeyUpdate(t *Table, v *ordjson.Value, at path) ([]assignment, error) {
+	if v.Kind != ordjson.Object || len(v.Members) == 0 {
+		return nil, at.errorf(`must be an object of {"column": value}`)
+	}
+	var set []assignment
+	for _, m := range v.Members {
+		mAt := at.with(m.Key)
+		c, err := column(t, m.Key, mAt)
+		if err != nil {
+			return nil, err
+		}
+		if m.Value.Kind == ordjson.Object {
+			src := m.Value.Get("$values")
+			if src == nil || len(m.Value.Members) != 1 || src.Kind != ordjson.String {
+				return nil, mAt.errorf(`must be a value or {"$values": "column"}`)
+			}
+			from, err := column(t, src.Text, mAt.with("$values"))
+			if err != nil {
+				return nil, err
+			}
+			set = append(set, assignment{column: c.Name, from: from.Name})
+			continue
+		}
+		val, err := documentValue(c, m.Value, mAt)
+		if err != nil {
+			return nil, err
+		}
+		set = append(set, assignment{column: c.Name, value: val})
+	}
+	return set, nil
 }

@@ -13,9 +13,9 @@ func TestRefusesInjectionsAndShapes(t *testing.T) {
 	b := testBuilder(t)
 	injections := []string{
 		"pid'", `pid"`, "pid`", "pid` FROM mysql.user -- ", "pid/*x*/", "pid#", "pid;", "pid -- x",
-		"pіd",      // Cyrillic і, a look-alike of pid
+		"pіd",       // Cyrillic і, a look-alike of pid
 		"pid\u200b", // a zero-width space
-		"ｐid",      // a fullwidth p
+		"ｐid",       // a fullwidth p
 		"pid\x00", "", " pid",
 	}
 	var cases []struct{ name, query, where string }

@@ -42,6 +42,7 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token the admin listener requires (default $EVENTSOURCE_ADMIN_TOKEN); required off loopback")
 	fs.BoolVar(&cfg.Instrument, "instrument", cfg.Instrument, "keep the live actor registry and the metrics")
 	tables := fs.String("tables", strings.Join(cfg.Tables, ","), "allowed tables, schema.table, comma-separated; the first is the default")
+	writable := fs.String("writable-tables", "", "allowed tables whose inserts may carry $onDuplicateKeyUpdate, comma-separated (default: none; the event table is append-only)")
 	fs.BoolVar(&logJSON, "log-json", false, "log JSON lines instead of text")
 	levelName := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	finishHTTP := bindHTTPFlags(fs, cfg)
@@ -53,6 +54,9 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 		return false, 0, errUsage
 	}
 	cfg.Tables = strings.Split(*tables, ",")
+	if *writable != "" {
+		cfg.WritableTables = strings.Split(*writable, ",")
+	}
 	if cfg.AdminToken == "" {
 		// Read after parsing, so that -h never prints the token.
 		cfg.AdminToken = os.Getenv("EVENTSOURCE_ADMIN_TOKEN")
