@@ -308,6 +308,11 @@ func (e *env) runMix(ctx context.Context, spec Spec, res *ScenarioResult) error 
 	for w := range spec.Persisters {
 		persisters.Go(func() { e.persistLoop(pctx, ph, w) })
 	}
+	// The streams start once persists are coming back, so that the two
+	// loads overlap even when the streams are short.
+	for spec.Persisters > 0 && ph.persists.Load() == 0 && ph.errors.Load() == 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
 	var streams sync.WaitGroup
 	for i, pid := range pids {
 		streams.Go(func() { e.fetchOne(ctx, ph.sink(), i, pid, streamOpts{window: spec.Window, want: spec.Rows}) })
