@@ -21,16 +21,7 @@ const minAgreeing = 217
 // translator refuses are counted as not yet supported.
 func TestTranslatorAgreesWithReference(t *testing.T) {
 	cases, golden := loadReferenceCorpus(t)
-	db, name := referenceDatabase(t)
-	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
-		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
-		{Name: "data", JSON: true}, {Name: "id"},
-	}}
-	catalog, err := NewCatalog(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := NewBuilder(catalog, Limits{})
+	b, db, name := referenceBuilder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -119,16 +110,7 @@ func rowStrings(ctx context.Context, db *sql.DB, query string, args []any) ([]st
 // query plainly says, ours must give the rows of what the query says,
 // written here by hand.
 func TestTranslatorMeansWhatTheQuerySays(t *testing.T) {
-	db, name := referenceDatabase(t)
-	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
-		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
-		{Name: "data", JSON: true}, {Name: "id"},
-	}}
-	catalog, err := NewCatalog(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := NewBuilder(catalog, Limits{})
+	b, db, name := referenceBuilder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	table := "`" + name + "`.`event`"
@@ -172,16 +154,7 @@ func TestTranslatorMeansWhatTheQuerySays(t *testing.T) {
 // JSON paths into the data column, $cast, $date and NULLS FIRST/LAST give
 // what MariaDB's own SQL for them gives.
 func TestJSONPaths(t *testing.T) {
-	db, name := referenceDatabase(t)
-	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
-		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
-		{Name: "data", JSON: true}, {Name: "id"},
-	}}
-	catalog, err := NewCatalog(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := NewBuilder(catalog, Limits{})
+	b, db, name := referenceBuilder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	table := "`" + name + "`.`event`"
@@ -274,16 +247,7 @@ func insertedRows(ctx context.Context, db *sql.DB, table, query string, args []a
 // statement stores.
 func TestInsertsAgreeWithReference(t *testing.T) {
 	cases, golden := loadReferenceCorpus(t)
-	db, name := referenceDatabase(t)
-	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
-		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
-		{Name: "data", JSON: true}, {Name: "id"},
-	}}
-	catalog, err := NewCatalog(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := NewBuilder(catalog, Limits{})
+	b, db, name := referenceBuilder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	table := "`" + name + "`.`event`"
@@ -321,4 +285,20 @@ func TestInsertsAgreeWithReference(t *testing.T) {
 		t.Fatal("no insert compared")
 	}
 	t.Logf("%d corpus inserts store the reference's rows", agreed)
+}
+
+// referenceBuilder is a builder over the seeded reference database, whose
+// event table is the only allowed one.
+func referenceBuilder(t *testing.T) (*Builder, *sql.DB, string) {
+	t.Helper()
+	db, name := referenceDatabase(t)
+	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
+		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
+		{Name: "data", JSON: true}, {Name: "id"},
+	}}
+	catalog, err := NewCatalog(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewBuilder(catalog, Limits{}), db, name
 }
