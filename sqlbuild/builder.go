@@ -168,18 +168,32 @@ func ref(t *Table, name string, at path) (valueExpr, error) {
 }
 
 // queryValue is scalar for the values of a query (not of documents):
-// json-sql-builder2 reads strings starting with "__:" as raw SQL and "@" as
-// session variables; both are refused rather than quietly bound as text.
+// json-sql-builder2 splices strings starting with "__:" into the SQL as
+// they are; they are refused rather than quietly bound as text. A string
+// starting with "@" is an ordinary value there, bound like any other.
 func queryValue(v *ordjson.Value, at path) (any, error) {
-	if v.Kind == ordjson.String {
-		switch {
-		case strings.HasPrefix(v.Text, "__:"):
-			return nil, at.errorf(`raw SQL ("__:...") is refused: every value is a bound parameter`)
-		case strings.HasPrefix(v.Text, "@"):
-			return nil, at.errorf(`session variables ("@...") are refused`)
-		}
+	if err := refuseRaw(v, at); err != nil {
+		return nil, err
 	}
 	return scalar(v, at)
+}
+
+// refuseRaw refuses a "__:" string, json-sql-builder2's raw SQL.
+func refuseRaw(v *ordjson.Value, at path) error {
+	if v.Kind == ordjson.String && strings.HasPrefix(v.Text, "__:") {
+		return at.errorf(`raw SQL ("__:...") is refused: every value is a bound parameter`)
+	}
+	return nil
+}
+
+// columnRef resolves "~~name", json-sql-builder2's identifier reference,
+// whose name it is given without the "~~". There "~~@name" is a session
+// variable, refused here.
+func columnRef(t *Table, name string, at path) (valueExpr, error) {
+	if strings.HasPrefix(name, "@") {
+		return nil, at.errorf(`session variables ("~~@...") are refused`)
+	}
+	return ref(t, name, at)
 }
 
 // scalar turns a JSON value into a bound parameter.

@@ -35,7 +35,7 @@ var castTypes = map[string]string{
 	"char": "CHAR", "varchar": "CHAR", "text": "CHAR", "string": "CHAR",
 	"signed": "SIGNED", "integer": "SIGNED", "int": "SIGNED", "bigint": "SIGNED", "unsigned": "UNSIGNED",
 	"decimal": "DECIMAL(65,30)", "numeric": "DECIMAL(65,30)", "double": "DOUBLE", "float": "DOUBLE",
-	"date": "DATE", "datetime": "DATETIME(6)", "timestamp": "DATETIME(6)", "time": "TIME(6)", "json": "JSON",
+	"date": "DATE", "datetime": "DATETIME(6)", "timestamp": "DATETIME(6)", "time": "TIME(6)",
 }
 
 // comparators are the comparators $cmp accepts.
@@ -111,7 +111,7 @@ func (b *Builder) expression(t *Table, v *ordjson.Value, at path) (valueExpr, bo
 			typ = castTypes[strings.ToLower(format.Text)]
 		}
 		if typ == "" {
-			return nil, false, hAt.with("$format").errorf("must be one of char, varchar, text, signed, integer, unsigned, decimal, double, date, datetime, time, json")
+			return nil, false, hAt.with("$format").errorf("must be one of char, varchar, text, signed, integer, unsigned, decimal, double, date, datetime, time")
 		}
 		e, agg, err := b.argument(t, m.Value.Get("$expr"), hAt.with("$expr"), false)
 		if err != nil {
@@ -261,9 +261,12 @@ func (b *Builder) arguments(t *Table, v *ordjson.Value, at path, stringsAreColum
 func (b *Builder) argument(t *Table, v *ordjson.Value, at path, stringsAreColumns bool) (exp.Expression, bool, error) {
 	switch v.Kind {
 	case ordjson.String:
+		if err := refuseRaw(v, at); err != nil {
+			return nil, false, err
+		}
 		name, isRef := strings.CutPrefix(v.Text, "~~")
 		if isRef || stringsAreColumns {
-			c, err := ref(t, name, at)
+			c, err := columnRef(t, name, at)
 			if err != nil {
 				return nil, false, err
 			}

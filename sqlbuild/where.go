@@ -83,7 +83,7 @@ func (b *Builder) operand(t *Table, v *ordjson.Value, at path) (any, error) {
 		return e, err
 	}
 	if v.Kind == ordjson.String && strings.HasPrefix(v.Text, "~~") {
-		return ref(t, strings.TrimPrefix(v.Text, "~~"), at)
+		return columnRef(t, strings.TrimPrefix(v.Text, "~~"), at)
 	}
 	return queryValue(v, at)
 }
