@@ -112,6 +112,8 @@ func TestSelectRefuses(t *testing.T) {
 		{"a common table expression outside its statement", `{"$select":{"$from":"paid"}}`, `query.$select.$from: table "paid" is not allowed`},
 		{"a common table expression named like SQL", `{"$with":{"x) AS (SELECT 1":{"$select":{}},"$query":{"$select":{}}}}`, `query.$with.x) AS (SELECT 1: name "x) AS (SELECT 1" is not a plain identifier`},
 		{"a with without a query", `{"$with":{"x":{"$select":{}}}}`, `query.$with: $query is required`},
+		{"a hidden column's name as an alias", `{"$select":{"pid":"__eventsource_key"}}`, `query.$select.pid: alias "__eventsource_key": names starting with __eventsource_ are reserved`},
+		{"a hidden column's name as a helper alias", `{"$select":{"__eventsource_snapshot":{"$max":"id"}}}`, `query.$select.__eventsource_snapshot: alias "__eventsource_snapshot": names starting with __eventsource_ are reserved`},
 		{"a full join", `{"$select":{"$from":{"eventsource.event":"a"},"$join":{"b":{"$fullJoin":{"$table":"eventsource.event","$on":{"b.id":"~~a.id"}}}}}}`, `query.$select.$join.b.$fullJoin: MariaDB has no FULL JOIN`},
 	}
 	b := testBuilder(t)
@@ -136,9 +138,9 @@ func TestPageSQL(t *testing.T) {
 		sql         string
 	}{
 		{"keyset", `{"$select":{"$where":{"pid":"p"}}}`, Page{Snapshot: 100, After: 7, Size: 50},
-			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `id` ASC LIMIT ?"},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
 		{"ordered uses offset with key tiebreak", `{"$select":{"$orderBy":"name"}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
-			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `id` ASC LIMIT ? OFFSET ?"},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `__eventsource_key` ASC LIMIT ? OFFSET ?"},
 		{"table without key", `{"$select":{"$from":"old.event"}}`, Page{Size: 1001},
 			"SELECT * FROM `old`.`event` LIMIT ?"},
 	}
@@ -245,7 +247,7 @@ func TestFirstPageTakesTheSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "SELECT *, `id` AS `__eventsource_key`, (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`) AS `__eventsource_snapshot` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`))) ORDER BY `id` ASC LIMIT ?"
+	want := "SELECT *, `id` AS `__eventsource_key`, (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`) AS `__eventsource_snapshot` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`))) ORDER BY `__eventsource_key` ASC LIMIT ?"
 	if sql != want || len(args) != 4 {
 		t.Fatalf("got  %s %v\nwant %s", sql, args, want)
 	}

@@ -2,6 +2,7 @@ package sqlbuild
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/doug-martin/goqu/v9"
@@ -268,8 +269,8 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 		}
 	}
 	if v.Kind == ordjson.Object {
-		if !validIdentifier(name) {
-			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", name))
+		if err := checkAlias(name, at); err != nil {
+			return nil, err
 		}
 		var e valueExpr
 		var aggregated bool
@@ -299,13 +300,26 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 	case v.Kind == ordjson.Bool, v.Kind == ordjson.Number && v.Text == "0":
 		return nil, nil
 	case v.Kind == ordjson.String:
-		if !validIdentifier(v.Text) {
-			return nil, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
+		if err := checkAlias(v.Text, at); err != nil {
+			return nil, err
 		}
 		aliases[v.Text] = true
 		return c.As(v.Text), nil
 	}
 	return nil, at.errorf("must be true, 1, false, 0, an alias or a helper object")
+}
+
+// checkAlias checks the alias of a select-list column: a plain identifier,
+// and not one of the hidden columns' names, which the row reader takes for
+// its own.
+func checkAlias(alias string, at path) error {
+	if !validIdentifier(alias) {
+		return at.errorf(fmt.Sprintf("alias %q is not a plain identifier", alias))
+	}
+	if strings.HasPrefix(alias, HiddenPrefix) {
+		return at.errorf(fmt.Sprintf("alias %q: names starting with %s are reserved", alias, HiddenPrefix))
+	}
+	return nil
 }
 
 // orderBy reads $orderBy: "col", ["col", ...], or {"col": 1|-1|"ASC"|"DESC"}.
@@ -413,8 +427,13 @@ func (s *Select) SQL() (string, []any, error) {
 	if len(s.orderBy) > 0 {
 		ds = ds.Order(s.orderBy...)
 	}
-	if s.Limit > 0 {
+	switch {
+	case s.Limit > 0:
 		ds = ds.Limit(uint(s.Limit))
+	case s.Offset > 0:
+		// MySQL has no OFFSET without LIMIT; its manual's idiom for "all
+		// the rest" is the largest LIMIT. (json-sql-builder2 throws.)
+		ds = ds.Limit(math.MaxUint64)
 	}
 	if s.Offset > 0 {
 		ds = ds.Offset(uint(s.Offset))
@@ -458,7 +477,10 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 		if p.After > 0 {
 			ds = ds.Where(goqu.C(key).Gt(p.After))
 		}
-		ds = ds.Order(append(append([]exp.OrderedExpression{}, s.orderBy...), goqu.C(key).Asc())...)
+		// Ordered by the hidden column, not by the key's name: ORDER BY reads
+		// a name as a select-list alias first, and a client may have named
+		// another column "id" ({"pid": "id"}).
+		ds = ds.Order(append(append([]exp.OrderedExpression{}, s.orderBy...), goqu.C(KeyAlias).Asc())...)
 	}
 	ds = ds.Limit(uint(p.Size))
 	if p.Offset > 0 {
