@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func testBuilder(t *testing.T) *Builder {
+func testBuilder(t testing.TB) *Builder {
 	t.Helper()
 	event := &Table{Schema: "eventsource", Name: "event", Key: "id", Columns: []Column{
 		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
