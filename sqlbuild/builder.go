@@ -270,5 +270,41 @@ func jsonRef(t *Table, colName, jsonPath string, at path) (valueExpr, error) {
 	if c == nil || !c.JSON {
 		return nil, at.errorf(fmt.Sprintf("%q is not a JSON column: only JSON columns have paths", colName))
 	}
-	return goqu.Func("JSON_UNQUOTE", goqu.Func("JSON_EXTRACT", col, jsonPath)), nil
+	return jsonValue{goqu.Func("JSON_UNQUOTE", goqu.Func("JSON_EXTRACT", col, jsonPath)), goqu.Func("JSON_EXTRACT", col, jsonPath)}, nil
+}
+
+// jsonValue is the text at a JSON path; raw is the JSON there (JSON_EXTRACT
+// without JSON_UNQUOTE), which tells a JSON null from a missing member.
+type jsonValue struct {
+	exp.SQLFunctionExpression
+	raw exp.SQLFunctionExpression
+}
+
+// isNull is col IS NULL; at a JSON path it also holds where the member is
+// JSON null, which JSON_UNQUOTE reads as the text "null".
+func isNull(col valueExpr) exp.Expression {
+	if j, ok := col.(jsonValue); ok {
+		return goqu.Or(j.raw.IsNull(), j.raw.Eq("null"))
+	}
+	return col.IsNull()
+}
+
+// isNotNull is the negation of isNull.
+func isNotNull(col valueExpr) exp.Expression {
+	if j, ok := col.(jsonValue); ok {
+		return goqu.And(j.raw.IsNotNull(), j.raw.Neq("null"))
+	}
+	return col.IsNotNull()
+}
+
+// comparable adapts a bound value to the column it is compared with: at a
+// JSON path, whose value is text, true and false are the texts "true" and
+// "false" (bound as 1 and 0 they would never match).
+func comparable(col valueExpr, val any) any {
+	if _, ok := col.(jsonValue); ok {
+		if b, ok := val.(bool); ok {
+			return fmt.Sprint(b)
+		}
+	}
+	return val
 }

@@ -45,6 +45,10 @@ func TestSelect(t *testing.T) {
 			"SELECT * FROM `old`.`event` WHERE (`pid` = ?)", "[x]"},
 		{"a value starting with @ is a value, as in json-sql-builder2", `{"$select":{"$where":{"pid":"@alice","name":{"$in":["@@version"]}}}}`,
 			"SELECT * FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`name` IN (?)))", "[@alice @@version]"},
+		{"null at a JSON path: missing or JSON null", `{"$select":{"$where":{"data->$.a":null}}}`,
+			"SELECT * FROM `eventsource`.`event` WHERE ((JSON_EXTRACT(`data`, ?) IS NULL) OR (JSON_EXTRACT(`data`, ?) = ?))", "[$.a $.a null]"},
+		{"a boolean at a JSON path is its JSON text", `{"$select":{"$where":{"data->$.a":{"$eq":false}}}}`,
+			"SELECT * FROM `eventsource`.`event` WHERE (JSON_UNQUOTE(JSON_EXTRACT(`data`, ?)) = ?)", "[$.a false]"},
 		{"quote in value stays bound", `{"$select":{"$where":{"pid":"x' OR 1=1 --"}}}`,
 			"SELECT * FROM `eventsource`.`event` WHERE (`pid` = ?)", "[x' OR 1=1 --]"},
 	}

@@ -61,7 +61,7 @@ func (b *Builder) condition(t *Table, key string, v *ordjson.Value, at path) (ex
 	}
 	switch v.Kind {
 	case ordjson.Null:
-		return ident.IsNull(), nil
+		return isNull(ident), nil
 	case ordjson.Object:
 		return b.comparisons(t, ident, v, at)
 	case ordjson.Array:
@@ -71,7 +71,7 @@ func (b *Builder) condition(t *Table, key string, v *ordjson.Value, at path) (ex
 	if err != nil {
 		return nil, err
 	}
-	return ident.Eq(val), nil
+	return ident.Eq(comparable(ident, val)), nil
 }
 
 // operand is a value to compare with: a bound value, or a column named
@@ -158,13 +158,13 @@ type comparison func(col valueExpr, val any) exp.Expression
 var comparisons = map[string]comparison{
 	"$eq": func(c valueExpr, v any) exp.Expression {
 		if v == nil {
-			return c.IsNull()
+			return isNull(c)
 		}
 		return c.Eq(v)
 	},
 	"$ne": func(c valueExpr, v any) exp.Expression {
 		if v == nil {
-			return c.IsNotNull()
+			return isNotNull(c)
 		}
 		return c.Neq(v)
 	},
@@ -236,14 +236,14 @@ func (b *Builder) comparisons(t *Table, col valueExpr, v *ordjson.Value, at path
 			parts = append(parts, col.Like(pattern))
 			continue
 		case "$isNull":
-			isNull, err := flag(m.Value, opAt)
+			wanted, err := flag(m.Value, opAt)
 			if err != nil {
 				return nil, err
 			}
-			if isNull {
-				parts = append(parts, col.IsNull())
+			if wanted {
+				parts = append(parts, isNull(col))
 			} else {
-				parts = append(parts, col.IsNotNull())
+				parts = append(parts, isNotNull(col))
 			}
 			continue
 		case "$not":
@@ -268,7 +268,7 @@ func (b *Builder) comparisons(t *Table, col valueExpr, v *ordjson.Value, at path
 		if val == nil && m.Key != "$eq" && m.Key != "$ne" {
 			return nil, opAt.errorf("cannot compare with null")
 		}
-		parts = append(parts, cmp(col, val))
+		parts = append(parts, cmp(col, comparable(col, val)))
 	}
 	if len(parts) == 0 {
 		return nil, at.errorf("must not be an empty object")
