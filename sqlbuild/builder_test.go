@@ -49,6 +49,8 @@ func TestSelect(t *testing.T) {
 			"SELECT * FROM `eventsource`.`event` WHERE ((JSON_EXTRACT(`data`, ?) IS NULL) OR (JSON_EXTRACT(`data`, ?) = ?))", "[$.a $.a null]"},
 		{"a boolean at a JSON path is its JSON text", `{"$select":{"$where":{"data->$.a":{"$eq":false}}}}`,
 			"SELECT * FROM `eventsource`.`event` WHERE (JSON_UNQUOTE(JSON_EXTRACT(`data`, ?)) = ?)", "[$.a false]"},
+		{"an offset without a limit reads the rest", `{"$select":{"$offset":2}}`,
+			"SELECT * FROM `eventsource`.`event` LIMIT ? OFFSET ?", "[9223372036854775807 2]"},
 		{"quote in value stays bound", `{"$select":{"$where":{"pid":"x' OR 1=1 --"}}}`,
 			"SELECT * FROM `eventsource`.`event` WHERE (`pid` = ?)", "[x' OR 1=1 --]"},
 	}

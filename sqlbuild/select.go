@@ -431,9 +431,11 @@ func (s *Select) SQL() (string, []any, error) {
 	case s.Limit > 0:
 		ds = ds.Limit(uint(s.Limit))
 	case s.Offset > 0:
-		// MySQL has no OFFSET without LIMIT; its manual's idiom for "all
-		// the rest" is the largest LIMIT. (json-sql-builder2 throws.)
-		ds = ds.Limit(math.MaxUint64)
+		// MySQL has no OFFSET without LIMIT: "all the rest" is a LIMIT no
+		// table reaches. (json-sql-builder2 throws.) Not MaxUint64: goqu
+		// binds limits as int64, and -1 would mean "all" only by accident
+		// of server-side prepared statements.
+		ds = ds.Limit(math.MaxInt64)
 	}
 	if s.Offset > 0 {
 		ds = ds.Offset(uint(s.Offset))
