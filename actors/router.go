@@ -365,7 +365,13 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows,
 	}
 	req, sel, live := c.req, c.sel, c.live
-	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live) })
+	// A stream runs on the goroutine that sends it a message (the
+	// subscriber's for "accepted", a page read's, a timer's) instead of a
+	// new goroutine per message: its Receive is short and never waits on
+	// anything but the publisher's queue, and per row the goroutine start
+	// cost more than the row's own work.
+	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live) },
+		actor.WithDispatcher(actor.NewSynchronizedDispatcher(streamThroughput)))
 	pid, err := ctx.SpawnNamed(props, "stream:"+channel)
 	if err != nil {
 		r.deps.Logger.Error("could not start stream", slog.String("channel", channel), slog.Any("err", err))
@@ -377,8 +383,12 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 	r.deps.Routes.add(channel, pid)
 }
 
-func (r *router) childProps(producer actor.Producer) *actor.Props {
-	return actor.PropsFromProducer(producer, actor.WithReceiverMiddleware(r.cfg.ChildMiddleware...))
+// streamThroughput is how many messages a stream handles in a row before it
+// yields its goroutine.
+const streamThroughput = 300
+
+func (r *router) childProps(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
+	return actor.PropsFromProducer(producer, append([]actor.PropsOption{actor.WithReceiverMiddleware(r.cfg.ChildMiddleware...)}, opts...)...)
 }
 
 // control forwards what a client says on its response channel to its stream.

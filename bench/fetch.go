@@ -46,16 +46,41 @@ type streamOpts struct {
 // of a row is the time from the previous row's arrival in the loop body to
 // its own: the "accepted", the server's turn and the row's way back.
 func (e *env) fetchOne(ctx context.Context, s sink, i int, pid string, o streamOpts) {
-	first := false
+	// Once: an inline wire fetch reaches its first row on the reader
+	// goroutine.
+	var first sync.Once
 	firstDone := func() {
-		if !first {
-			first = true
+		first.Do(func() {
 			if o.onFirst != nil {
 				o.onFirst()
 			}
-		}
+		})
 	}
 	defer firstDone()
+	if w, ok := e.fetcher.(*wireFetcher); ok && o.hold == nil {
+		// The wire client's reader counts and accepts rows itself, as the
+		// ping-pong's client does.
+		var n atomic.Int64
+		var last time.Time // the reader goroutine's
+		err := w.fetchInline(ctx, fetchQuery(pid), o.window, func(int) {
+			now := time.Now()
+			if n.Add(1) > 1 {
+				s.lat.record(i, now.Sub(last))
+			} else {
+				firstDone()
+			}
+			last = now
+			s.rows.Add(1)
+		})
+		if err != nil {
+			s.fail(fmt.Errorf("stream of %s: after %d rows: %w", pid, n.Load(), err))
+			return
+		}
+		if got := n.Load(); o.want > 0 && got != int64(o.want) {
+			s.fail(fmt.Errorf("stream of %s: %d rows, want %d", pid, got, o.want))
+		}
+		return
+	}
 	n := 0
 	var last time.Time
 	for _, err := range e.fetcher.fetch(ctx, fetchQuery(pid), o.window) {

@@ -78,6 +78,12 @@ type wireCall struct {
 	subscribed chan struct{}
 	confirmed  bool
 	broken     chan struct{} // closed when the inbox overflowed
+
+	// onRow, when set, makes the reader goroutine handle the call's rows
+	// itself, as the ping-pong's client side does: it counts each row and
+	// accepts it at once, with no hand-off to the fetching goroutine.
+	onRow func(size int)
+	ended chan error // gets the end of an inline call: nil, or why it failed
 }
 
 func newWireFetcher(rdb *redis.Client, fetchChannel, prefix string, onErr func(error)) *wireFetcher {
@@ -121,7 +127,13 @@ func (w *wireFetcher) read() {
 				continue // our own
 			}
 			w.mu.Lock()
-			if c := w.calls[m.Channel]; c != nil {
+			c := w.calls[m.Channel]
+			if c != nil && c.onRow != nil {
+				w.mu.Unlock()
+				w.handleInline(m.Channel, c, m.Payload)
+				continue
+			}
+			if c != nil {
 				select {
 				case c.inbox <- m.Payload:
 				default:
@@ -134,6 +146,73 @@ func (w *wireFetcher) read() {
 			}
 			w.mu.Unlock()
 		}
+	}
+}
+
+// handleInline is the reader goroutine's turn for a call with onRow: the
+// row is counted and accepted at once; a terminal ends the call.
+func (w *wireFetcher) handleInline(channel string, c *wireCall, p string) {
+	end := func(err error) {
+		if c.onRow != nil {
+			c.onRow = nil // whatever else arrives is ignored
+			c.ended <- err
+		}
+	}
+	switch {
+	case len(p) > 0 && p[0] == '{':
+		if len(p) > 9 && p[:9] == `{"error":` {
+			end(fmt.Errorf("%w: %s", errWire, p))
+			return
+		}
+		c.onRow(len(p))
+		w.pub.publish(channel, messages.AcceptedJSON)
+	case p == string(messages.EndJSON):
+		end(nil)
+	case p == string(messages.TimeoutJSON) || p == string(messages.ErrorJSON):
+		end(fmt.Errorf("%w: %s", errWire, p))
+	}
+}
+
+// fetchInline runs one fetch whose rows the reader goroutine counts and
+// accepts itself (see wireCall.onRow); onRow runs on that goroutine, one
+// call at a time across all streams. It returns once the stream ended.
+func (w *wireFetcher) fetchInline(ctx context.Context, query string, window int, onRow func(size int)) error {
+	channel := w.prefix + strconv.FormatUint(w.seq.Add(1), 10)
+	c := &wireCall{subscribed: make(chan struct{}), onRow: onRow, ended: make(chan error, 1)}
+	w.mu.Lock()
+	w.calls[channel] = c
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.calls, channel)
+		w.mu.Unlock()
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = w.ps.Unsubscribe(uctx, channel)
+		cancel()
+	}()
+	fail := func(err error) error { return fmt.Errorf("wire fetch %s: %w", channel, err) }
+	if err := w.ps.Subscribe(ctx, channel); err != nil {
+		return fail(err)
+	}
+	select {
+	case <-c.subscribed:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	req, err := json.Marshal(messages.Request{Channel: channel, Query: json.RawMessage(query), Reason: true, Window: windowField(window)})
+	if err != nil {
+		return fail(err)
+	}
+	w.pub.publish(w.fetchChannel, req)
+	select {
+	case err := <-c.ended:
+		if err != nil {
+			return fail(err)
+		}
+		return nil
+	case <-ctx.Done():
+		w.pub.publish(channel, messages.EndJSON)
+		return fail(ctx.Err())
 	}
 }
 
