@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -29,6 +29,9 @@ type cursor struct {
 	sel        *sqlbuild.Select
 	store      Store
 	decodeJSON bool
+	// encode reads rows as their JSON payloads (Page.Payloads) instead of
+	// values (Page.Rows).
+	encode bool
 	// pageSize is the next page's size: it starts small, so that the many
 	// streams whose clients read a few rows or stall hold little memory,
 	// and doubles with each page up to maxPage for the long readers.
@@ -42,10 +45,11 @@ type cursor struct {
 	done     bool
 }
 
-// next reads the next page; done reports that nothing follows it.
-func (c *cursor) next(ctx context.Context) (rows []messages.Row, done bool, err error) {
+// next reads the next page, as rows or payloads (see encode); done reports
+// that nothing follows it.
+func (c *cursor) next(ctx context.Context) (mysqlstore.Page, bool, error) {
 	if c.done || c.sel.Empty {
-		return nil, true, nil
+		return mysqlstore.Page{}, true, nil
 	}
 	if c.sel.Table.Key == "" || c.sel.Whole {
 		return c.readWhole(ctx)
@@ -66,34 +70,40 @@ func (c *cursor) next(ctx context.Context) (rows []messages.Row, done bool, err 
 	}
 	// The first page takes the snapshot bound (page.Snapshot is zero then)
 	// and the later ones keep to it.
-	got, err := c.store.ReadPage(ctx, c.sel, page, c.decodeJSON)
+	got, err := c.read(ctx, page)
 	if err != nil {
-		return nil, false, err
+		return mysqlstore.Page{}, false, err
 	}
 	if c.snapshot == 0 {
 		c.snapshot = got.Snapshot
 	}
-	rows = got.Rows
+	n := uint64(len(got.Rows) + len(got.Payloads))
 	c.after = got.LastKey
-	c.returned += uint64(len(rows))
-	c.done = uint64(len(rows)) < size || (c.sel.Limit > 0 && c.returned >= c.sel.Limit)
-	return rows, c.done, nil
+	c.returned += n
+	c.done = n < size || (c.sel.Limit > 0 && c.returned >= c.sel.Limit)
+	return got, c.done, nil
 }
 
-func (c *cursor) readWhole(ctx context.Context) ([]messages.Row, bool, error) {
+func (c *cursor) read(ctx context.Context, page sqlbuild.Page) (mysqlstore.Page, error) {
+	if c.encode {
+		return c.store.ReadPayloads(ctx, c.sel, page, c.decodeJSON)
+	}
+	return c.store.ReadPage(ctx, c.sel, page, c.decodeJSON)
+}
+
+func (c *cursor) readWhole(ctx context.Context) (mysqlstore.Page, bool, error) {
 	size := c.maxBuffered + 1
 	if c.sel.Limit > 0 && c.sel.Limit < size {
 		size = c.sel.Limit
 	}
-	got, err := c.store.ReadPage(ctx, c.sel, sqlbuild.Page{Offset: c.sel.Offset, Size: size}, c.decodeJSON)
+	got, err := c.read(ctx, sqlbuild.Page{Offset: c.sel.Offset, Size: size})
 	if err != nil {
-		return nil, false, err
+		return mysqlstore.Page{}, false, err
 	}
-	rows := got.Rows
-	if uint64(len(rows)) > c.maxBuffered {
-		return nil, false, fmt.Errorf("result of %s exceeds %d rows and cannot be paged (no key column, or DISTINCT/GROUP BY/aggregates): %w",
+	if uint64(len(got.Rows)+len(got.Payloads)) > c.maxBuffered {
+		return mysqlstore.Page{}, false, fmt.Errorf("result of %s exceeds %d rows and cannot be paged (no key column, or DISTINCT/GROUP BY/aggregates): %w",
 			c.sel.Table.QualifiedName(), c.maxBuffered, errTooLarge)
 	}
 	c.done = true
-	return rows, true, nil
+	return got, true, nil
 }

@@ -25,6 +25,8 @@ type Store interface {
 	// ReadPage reads one page of s: its rows, the key of its last row and,
 	// when the page took it, the snapshot bound.
 	ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (mysqlstore.Page, error)
+	// ReadPayloads reads the same page with each row as its JSON payload.
+	ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (mysqlstore.Page, error)
 }
 
 // Persister commits persists, batching concurrent ones (mysqlstore.Batcher).

@@ -24,5 +24,6 @@ func NewPager(sel *sqlbuild.Select, store Store, decodeJSON bool, pageSize, maxB
 
 // Next reads the next page; done reports that nothing follows it.
 func (p *Pager) Next(ctx context.Context) (rows []messages.Row, done bool, err error) {
-	return p.c.next(ctx)
+	page, done, err := p.c.next(ctx)
+	return page.Rows, done, err
 }

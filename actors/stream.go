@@ -99,7 +99,7 @@ func newStream(settings streamSettings, channel string, req messages.Request, se
 		req:            req,
 		window:         window,
 		live:           live,
-		cursor: &cursor{sel: sel, store: settings.store, decodeJSON: req.Decode,
+		cursor: &cursor{sel: sel, store: settings.store, decodeJSON: req.Decode, encode: true,
 			pageSize: firstPage(window, settings.pageSize), maxPage: uint64(settings.pageSize),
 			maxBuffered: uint64(settings.maxBuffered)},
 	}
@@ -252,35 +252,13 @@ func (s *stream) cancelTimer() {
 	}
 }
 
-// encodePage writes the rows' JSON into one buffer: one allocation per page
-// instead of one per row, made by the reading goroutine, off the actor.
-func encodePage(rows []messages.Row) [][]byte {
-	if len(rows) == 0 {
-		return nil
-	}
-	payloads := make([][]byte, len(rows))
-	// Sized after the first row, plus slack: rows of one query are alike.
-	first := rows[0].AppendJSON(nil)
-	buf := append(make([]byte, 0, (len(first)+len(first)/4+8)*len(rows)), first...)
-	payloads[0] = buf[:len(buf):len(buf)]
-	for i := 1; i < len(rows); i++ {
-		start := len(buf)
-		buf = rows[i].AppendJSON(buf)
-		// Capped, so that nothing appended later can reach into the next
-		// row's bytes. (A buffer that grows leaves earlier payloads in the
-		// old array, which they keep alive.)
-		payloads[i] = buf[start:len(buf):len(buf)]
-	}
-	return payloads
-}
-
 // read starts one cursor read off the actor.
 func (s *stream) read() {
 	s.reading = true
 	cur, self, root, ioCtx := s.cursor, s.self, s.root, s.ioCtx
 	go func() {
-		rows, done, err := cur.next(ioCtx)
-		root.Send(self, pageRead{rows: encodePage(rows), done: done, err: err})
+		page, done, err := cur.next(ioCtx)
+		root.Send(self, pageRead{rows: page.Payloads, done: done, err: err})
 	}()
 }
 

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bytes"
 	"testing"
 	"time"
 
@@ -9,45 +8,6 @@ import (
 
 	"github.com/eventsource/eventsource/messages"
 )
-
-func TestEncodePage(t *testing.T) {
-	cols := []string{"pid", "n"}
-	tests := []struct {
-		name string
-		rows []messages.Row
-	}{
-		{"no rows", nil},
-		{"one row", []messages.Row{{Columns: cols, Values: []any{"a", int64(1)}}}},
-		// Rows longer than the first one grow the buffer past its estimate.
-		{"rows of growing size", []messages.Row{
-			{Columns: cols, Values: []any{"a", int64(1)}},
-			{Columns: cols, Values: []any{"a much longer pid than the first row's", int64(22)}},
-			{Columns: cols, Values: []any{string(bytes.Repeat([]byte("x"), 4096)), int64(333)}},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := encodePage(tt.rows)
-			if len(got) != len(tt.rows) {
-				t.Fatalf("%d payloads for %d rows", len(got), len(tt.rows))
-			}
-			for i, row := range tt.rows {
-				if want := row.AppendJSON(nil); !bytes.Equal(got[i], want) {
-					t.Errorf("row %d: %s, want %s", i, got[i], want)
-				}
-			}
-			// A payload is capped: appending to it must not reach the next.
-			for i := range got {
-				_ = append(got[i], "garbage"...)
-			}
-			for i, row := range tt.rows {
-				if want := row.AppendJSON(nil); !bytes.Equal(got[i], want) {
-					t.Errorf("row %d changed by an append to another: %s", i, got[i])
-				}
-			}
-		})
-	}
-}
 
 func TestRoutesDeliver(t *testing.T) {
 	system := actor.NewActorSystem()

@@ -53,7 +53,7 @@ func appendValue(buf []byte, v any, digits int) []byte {
 	case string:
 		return AppendString(buf, v)
 	case []byte:
-		return AppendString(buf, string(v))
+		return AppendString(buf, v)
 	case int64:
 		return strconv.AppendInt(buf, v, 10)
 	case uint64:
@@ -68,6 +68,9 @@ func appendValue(buf []byte, v any, digits int) []byte {
 		return append(buf, '"')
 	case json.RawMessage:
 		return append(buf, v...)
+	case interface{ AppendJSON([]byte) []byte }:
+		// A value that writes itself (a reader's view of its buffer).
+		return v.AppendJSON(buf)
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -123,7 +126,10 @@ const hexDigits = "0123456789abcdef"
 // quotes, backslashes and control characters are escaped (encoding/json also
 // escapes <, >, & and U+2028/9, which would change the bytes). Invalid UTF-8
 // becomes U+FFFD.
-func AppendString(buf []byte, s string) []byte {
+//
+// s may be text's bytes, so that text read into a buffer is written without
+// a copy to a string first.
+func AppendString[S ~string | ~[]byte](buf []byte, s S) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -154,7 +160,8 @@ func AppendString(buf []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// At most 4 bytes: the conversion stays on the stack.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			buf = append(buf, s[start:i]...)
 			buf = append(buf, "\ufffd"...)

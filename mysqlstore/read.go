@@ -15,7 +15,12 @@ import (
 
 // Page is one batch of rows and where the next batch starts.
 type Page struct {
+	// Rows are the rows as values; nil when RowOptions.Encode asked for
+	// Payloads instead.
 	Rows []messages.Row
+	// Payloads are the rows' JSON, as messages.Row.AppendJSON writes it,
+	// when RowOptions.Encode asked for them.
+	Payloads [][]byte
 	// LastKey is the key of the last row, for keyset paging (0 when the
 	// query carries no key column).
 	LastKey int64
@@ -30,6 +35,11 @@ type RowOptions struct {
 	DecodeJSON bool
 	// Table tells which result columns are JSON columns (by name).
 	Table *sqlbuild.Table
+	// Encode returns the rows as their JSON payloads (Page.Payloads),
+	// written while they are read: text is encoded straight from the
+	// driver's buffer, and a page costs one allocation for all its rows
+	// instead of several per row.
+	Encode bool
 }
 
 // Querier runs a query: a *sql.DB, or cached Statements.
@@ -87,15 +97,38 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 	var page Page
 	dest := make([]any, n)
 	ptrs := make([]any, n)
+	// Encoding: text columns are scanned as RawBytes, which point into the
+	// driver's buffer until the next row, and encoded before it comes.
+	raw := make([]sql.RawBytes, n)
+	texts := make([]encodedText, n)
 	for i := range dest {
 		ptrs[i] = &dest[i]
+		if opts.Encode && i < visible && isText(types[i].DatabaseTypeName()) {
+			ptrs[i] = &raw[i]
+		}
+	}
+	var (
+		encoded []byte
+		ends    []int // where each row's payload ends in encoded
+		row     = messages.Row{Columns: columns, TimeDigits: digits}
+	)
+	if opts.Encode {
+		row.Values = make([]any, visible)
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return Page{}, fmt.Errorf("scan row: %w", err)
 		}
-		values := make([]any, visible)
+		values := row.Values
+		if !opts.Encode {
+			values = make([]any, visible)
+		}
 		for i := 0; i < visible; i++ {
+			if _, isRaw := ptrs[i].(*sql.RawBytes); isRaw {
+				texts[i] = encodedText{raw[i], isJSON[i] && opts.DecodeJSON}
+				values[i] = &texts[i] // a pointer: boxing it allocates nothing
+				continue
+			}
 			values[i] = wireValue(dest[i], isJSON[i] && opts.DecodeJSON)
 		}
 		if keyIndex >= 0 {
@@ -110,12 +143,57 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 				return Page{}, fmt.Errorf("read snapshot column: %w", err)
 			}
 		}
+		if opts.Encode {
+			encoded = row.AppendJSON(encoded)
+			ends = append(ends, len(encoded))
+			continue
+		}
 		page.Rows = append(page.Rows, messages.Row{Columns: columns, Values: values, TimeDigits: digits})
 	}
 	if err := rows.Err(); err != nil {
 		return Page{}, fmt.Errorf("read page: %w", err)
 	}
+	if opts.Encode && len(ends) > 0 {
+		// Cut once the buffer stopped growing; each payload capped, so that
+		// nothing appended to one reaches into the next.
+		page.Payloads = make([][]byte, len(ends))
+		start := 0
+		for i, end := range ends {
+			page.Payloads[i] = encoded[start:end:end]
+			start = end
+		}
+	}
 	return page, nil
+}
+
+// isText tells the column types whose values the driver hands over as
+// bytes: text, JSON, binary strings and decimals, all written as strings.
+func isText(databaseType string) bool {
+	switch databaseType {
+	case "CHAR", "VARCHAR", "TINYTEXT", "TEXT", "MEDIUMTEXT", "LONGTEXT", "JSON",
+		"BINARY", "VARBINARY", "TINYBLOB", "BLOB", "MEDIUMBLOB", "LONGBLOB",
+		"ENUM", "SET", "DECIMAL":
+		return true
+	}
+	return false
+}
+
+// encodedText is a text value scanned as RawBytes (nil for NULL), written
+// the way wireValue's result for it would be.
+type encodedText struct {
+	raw        sql.RawBytes
+	decodeJSON bool
+}
+
+// AppendJSON writes the value as JSON.
+func (t *encodedText) AppendJSON(buf []byte) []byte {
+	switch {
+	case t.raw == nil:
+		return append(buf, "null"...)
+	case t.decodeJSON && json.Valid(t.raw):
+		return append(buf, t.raw...)
+	}
+	return messages.AppendString(buf, t.raw)
 }
 
 // wireValue converts a scanned value to one messages.Row encodes.

@@ -15,8 +15,18 @@ type Store struct {
 	Statements *Statements
 }
 
-// ReadPage reads one page of s.
+// ReadPage reads one page of s as values (Page.Rows).
 func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (Page, error) {
+	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
+}
+
+// ReadPayloads reads one page of s as the rows' JSON (Page.Payloads): what a
+// stream publishes.
+func (st Store) ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (Page, error) {
+	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table, Encode: true})
+}
+
+func (st Store) read(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, opts RowOptions) (Page, error) {
 	query, args, err := s.PageSQL(p)
 	if err != nil {
 		return Page{}, err
@@ -25,5 +35,5 @@ func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Pag
 	if st.Statements != nil {
 		q = st.Statements
 	}
-	return ReadPage(ctx, q, query, args, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
+	return ReadPage(ctx, q, query, args, opts)
 }

@@ -1,0 +1,83 @@
+package mysqlstore_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// TestReadPayloadsEncodeAsRows checks the stream's reading path (rows
+// encoded while they are read, text straight from the driver's buffer)
+// against the values path and messages.Row's encoder, byte for byte, over
+// the column types and the values that are easy to get wrong: NULL against
+// the empty string, escapes, invalid UTF-8, JSON text and decoded JSON.
+func TestReadPayloadsEncodeAsRows(t *testing.T) {
+	t.Parallel()
+	db, name := mustDatabase(t)
+	mustExec(t, db, "CREATE DATABASE `"+name+"`")
+	mustExec(t, db, "CREATE TABLE `"+name+"`.kinds (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "+
+		"s VARCHAR(50) NULL, t TEXT NULL, j JSON NULL, d DECIMAL(10,3) NULL, f DOUBLE NULL, i INT NULL, "+
+		"ts DATETIME(3) NULL, ts6 DATETIME(6) NULL, b VARBINARY(10) NULL, e ENUM('x','y') NULL, c CHAR(3) NULL)")
+	for _, row := range [][]any{
+		{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
+		{"", "", `""`, "0.000", 0.0, 0, "2020-01-01 00:00:00", "2020-01-01 00:00:00", []byte{}, "x", ""},
+		{`quote " and \ back`, "line\nbreak\ttab\x01", `{"a": [1, 2.5, "x\u00e9"], "b": null}`, "-12.345", 1e-7, -42,
+			"2020-04-06 11:35:18.414", "2021-12-31 23:59:59.999999", []byte{0xff, 'a', 0xc3}, "y", "é"},
+		{"ünïcödé ✓ 𝄞", "\u2028\u2029<>&", `[true, false, null]`, "9999999.999", 1e21, 2147483647,
+			"1999-12-31 23:59:59.999", "1970-01-01 00:00:01.000001", []byte("ok"), nil, "abc"},
+	} {
+		mustExec(t, db, "INSERT INTO `"+name+"`.kinds (s, t, j, d, f, i, ts, ts6, b, e, c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row...)
+	}
+	b := mustBuilder(t, db, name+".kinds")
+	store := mysqlstore.Store{DB: db, Statements: mysqlstore.NewStatements(db, 8)}
+	t.Cleanup(store.Statements.Close)
+	for _, tt := range []struct {
+		name   string
+		query  string
+		decode bool
+	}{
+		{"all columns", `{"$select":{}}`, false},
+		{"decoded JSON", `{"$select":{}}`, true},
+		{"some columns, ordered", `{"$select":{"$columns":["j","s","ts"],"$orderBy":{"i":false}}}`, true},
+		{"read whole", `{"$select":{"e":true,"n":{"$count":"*"},"$groupBy":"e"}}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sel, err := b.Select([]byte(tt.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := sqlbuild.Page{Size: 10}
+			rows, err := store.ReadPage(testContext(t), sel, page, tt.decode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payloads, err := store.ReadPayloads(testContext(t), sel, page, tt.decode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if payloads.Rows != nil || len(payloads.Payloads) != len(rows.Rows) || len(rows.Rows) == 0 {
+				t.Fatalf("%d payloads (and %d rows) for %d rows", len(payloads.Payloads), len(payloads.Rows), len(rows.Rows))
+			}
+			if payloads.LastKey != rows.LastKey || payloads.Snapshot != rows.Snapshot {
+				t.Errorf("payloads: key %d, snapshot %d; rows: key %d, snapshot %d",
+					payloads.LastKey, payloads.Snapshot, rows.LastKey, rows.Snapshot)
+			}
+			for i, row := range rows.Rows {
+				if want := row.AppendJSON(nil); !bytes.Equal(payloads.Payloads[i], want) {
+					t.Errorf("row %d:\n got %s\nwant %s", i, payloads.Payloads[i], want)
+				}
+			}
+			// Each payload is capped: appending to one leaves the next alone.
+			for i := range payloads.Payloads {
+				_ = append(payloads.Payloads[i], "garbage"...)
+			}
+			for i, row := range rows.Rows {
+				if want := row.AppendJSON(nil); !bytes.Equal(payloads.Payloads[i], want) {
+					t.Errorf("row %d changed by an append to another: %s", i, payloads.Payloads[i])
+				}
+			}
+		})
+	}
+}
