@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,9 @@ type RowOptions struct {
 	// driver's buffer, and a page costs one allocation for all its rows
 	// instead of several per row.
 	Encode bool
+	// Rows, if known, is how many rows the page may hold (its LIMIT): the
+	// payload buffer is sized for them after the first row.
+	Rows int
 }
 
 // Querier runs a query: a *sql.DB, or cached Statements.
@@ -145,6 +149,13 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 		}
 		if opts.Encode {
 			encoded = row.AppendJSON(encoded)
+			if len(ends) == 0 && opts.Rows > 1 {
+				// Rows of one query are alike: room for the rest, with
+				// slack, instead of growing by doubling.
+				rest := min(opts.Rows, maxPresized) - 1
+				encoded = slices.Grow(encoded, (len(encoded)+len(encoded)/4+8)*rest)
+				ends = make([]int, 0, rest+1)
+			}
 			ends = append(ends, len(encoded))
 			continue
 		}
@@ -165,6 +176,10 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 	}
 	return page, nil
 }
+
+// maxPresized bounds the rows a payload buffer is sized for in advance (a
+// page read whole may be allowed many more rows than it holds).
+const maxPresized = 1024
 
 // isText tells the column types whose values the driver hands over as
 // bytes: text, JSON, binary strings and decimals, all written as strings.
