@@ -195,9 +195,10 @@ func (s *stream) pump(ctx actor.Context) {
 		s.publishRow(row)
 	}
 	// Read ahead once the buffer runs low, so the next page is there
-	// before the client asks for it. (The cursor is ours to read while no
-	// read runs.)
-	if !s.drained && !s.reading && len(s.buffer) <= max(s.window, int(s.cursor.pageSize)/4) {
+	// before the client asks for it: "low" grows with the window, since a
+	// wide window drains the buffer faster than a page read takes. (The
+	// cursor is ours to read while no read runs.)
+	if !s.drained && !s.reading && len(s.buffer) <= max(4*s.window, int(s.cursor.pageSize)/4) {
 		s.read()
 	}
 	if s.drained && len(s.buffer) == 0 && len(s.inflight) == 0 && !s.reading {
