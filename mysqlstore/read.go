@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,9 +40,6 @@ type RowOptions struct {
 	// driver's buffer, and a page costs one allocation for all its rows
 	// instead of several per row.
 	Encode bool
-	// Rows, if known, is how many rows the page may hold (its LIMIT): the
-	// payload buffer is sized for them after the first row.
-	Rows int
 }
 
 // Querier runs a query: a *sql.DB, or cached Statements.
@@ -148,14 +144,11 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 			}
 		}
 		if opts.Encode {
+			// The buffer grows by doubling rather than being sized for the
+			// page's LIMIT: a stream keeps its payloads until they are sent,
+			// and the many streams of a few rows each would hold the room of
+			// rows they never had.
 			encoded = row.AppendJSON(encoded)
-			if len(ends) == 0 && opts.Rows > 1 {
-				// Rows of one query are alike: room for the rest, with
-				// slack, instead of growing by doubling.
-				rest := min(opts.Rows, maxPresized) - 1
-				encoded = slices.Grow(encoded, (len(encoded)+len(encoded)/4+8)*rest)
-				ends = make([]int, 0, rest+1)
-			}
 			ends = append(ends, len(encoded))
 			continue
 		}
@@ -176,10 +169,6 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 	}
 	return page, nil
 }
-
-// maxPresized bounds the rows a payload buffer is sized for in advance (a
-// page read whole may be allowed many more rows than it holds).
-const maxPresized = 1024
 
 // isText tells the column types whose values the driver hands over as
 // bytes: text, JSON, binary strings and decimals, all written as strings.
