@@ -133,10 +133,12 @@ func (s *Subscriber) run() {
 			time.Sleep(retry.NextBackOff())
 			continue
 		}
-		if !s.healthy.Swap(true) {
+		if !s.healthy.Load() && !s.healthy.Swap(true) {
 			s.logger.Info("redis subscriber connection restored")
+			// Reset only here: it reads the clock, once per message
+			// otherwise.
+			retry.Reset()
 		}
-		retry.Reset()
 		switch m := msg.(type) {
 		case *redis.Message:
 			s.sink(messages.Inbound{Channel: m.Channel, Payload: []byte(m.Payload)})
