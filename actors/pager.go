@@ -14,7 +14,7 @@ type Pager struct {
 	c *cursor
 }
 
-// NewPager returns a pager over sel whose pages grow from 64 rows to
+// NewPager returns a pager over sel whose pages grow from 128 rows to
 // pageSize; a result that cannot be paged is read whole, up to maxBuffered
 // rows.
 func NewPager(sel *sqlbuild.Select, store Store, decodeJSON bool, pageSize, maxBuffered int) *Pager {
