@@ -185,12 +185,14 @@ func (b *Batcher) commit(batch []batchJob) {
 		}
 		report()
 	}
-	if len(batch) == 1 {
-		// A lone request needs no transaction around its one statement:
-		// autocommit spares the BEGIN and COMMIT round trips.
-		id, affected, err := b.exec(ctx, nil, batch[0].ins)
-		if errs[0] = err; err == nil {
-			results[0] = messages.NewOK(affected, id)
+	if b.oneStatement(batch) {
+		// One statement needs no transaction around it: autocommit spares
+		// the BEGIN and COMMIT round trips, and the statement is atomic on
+		// its own. (If the combined INSERT fails, its requests are retried
+		// one by one, each autocommitted: each still stands alone.)
+		if err := b.execRun(ctx, nil, batch, results, errs); err != nil {
+			failAll(err)
+			return
 		}
 		b.announce(batch, results, errs)
 		report()
@@ -238,9 +240,28 @@ func (b *Batcher) announce(batch []batchJob, results []messages.OK, errs []error
 	}
 }
 
+// oneStatement reports whether the batch goes to MySQL as one INSERT: a lone
+// request, or requests that combine into one.
+func (b *Batcher) oneStatement(batch []batchJob) bool {
+	if len(batch) == 1 {
+		return true
+	}
+	if !b.consecutiveIDs {
+		return false
+	}
+	for _, job := range batch[1:] {
+		if !batch[0].ins.Combinable(job.ins) {
+			return false
+		}
+	}
+	return true
+}
+
 // execRun runs a run of combinable jobs as one INSERT, or job by job when
-// that fails, so that only the failing job's request fails. It returns an
-// error only when the whole transaction is lost.
+// that fails, so that only the failing job's request fails. Inside tx it
+// returns an error only when the whole transaction is lost; without one
+// (autocommit) only when the combined INSERT was lost whole, before any
+// request committed.
 func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, results []messages.OK, errs []error) error {
 	if len(run) > 1 {
 		inserts := make([]*sqlbuild.Insert, len(run))
@@ -272,9 +293,11 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, resul
 	for i, job := range run {
 		id, affected, err := b.exec(ctx, tx, job.ins)
 		if err != nil {
-			if transactionLost(err) {
+			if tx != nil && transactionLost(err) {
 				return err
 			}
+			// Autocommitted, the requests before this one are committed and
+			// the ones after it still run: this one fails alone.
 			errs[i] = err
 			continue
 		}
