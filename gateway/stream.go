@@ -113,6 +113,13 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) {
 	defer g.deps.System.Root.Stop(pid)
 	s := &eventStream{g: g, f: f, conn: c, live: live, ctx: r.Context()}
 	if err := s.run(w, start, hasStart); err != nil && !errors.Is(err, context.Canceled) {
+		if s.sw == nil {
+			// Failed before the response began: the client can still be
+			// told so.
+			writeError(w, g.logger, unavailable("cannot start the stream now"))
+			g.logger.Warn("open event stream", "actor", name, "err", err)
+			return
+		}
 		g.logger.Debug("event stream ended", "actor", name, "err", err)
 	}
 }
@@ -164,20 +171,26 @@ type eventStream struct {
 }
 
 func (s *eventStream) run(w http.ResponseWriter, start int64, hasStart bool) error {
+	// The stream listens, and knows where "new" starts, before the client
+	// hears it is connected: an event committed after the response began
+	// is the client's to see, even one its own POST made a moment later.
+	el := newEventListener(s.f, s.g.cfg.Buffer)
+	s.g.hub.add(el.listener)
+	defer func() { s.g.hub.remove(el.listener) }()
+	var err error
+	if !hasStart {
+		if start, err = s.g.headID(s.ctx); err != nil {
+			return err
+		}
+	}
 	sw, err := openSSE(w, s.g.cfg.Retry, s.g.cfg.WriteTimeout)
 	if err != nil {
 		return err
 	}
 	s.sw = sw
-	el := newEventListener(s.f, s.g.cfg.Buffer)
-	s.g.hub.add(el.listener)
-	defer func() { s.g.hub.remove(el.listener) }()
 	if !hasStart {
-		// Only new events: start at the newest id now, and say so, so that
-		// a reconnection resumes there.
-		if start, err = s.g.headID(s.ctx); err != nil {
-			return err
-		}
+		// Only new events: start at the newest id, and say so, so that a
+		// reconnection resumes there.
 		s.last = start
 		sw.setID(strconv.FormatInt(start, 10))
 		if err := sw.flush(); err != nil {
