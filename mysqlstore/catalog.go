@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -67,6 +68,9 @@ func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild
 	if primaries == 1 {
 		t.Key = autoKey
 	}
+	if t.Indexes, err = loadIndexes(ctx, db, schema, table); err != nil {
+		return nil, err
+	}
 	checks, err := db.QueryContext(ctx, `
 		SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
 		WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, schema, table)
@@ -88,4 +92,40 @@ func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild
 		}
 	}
 	return t, checks.Err()
+}
+
+// loadIndexes reads the secondary B-tree indexes of whole columns, which
+// keyset pages may seek on (prefix, full-text and spatial indexes are left
+// out).
+func loadIndexes(ctx context.Context, db *sql.DB, schema, table string) ([]sqlbuild.Index, error) {
+	rows, err := db.QueryContext(ctx, `
+		SELECT INDEX_NAME, COLUMN_NAME, SUB_PART IS NOT NULL, INDEX_TYPE
+		FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY'
+		ORDER BY INDEX_NAME, SEQ_IN_INDEX`, schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("read indexes: %w", err)
+	}
+	defer rows.Close()
+	var indexes []sqlbuild.Index
+	unusable := map[string]bool{}
+	for rows.Next() {
+		var name, indexType string
+		var column sql.NullString // NULL for an index on an expression
+		var prefix bool
+		if err := rows.Scan(&name, &column, &prefix, &indexType); err != nil {
+			return nil, fmt.Errorf("scan index: %w", err)
+		}
+		if prefix || !column.Valid || indexType != "BTREE" {
+			unusable[name] = true
+		}
+		if n := len(indexes); n == 0 || indexes[n-1].Name != name {
+			indexes = append(indexes, sqlbuild.Index{Name: name})
+		}
+		indexes[len(indexes)-1].Columns = append(indexes[len(indexes)-1].Columns, column.String)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read indexes: %w", err)
+	}
+	return slices.DeleteFunc(indexes, func(idx sqlbuild.Index) bool { return unusable[idx.Name] }), nil
 }

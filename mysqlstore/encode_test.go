@@ -2,6 +2,8 @@ package mysqlstore_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/eventsource/eventsource/mysqlstore"
@@ -122,4 +124,68 @@ func BenchmarkReadPage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestKeysetPagesSeek checks the plan MariaDB runs for a later page of a
+// stream of one pid: a range on the pid index that starts at the last key
+// (both key parts used). Reading the pid's index entries from its first one
+// and filtering the key instead made every page cost as much as all the
+// pages before it.
+func TestKeysetPagesSeek(t *testing.T) {
+	t.Parallel()
+	db, name := mustMigrated(t)
+	// Many rows of one pid among others', as events arrive.
+	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) "+
+		"SELECT IF(seq % 2 = 0, 'long', CONCAT('other-', seq % 97)), 'shop', 'created', '{}' FROM `"+name+"`.seq_1_to_20000")
+	mustExec(t, db, "ANALYZE TABLE `"+name+"`.event")
+	var lo, hi int64
+	if err := db.QueryRowContext(testContext(t), "SELECT MIN(id), MAX(id) FROM `"+name+"`.event WHERE pid = 'long'").Scan(&lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := mustBuilder(t, db, name+".event").Select([]byte(`{"$select":{"$where":{"pid":"long"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	query, args, err := sel.PageSQL(sqlbuild.Page{Snapshot: hi, After: (lo + hi) / 2, Size: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan string
+	if err := db.QueryRowContext(testContext(t), "EXPLAIN FORMAT=JSON "+query, args...).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var explained any
+	if err := json.Unmarshal([]byte(plan), &explained); err != nil {
+		t.Fatalf("%v: %s", err, plan)
+	}
+	tbl := findTable(explained)
+	if tbl == nil {
+		t.Fatalf("no table access in the plan: %s", plan)
+	}
+	if parts := fmt.Sprint(tbl["used_key_parts"]); tbl["access_type"] != "range" || tbl["key"] != "pid" || parts != "[pid id]" {
+		t.Fatalf("later page: %v on %v, key parts %s; want a range on pid and id\n%s\n%s", tbl["access_type"], tbl["key"], parts, query, plan)
+	}
+}
+
+// findTable finds the first table access ({"access_type": ...}) in an
+// EXPLAIN FORMAT=JSON document.
+func findTable(v any) map[string]any {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, ok := v["access_type"]; ok {
+			return v
+		}
+		for _, child := range v {
+			if t := findTable(child); t != nil {
+				return t
+			}
+		}
+	case []any:
+		for _, child := range v {
+			if t := findTable(child); t != nil {
+				return t
+			}
+		}
+	}
+	return nil
 }

@@ -189,17 +189,21 @@ func TestLoadCatalog(t *testing.T) {
 	mustExec(t, db, "CREATE TABLE `"+name+"`.legacy (timestamp DATETIME(6) NOT NULL DEFAULT NOW(6), pid VARCHAR(200) NOT NULL, domain VARCHAR(200) NOT NULL, name VARCHAR(200) NOT NULL, data JSON NOT NULL)")
 	// Neither a composite key nor a non-AUTO_INCREMENT one can be paged on.
 	mustExec(t, db, "CREATE TABLE `"+name+"`.composite (a BIGINT NOT NULL, b BIGINT NOT NULL, PRIMARY KEY (a, b))")
-	mustExec(t, db, "CREATE TABLE `"+name+"`.natural (code VARCHAR(20) NOT NULL PRIMARY KEY, n INT)")
+	mustExec(t, db, "CREATE TABLE `"+name+"`.natural (code VARCHAR(20) NOT NULL PRIMARY KEY, n INT, "+
+		"note TEXT, KEY by_n_code (n, code), KEY by_prefix (code(4)), FULLTEXT KEY words (note))")
 	tests := []struct {
 		table   string
 		columns []string
 		json    []string
 		key     string
+		indexes string
 	}{
-		{"event", []string{"timestamp", "pid", "domain", "name", "data", "id"}, []string{"data"}, "id"},
-		{"legacy", []string{"timestamp", "pid", "domain", "name", "data"}, []string{"data"}, ""},
-		{"composite", []string{"a", "b"}, nil, ""},
-		{"natural", []string{"code", "n"}, nil, ""},
+		{"event", []string{"timestamp", "pid", "domain", "name", "data", "id"}, []string{"data"}, "id",
+			"domain(domain) domain_name(domain,name) name(name) pid(pid) timestamp(timestamp)"},
+		{"legacy", []string{"timestamp", "pid", "domain", "name", "data"}, []string{"data"}, "", ""},
+		{"composite", []string{"a", "b"}, nil, "", ""},
+		// Prefix and full-text indexes cannot be sought on by whole values.
+		{"natural", []string{"code", "n", "note"}, nil, "", "by_n_code(n,code)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.table, func(t *testing.T) {
@@ -227,6 +231,13 @@ func TestLoadCatalog(t *testing.T) {
 			}
 			if tbl.Key != tt.key {
 				t.Errorf("Key %q, want %q", tbl.Key, tt.key)
+			}
+			var indexes []string
+			for _, idx := range tbl.Indexes {
+				indexes = append(indexes, idx.Name+"("+strings.Join(idx.Columns, ",")+")")
+			}
+			if got := strings.Join(indexes, " "); got != tt.indexes {
+				t.Errorf("indexes %q, want %q", got, tt.indexes)
 			}
 			if c := tbl.Column("timestamp"); c != nil && c.TimeDigits != 6 {
 				t.Errorf("timestamp TimeDigits %d, want 6", c.TimeDigits)

@@ -304,10 +304,18 @@ func referenceBuilder(t *testing.T) (*Builder, *sql.DB, string) {
 	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
 		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
 		{Name: "data", JSON: true}, {Name: "id"},
-	}}
+	}, Indexes: seedIndexes}
 	catalog, err := NewCatalog(event)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return NewBuilder(catalog, Limits{}), db, name
+}
+
+// seedIndexes are the secondary indexes of seed.sql's event table (and of
+// the server's schema).
+var seedIndexes = []Index{
+	{Name: "domain", Columns: []string{"domain"}}, {Name: "domain_name", Columns: []string{"domain", "name"}},
+	{Name: "name", Columns: []string{"name"}}, {Name: "pid", Columns: []string{"pid"}},
+	{Name: "timestamp", Columns: []string{"timestamp"}},
 }

@@ -12,7 +12,7 @@ func testBuilder(t testing.TB) *Builder {
 	event := &Table{Schema: "eventsource", Name: "event", Key: "id", Columns: []Column{
 		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
 		{Name: "data", JSON: true}, {Name: "id"},
-	}}
+	}, Indexes: seedIndexes}
 	legacy := &Table{Schema: "old", Name: "event", Columns: []Column{
 		{Name: "timestamp"}, {Name: "pid"}, {Name: "domain"}, {Name: "name"}, {Name: "data", JSON: true},
 	}}
@@ -143,8 +143,12 @@ func TestPageSQL(t *testing.T) {
 		page        Page
 		sql         string
 	}{
-		{"keyset", `{"$select":{"$where":{"pid":"p"}}}`, Page{Snapshot: 100, After: 7, Size: 50},
-			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
+		{"keyset seeks on the pid index", `{"$select":{"$where":{"pid":"p"}}}`, Page{Snapshot: 100, After: 7, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` FORCE INDEX (`pid`) WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
+		{"keyset on an aliased table", `{"$select":{"$from":{"event":"e"},"$where":{"e.domain":{"$ne":"d"},"domain":"d","name":{"$eq":"n"}}}}`, Page{Snapshot: 100, After: 7, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` AS `e` FORCE INDEX (`domain_name`) WHERE (((`e`.`domain` != ?) AND (`domain` = ?) AND (`name` = ?)) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
+		{"keyset without a matching index", `{"$select":{"$where":{"pid":"p","domain":"d"}}}`, Page{Snapshot: 100, After: 7, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (((`pid` = ?) AND (`domain` = ?)) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
 		{"ordered uses offset with key tiebreak", `{"$select":{"$orderBy":"name"}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
 			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `__eventsource_key` ASC LIMIT ? OFFSET ?"},
 		{"table without key", `{"$select":{"$from":"old.event"}}`, Page{Size: 1001},
@@ -165,6 +169,42 @@ func TestPageSQL(t *testing.T) {
 			}
 			if n := strings.Count(sql, "?"); n != len(args) {
 				t.Fatalf("%d placeholders, %d args", n, len(args))
+			}
+		})
+	}
+}
+
+// The index a keyset page seeks on: one whose columns are exactly the
+// columns the query binds to single values at its top level.
+func TestSeekIndex(t *testing.T) {
+	b := testBuilder(t)
+	tests := []struct{ query, seek string }{
+		{`{"$select":{"$where":{"pid":"p"}}}`, "pid"},
+		{`{"$select":{"$where":{"pid":{"$eq":"p"}}}}`, "pid"},
+		{`{"$select":{"$where":{"pid":"p","timestamp":{"$gt":"2020-01-01"}}}}`, "pid"},
+		{`{"$select":{"$where":{"$and":[{"domain":"d"},{"name":"n"}]}}}`, "domain_name"},
+		{`{"$select":{"$where":{"name":"n","$and":{"domain":"d"}}}}`, "domain_name"},
+		{`{"$select":{"$where":{"domain":"d"}}}`, "domain"},
+		{`{"$select":{"pid":1,"$where":{"pid":"p"},"$limit":10}}`, "pid"},
+		// Nothing to seek on, or a plan MySQL picks better.
+		{`{"$select":{}}`, ""},
+		{`{"$select":{"$where":{"pid":"p","domain":"d"}}}`, ""},
+		{`{"$select":{"$where":{"pid":{"$in":["p","q"]}}}}`, ""},
+		{`{"$select":{"$where":{"$or":[{"pid":"p"},{"pid":"q"}]}}}`, ""},
+		{`{"$select":{"$where":{"pid":"~~domain"}}}`, ""},
+		{`{"$select":{"$where":{"pid":null}}}`, ""},
+		{`{"$select":{"$where":{"pid":"p"},"$orderBy":"timestamp"}}`, ""},
+		{`{"$select":{"$where":{"pid":"p"},"$groupBy":"name","name":1}}`, ""},
+		{`{"$select":{"$from":"old.event","$where":{"pid":"p"}}}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			s, err := b.Select([]byte(tt.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.seek != tt.seek {
+				t.Fatalf("seek %q, want %q", s.seek, tt.seek)
 			}
 		})
 	}
@@ -253,7 +293,7 @@ func TestFirstPageTakesTheSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "SELECT *, `id` AS `__eventsource_key`, (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`) AS `__eventsource_snapshot` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`))) ORDER BY `__eventsource_key` ASC LIMIT ?"
+	want := "SELECT *, `id` AS `__eventsource_key`, (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`) AS `__eventsource_snapshot` FROM `eventsource`.`event` FORCE INDEX (`pid`) WHERE ((`pid` = ?) AND (`id` <= (SELECT COALESCE(MAX(`id`), ?) FROM `eventsource`.`event`))) ORDER BY `__eventsource_key` ASC LIMIT ?"
 	if sql != want || len(args) != 4 {
 		t.Fatalf("got  %s %v\nwant %s", sql, args, want)
 	}

@@ -3,6 +3,7 @@ package sqlbuild
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -16,6 +17,14 @@ type Column struct {
 	TimeDigits int
 }
 
+// Index is a secondary index: its name and columns in order. InnoDB ends
+// every secondary index with the primary key, so an index whose columns a
+// query binds to single values lists the matching rows in key order.
+type Index struct {
+	Name    string
+	Columns []string
+}
+
 // Table is an allowed table and its live columns.
 type Table struct {
 	Schema  string
@@ -27,6 +36,9 @@ type Table struct {
 	Key string
 	// Writable allows updates and deletes; the event table is append-only.
 	Writable bool
+	// Indexes are the table's secondary B-tree indexes (whole columns
+	// only), which keyset pages may seek on.
+	Indexes []Index
 
 	// qualifiers, set on the scope of a select that names its tables (an
 	// alias in $from, joins), maps each alias to its table.
@@ -70,6 +82,11 @@ func NewCatalog(tables ...*Table) (*Catalog, error) {
 		if len(t.Columns) == 0 {
 			return nil, fmt.Errorf("catalog: table %s has no columns (does it exist?)", t.QualifiedName())
 		}
+		// An index is only ever named in a hint written into the SQL: one
+		// whose names are not plain identifiers is left out.
+		t.Indexes = slices.DeleteFunc(slices.Clone(t.Indexes), func(idx Index) bool {
+			return !validIdentifier(idx.Name) || len(idx.Columns) == 0 || slices.ContainsFunc(idx.Columns, func(c string) bool { return !validIdentifier(c) })
+		})
 	}
 	return &Catalog{tables: tables}, nil
 }

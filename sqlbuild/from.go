@@ -35,10 +35,11 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 	}
 	var sources []any
 	var main *Table
+	var mainAlias string
 	whole := false
 	add := func(t *Table, alias string, source any, derived bool) {
 		if main == nil {
-			main = t
+			main, mainAlias = t, alias
 		}
 		if alias != "" {
 			scope.qualifiers[alias] = t
@@ -82,6 +83,9 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 			return nil, nil, err
 		}
 		s.Whole = true
+	}
+	if !s.Whole {
+		s.alias = mainAlias
 	}
 	return s, ds, nil
 }

@@ -27,6 +27,9 @@ func TestPagesReadEveryRowOnce(t *testing.T) {
 		{`{"$select":{` + from + `,"pid":1,"name":1,"$orderBy":"name"}}`, ""},
 		{`{"$select":{` + from + `,"id":"pid","pid":"id","$orderBy":"pid"}}`, ""},
 		{`{"$select":{` + aliased + `,"e.pid":"id","e.id":"n","$where":{"e.domain":{"$ne":"x"}}}}`, ""},
+		// Pages that seek on an index (FORCE INDEX), aliased or not.
+		{`{"$select":{` + from + `,"$where":{"domain":"shop"}}}`, ""},
+		{`{"$select":{` + aliased + `,"e.name":1,"$where":{"domain":"shop","name":{"$eq":"created"}}}}`, ""},
 		// Without $orderBy a stream gives the rows in key order, so a
 		// $limit or an $offset takes the first rows by key.
 		{`{"$select":{` + from + `,"$where":{"name":{"$ne":"created"}},"$offset":2}}`,

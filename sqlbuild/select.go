@@ -42,6 +42,11 @@ type Select struct {
 
 	base    *goqu.SelectDataset
 	orderBy []exp.OrderedExpression
+	// alias is the table's alias in $from, if it has one.
+	alias string
+	// seek is the index keyset pages are forced onto (see seekIndex); empty
+	// leaves the plan to MySQL.
+	seek string
 	// scope is the table with the select list's aliases: the names its
 	// rows have, which a set operation around it may order by.
 	scope *Table
@@ -192,8 +197,83 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 		// rows the outer query sees.
 		s.Whole = true
 	}
+	if !s.Whole && !s.Ordered && s.Table.Key != "" {
+		eq := map[string]bool{}
+		equalities(t, body.Get("$where"), eq)
+		s.seek = seekIndex(s.Table, eq)
+	}
 	s.base = ds
 	return s, nil
+}
+
+// equalities adds to into the columns v, a $where, binds to one value at
+// its top level: {"pid": "x"}, {"pid": {"$eq": "x"}}, also inside $and. A
+// page of rows matching them can seek on an index of exactly those columns.
+func equalities(t *Table, v *ordjson.Value, into map[string]bool) {
+	if v == nil || v.Kind != ordjson.Object || (len(v.Members) > 1 && isHelper(v.Members[0].Key)) {
+		return
+	}
+	for _, m := range v.Members {
+		if m.Key == "$and" {
+			switch m.Value.Kind {
+			case ordjson.Array:
+				for _, item := range m.Value.Items {
+					equalities(t, item, into)
+				}
+			case ordjson.Object:
+				equalities(t, m.Value, into)
+			}
+			continue
+		}
+		c := t.Column(m.Key)
+		if c == nil || c.JSON {
+			continue
+		}
+		val := m.Value
+		if val.Kind == ordjson.Object && len(val.Members) == 1 && val.Members[0].Key == "$eq" {
+			val = val.Members[0].Value
+		}
+		switch {
+		case val.Kind == ordjson.Number, val.Kind == ordjson.Bool,
+			val.Kind == ordjson.String && !strings.HasPrefix(val.Text, "~~"):
+			into[m.Key] = true
+		}
+	}
+}
+
+// seekIndex names the index whose columns are exactly the query's
+// equalities, or "". Keyset pages read such an index as a range from the
+// last key: each page costs its own rows. Left to itself, MariaDB (10.11)
+// reads a query like {"pid": "x"} by the index's first column alone and
+// filters the key, so each page started again from the pid's first row and
+// a long stream cost time quadratic in its length.
+func seekIndex(t *Table, eq map[string]bool) string {
+	if len(eq) == 0 {
+		return ""
+	}
+	for _, idx := range t.Indexes {
+		if len(idx.Columns) != len(eq) {
+			continue
+		}
+		all := true
+		for _, c := range idx.Columns {
+			all = all && eq[c]
+		}
+		if all {
+			return idx.Name
+		}
+	}
+	return ""
+}
+
+// seekFrom is the FROM of a keyset page with its index hint. Names are
+// plain identifiers (the catalog and the alias check see to it).
+func (s *Select) seekFrom() exp.LiteralExpression {
+	from := "`" + s.Table.Schema + "`.`" + s.Table.Name + "`"
+	if s.alias != "" {
+		from += " AS `" + s.alias + "`"
+	}
+	return goqu.L(from + " FORCE INDEX (`" + s.seek + "`)")
 }
 
 // withAliases is t with the aliases of the select list as extra columns,
@@ -478,6 +558,9 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 		}
 		if p.After > 0 {
 			ds = ds.Where(goqu.C(key).Gt(p.After))
+		}
+		if s.seek != "" && !s.Ordered {
+			ds = ds.From(s.seekFrom())
 		}
 		// Ordered by the hidden column, not by the key's name: ORDER BY reads
 		// a name as a select-list alias first, and a client may have named
