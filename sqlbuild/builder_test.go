@@ -189,6 +189,7 @@ func TestSeekIndex(t *testing.T) {
 		// Nothing to seek on, or a plan MySQL picks better.
 		{`{"$select":{}}`, ""},
 		{`{"$select":{"$where":{"pid":"p","domain":"d"}}}`, ""},
+		{`{"$select":{"$where":{"domain":{"$in":["d"]},"name":{"$in":["n"]}}}}`, "domain_name"},
 		{`{"$select":{"$where":{"pid":{"$in":["p","q"]}}}}`, ""},
 		{`{"$select":{"$where":{"$or":[{"pid":"p"},{"pid":"q"}]}}}`, ""},
 		{`{"$select":{"$where":{"pid":"~~domain"}}}`, ""},

@@ -207,7 +207,8 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 }
 
 // equalities adds to into the columns v, a $where, binds to one value at
-// its top level: {"pid": "x"}, {"pid": {"$eq": "x"}}, also inside $and. A
+// its top level: {"pid": "x"}, {"pid": {"$eq": "x"}}, {"pid": {"$in":
+// ["x"]}}, also inside $and. A
 // page of rows matching them can seek on an index of exactly those columns.
 func equalities(t *Table, v *ordjson.Value, into map[string]bool) {
 	if v == nil || v.Kind != ordjson.Object || (len(v.Members) > 1 && isHelper(v.Members[0].Key)) {
@@ -230,12 +231,19 @@ func equalities(t *Table, v *ordjson.Value, into map[string]bool) {
 			continue
 		}
 		val := m.Value
-		if val.Kind == ordjson.Object && len(val.Members) == 1 && val.Members[0].Key == "$eq" {
-			val = val.Members[0].Value
+		literal := false // $in takes even "~~name" as a value
+		if val.Kind == ordjson.Object && len(val.Members) == 1 {
+			switch op := val.Members[0]; {
+			case op.Key == "$eq":
+				val = op.Value
+			case op.Key == "$in" && op.Value.Kind == ordjson.Array && len(op.Value.Items) == 1:
+				// The gateway's filters: {"domain": {"$in": ["shop"]}}.
+				val, literal = op.Value.Items[0], true
+			}
 		}
 		switch {
 		case val.Kind == ordjson.Number, val.Kind == ordjson.Bool,
-			val.Kind == ordjson.String && !strings.HasPrefix(val.Text, "~~"):
+			val.Kind == ordjson.String && (literal || !strings.HasPrefix(val.Text, "~~")):
 			into[m.Key] = true
 		}
 	}
