@@ -165,6 +165,19 @@ func TestKeysetPagesSeek(t *testing.T) {
 	if parts := fmt.Sprint(tbl["used_key_parts"]); tbl["access_type"] != "range" || tbl["key"] != "pid" || parts != "[pid id]" {
 		t.Fatalf("later page: %v on %v, key parts %s; want a range on pid and id\n%s\n%s", tbl["access_type"], tbl["key"], parts, query, plan)
 	}
+
+	// An index dropped after the catalog was read: pages still read, with
+	// the plan left to MySQL.
+	mustExec(t, db, "ALTER TABLE `"+name+"`.event DROP INDEX pid")
+	store := mysqlstore.Store{DB: db, Statements: mysqlstore.NewStatements(db, 8)}
+	t.Cleanup(store.Statements.Close)
+	page, err := store.ReadPayloads(testContext(t), sel, sqlbuild.Page{Snapshot: hi, After: (lo + hi) / 2, Size: 256}, false)
+	if err != nil {
+		t.Fatalf("page after the index was dropped: %v", err)
+	}
+	if len(page.Payloads) != 256 || page.LastKey <= (lo+hi)/2 {
+		t.Fatalf("page after the index was dropped: %d rows up to key %d", len(page.Payloads), page.LastKey)
+	}
 }
 
 // findTable finds the first table access ({"access_type": ...}) in an

@@ -3,6 +3,9 @@ package mysqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/eventsource/eventsource/sqlbuild"
 )
@@ -35,5 +38,18 @@ func (st Store) read(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, o
 	if st.Statements != nil {
 		q = st.Statements
 	}
-	return ReadPage(ctx, q, query, args, opts)
+	page, err := ReadPage(ctx, q, query, args, opts)
+	if err != nil && s.Seeks() && !p.NoSeek && indexGone(err) {
+		// The index the catalog saw was dropped or renamed: read without
+		// naming it, slower but right.
+		p.NoSeek = true
+		return st.read(ctx, s, p, opts)
+	}
+	return page, err
+}
+
+// indexGone reports MySQL's "Key 'x' doesn't exist in table 'y'".
+func indexGone(err error) bool {
+	var myErr *mysql.MySQLError
+	return errors.As(err, &myErr) && myErr.Number == 1176
 }

@@ -274,6 +274,9 @@ func seekIndex(t *Table, eq map[string]bool) string {
 	return ""
 }
 
+// Seeks reports whether keyset pages name an index to seek on.
+func (s *Select) Seeks() bool { return s.seek != "" && !s.Ordered }
+
 // seekFrom is the FROM of a keyset page with its index hint. Names are
 // plain identifiers (the catalog and the alias check see to it).
 func (s *Select) seekFrom() exp.LiteralExpression {
@@ -543,6 +546,10 @@ type Page struct {
 	Offset uint64
 	// Size is the number of rows to read.
 	Size uint64
+	// NoSeek leaves the plan to MySQL even when the select has an index
+	// to seek on (for a table whose index went away since the catalog was
+	// read).
+	NoSeek bool
 }
 
 // PageSQL renders one page. With a Key, the table's key is appended as the
@@ -567,7 +574,7 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 		if p.After > 0 {
 			ds = ds.Where(goqu.C(key).Gt(p.After))
 		}
-		if s.seek != "" && !s.Ordered {
+		if s.Seeks() && !p.NoSeek {
 			ds = ds.From(s.seekFrom())
 		}
 		// Ordered by the hidden column, not by the key's name: ORDER BY reads
