@@ -176,16 +176,25 @@ const (
 	ControlEnd
 )
 
-// ParseControl reads a message heard on a response channel. The bytes are
-// compared exactly first because that is what every client sends.
-func ParseControl(payload []byte) Control {
-	switch {
-	case bytes.Equal(payload, AcceptedJSON):
+// ParseControl reads a message heard on a response channel, as bytes or as
+// the string the Redis client read. The bytes are compared exactly first
+// because that is what every client sends; a row (an object) is told apart
+// without copying it.
+func ParseControl[P ~string | ~[]byte](payload P) Control {
+	switch string(payload) { // compared in place: no copy
+	case string(AcceptedJSON):
 		return ControlAccepted
-	case bytes.Equal(payload, EndJSON):
+	case string(EndJSON):
 		return ControlEnd
 	}
-	trimmed := bytes.TrimSpace(payload)
+	i := 0
+	for i < len(payload) && isJSONSpace(payload[i]) {
+		i++
+	}
+	if i == len(payload) || payload[i] != '"' {
+		return ControlNone
+	}
+	trimmed := bytes.TrimSpace([]byte(payload[i:]))
 	if len(trimmed) == 0 || trimmed[0] != '"' {
 		return ControlNone
 	}
@@ -201,6 +210,10 @@ func ParseControl(payload []byte) Control {
 	}
 	return ControlNone
 }
+
+// isJSONSpace is JSON's whitespace, the bytes bytes.TrimSpace removes
+// before a JSON value.
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // Inbound is a message heard on a subscribed channel. Sent by the Redis
 // subscriber's reader goroutine, received by the router; not on the wire.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -704,5 +705,45 @@ func TestSubscriberClose(t *testing.T) {
 				t.Fatalf("sink called after Close with %v", late)
 			}
 		})
+	}
+}
+
+// A filter sees every message first; what it handles never reaches the
+// sink, and the rest does, in order.
+func TestSubscriberFilter(t *testing.T) {
+	t.Parallel()
+	pubRdb := mustRedis(t, nil)
+	channel := uniquePrefix() + "filtered"
+	var filtered []string // the reader goroutine's until the sink heard "last"
+	rec := &recorder{}
+	sub := redisbus.NewSubscriber(mustRedis(t, nil), rec.sink, discardLogger(), redisbus.WithFilter(func(ch, payload string) bool {
+		if ch != channel {
+			return false
+		}
+		filtered = append(filtered, payload)
+		return strings.HasPrefix(payload, "{")
+	}))
+	t.Cleanup(func() { _ = sub.Close() })
+	ctx := testContext(t)
+	if err := sub.SubscribeWait(ctx, channel); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{`{"row":1}`, `"accepted"`, `{"row":2}`, `last`} {
+		if err := pubRdb.Publish(ctx, channel, p).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitEvent(t, 0, "the last message", isInbound(channel, "last"))
+	var heard []string
+	for _, msg := range rec.snapshot() {
+		if in, ok := msg.(messages.Inbound); ok && in.Channel == channel {
+			heard = append(heard, string(in.Payload))
+		}
+	}
+	if want := []string{`"accepted"`, `last`}; !slices.Equal(heard, want) {
+		t.Fatalf("sink heard %q, want %q", heard, want)
+	}
+	if want := []string{`{"row":1}`, `"accepted"`, `{"row":2}`, `last`}; !slices.Equal(filtered, want) {
+		t.Fatalf("filter saw %q, want %q", filtered, want)
 	}
 }

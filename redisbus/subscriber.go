@@ -23,6 +23,7 @@ import (
 type Subscriber struct {
 	ps     *redis.PubSub
 	sink   func(any)
+	filter func(channel, payload string) bool
 	logger *slog.Logger
 
 	mu      sync.Mutex
@@ -43,7 +44,7 @@ const HealthInterval = 15 * time.Second
 // NewSubscriber starts the reader goroutine. sink receives, in order,
 // messages.Inbound, messages.Subscribed and messages.BusInterrupted; it must
 // not block for long, since it holds up everything behind it.
-func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger) *Subscriber {
+func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts ...SubscriberOption) *Subscriber {
 	s := &Subscriber{
 		ps:      rdb.Subscribe(context.Background()),
 		sink:    sink,
@@ -51,8 +52,22 @@ func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger) *Subs
 		waiters: map[string][]chan struct{}{},
 		done:    make(chan struct{}),
 	}
+	for _, opt := range opts {
+		opt(s)
+	}
 	go s.run()
 	return s
+}
+
+// SubscriberOption changes how a Subscriber hands messages over.
+type SubscriberOption func(*Subscriber)
+
+// WithFilter has filter see each message before the sink, as the strings
+// the Redis client read: when it reports the message handled, the sink does
+// not get it. Most of what the server hears (the echoes of its own rows,
+// "accepted") is handled this way without a copy.
+func WithFilter(filter func(channel, payload string) bool) SubscriberOption {
+	return func(s *Subscriber) { s.filter = filter }
 }
 
 // Subscribe sends SUBSCRIBE; the confirmation reaches the sink as
@@ -141,6 +156,9 @@ func (s *Subscriber) run() {
 		}
 		switch m := msg.(type) {
 		case *redis.Message:
+			if s.filter != nil && s.filter(m.Channel, m.Payload) {
+				continue
+			}
 			s.sink(messages.Inbound{Channel: m.Channel, Payload: []byte(m.Payload)})
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {

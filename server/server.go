@@ -159,18 +159,19 @@ func (s *Server) Start(ctx context.Context) error {
 		if s.toGateway(msg) {
 			return
 		}
-		if in, ok := msg.(messages.Inbound); ok && !s.isRequestChannel(in.Channel) {
-			// Every row the server publishes comes back to it on the
-			// response channel; dropping those echoes here spares the
-			// actors half their messages. Only a client's control strings
-			// matter there, and a running stream gets them directly.
-			kind := messages.ParseControl(in.Payload)
-			if kind == messages.ControlNone || routes.Deliver(s.system.Root, in.Channel, kind) {
-				return
-			}
-		}
 		s.system.Root.Send(routerPID, msg)
-	}, s.logger)
+	}, s.logger, redisbus.WithFilter(func(channel, payload string) bool {
+		if channel == cfg.CommitChannel || s.isRequestChannel(channel) {
+			return false
+		}
+		// Every row the server publishes comes back to it on the response
+		// channel; dropping those echoes here spares the actors half their
+		// messages. Only a client's control strings matter there, and a
+		// running stream gets them directly; one still starting gets them
+		// through the router.
+		kind := messages.ParseControl(payload)
+		return kind == messages.ControlNone || routes.Deliver(s.system.Root, channel, kind)
+	}))
 	props := actors.NewRouterProps(actors.Config{
 		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
 		CommitChannel: cfg.CommitChannel, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
