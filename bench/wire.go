@@ -21,8 +21,9 @@ import (
 type Driver string
 
 const (
-	// DriverClient uses the client package, as services do: it publishes
-	// each "accepted" with a blocking PUBLISH from the consuming goroutine.
+	// DriverClient uses the client package, as services do: one goroutine
+	// per stream takes each row from the client's reader and queues its
+	// "accepted" on the client's publishing pipeline.
 	DriverClient Driver = "client"
 	// DriverWire speaks the protocol itself with the ping-pong's client
 	// side: one subscriber connection, and requests and "accepted"s sent

@@ -73,7 +73,8 @@ type fetchConfig struct {
 
 // WithWindow lets the server have n rows in flight instead of one, which
 // hides the round trip of each "accepted". The client still accepts each row
-// only once the loop body is done with it. The server caps n (1024 by
+// only once the loop body is done with it (and does not wait for Redis to
+// take the "accepted" before yielding the next row). The server caps n (1024 by
 // default) and answers "error" above its cap.
 func WithWindow(n int) FetchOption { return func(f *fetchConfig) { f.window = n } }
 
@@ -134,6 +135,11 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 		}
 		c.finish(cl)
 	}()
+	acceptFailed := func(err error) {
+		c.mu.Lock()
+		cl.fail(fmt.Errorf("publish accepted: %w", err))
+		c.mu.Unlock()
+	}
 	req := messages.Request{Channel: cl.channel, Query: q, Reason: c.cfg.reason, Decode: fc.decode, Window: fc.window}
 	if err := c.request(ctx, c.cfg.fetchChannel, req); err != nil {
 		// With no server there is nobody to tell; after any other failure
@@ -171,7 +177,10 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 		if err := ctx.Err(); err != nil {
 			return false, fmt.Errorf("fetch %s: %w", cl.channel, err)
 		}
-		if _, err := c.pub.publish(ctx, cl.channel, messages.AcceptedJSON); err != nil {
+		// Not waiting for Redis's answer: the next row comes no sooner than
+		// the server hears this, and a failure breaks the call, which the
+		// next receive reports.
+		if err := c.pub.publishAsync(ctx, cl.channel, messages.AcceptedJSON, acceptFailed); err != nil {
 			return false, fmt.Errorf("fetch %s: publish accepted: %w", cl.channel, err)
 		}
 	}

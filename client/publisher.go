@@ -28,7 +28,8 @@ type publication struct {
 	payload   []byte
 	receivers int64
 	err       error
-	sent      chan struct{}
+	sent      chan struct{} // closed once sent; nil for publishAsync
+	failed    func(error)   // publishAsync's, told of a failure
 }
 
 func newPublisher(rdb *redis.Client) *publisher {
@@ -55,6 +56,22 @@ func (p *publisher) publish(ctx context.Context, channel string, payload []byte)
 		return 0, ErrClosed
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	}
+}
+
+// publishAsync queues payload on channel and returns without waiting for
+// Redis: the publishes of one goroutine still go out in order, and a stream
+// takes its next row while its "accepted" is on the way. failed, if not
+// nil, hears a failure, on the publishing goroutine.
+func (p *publisher) publishAsync(ctx context.Context, channel string, payload []byte, failed func(error)) error {
+	pub := &publication{channel: channel, payload: payload, failed: failed}
+	select {
+	case p.queue <- pub:
+		return nil
+	case <-p.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -103,6 +120,10 @@ func (p *publisher) send(batch []*publication, cmds []*redis.IntCmd) {
 		if errors.Is(pub.err, redis.ErrClosed) {
 			pub.err = fmt.Errorf("redis client closed: %w", ErrClosed)
 		}
-		close(pub.sent)
+		if pub.sent != nil {
+			close(pub.sent)
+		} else if pub.err != nil && pub.failed != nil {
+			pub.failed(pub.err)
+		}
 	}
 }
