@@ -178,20 +178,32 @@ func (w *wireFetcher) handleInline(channel string, c *wireCall, p string) {
 // accepts itself (see wireCall.onRow); onRow runs on that goroutine, one
 // call at a time across all streams. It returns once the stream ended.
 func (w *wireFetcher) fetchInline(ctx context.Context, query string, window int, onRow func(size int)) error {
-	channel := w.prefix + strconv.FormatUint(w.seq.Add(1), 10)
 	c := &wireCall{subscribed: make(chan struct{}), onRow: onRow, ended: make(chan error, 1)}
+	channel, err := w.start(ctx, c, query, window)
+	defer w.stop(channel)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-c.ended:
+		if err != nil {
+			return fmt.Errorf("wire fetch %s: %w", channel, err)
+		}
+		return nil
+	case <-ctx.Done():
+		w.pub.publish(channel, messages.EndJSON)
+		return fmt.Errorf("wire fetch %s: %w", channel, ctx.Err())
+	}
+}
+
+// start registers c on a fresh response channel, subscribes it and sends
+// the request. The channel is returned even on failure: stop releases it.
+func (w *wireFetcher) start(ctx context.Context, c *wireCall, query string, window int) (string, error) {
+	channel := w.prefix + strconv.FormatUint(w.seq.Add(1), 10)
 	w.mu.Lock()
 	w.calls[channel] = c
 	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		delete(w.calls, channel)
-		w.mu.Unlock()
-		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = w.ps.Unsubscribe(uctx, channel)
-		cancel()
-	}()
-	fail := func(err error) error { return fmt.Errorf("wire fetch %s: %w", channel, err) }
+	fail := func(err error) (string, error) { return channel, fmt.Errorf("wire fetch %s: %w", channel, err) }
 	if err := w.ps.Subscribe(ctx, channel); err != nil {
 		return fail(err)
 	}
@@ -205,50 +217,29 @@ func (w *wireFetcher) fetchInline(ctx context.Context, query string, window int,
 		return fail(err)
 	}
 	w.pub.publish(w.fetchChannel, req)
-	select {
-	case err := <-c.ended:
-		if err != nil {
-			return fail(err)
-		}
-		return nil
-	case <-ctx.Done():
-		w.pub.publish(channel, messages.EndJSON)
-		return fail(ctx.Err())
-	}
+	return channel, nil
+}
+
+// stop forgets a call and unsubscribes its channel.
+func (w *wireFetcher) stop(channel string) {
+	w.mu.Lock()
+	delete(w.calls, channel)
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = w.ps.Unsubscribe(ctx, channel)
+	cancel()
 }
 
 func (w *wireFetcher) fetch(ctx context.Context, query string, window int) iter.Seq2[int, error] {
 	return func(yield func(int, error) bool) {
-		channel := w.prefix + strconv.FormatUint(w.seq.Add(1), 10)
 		c := &wireCall{inbox: make(chan string, max(window, 1)+4), subscribed: make(chan struct{}), broken: make(chan struct{})}
-		w.mu.Lock()
-		w.calls[channel] = c
-		w.mu.Unlock()
-		defer func() {
-			w.mu.Lock()
-			delete(w.calls, channel)
-			w.mu.Unlock()
-			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = w.ps.Unsubscribe(uctx, channel)
-			cancel()
-		}()
-		fail := func(err error) { yield(0, fmt.Errorf("wire fetch %s: %w", channel, err)) }
-		if err := w.ps.Subscribe(ctx, channel); err != nil {
-			fail(err)
-			return
-		}
-		select {
-		case <-c.subscribed:
-		case <-ctx.Done():
-			fail(ctx.Err())
-			return
-		}
-		req, err := json.Marshal(messages.Request{Channel: channel, Query: json.RawMessage(query), Reason: true, Window: windowField(window)})
+		channel, err := w.start(ctx, c, query, window)
+		defer w.stop(channel)
 		if err != nil {
-			fail(err)
+			yield(0, err)
 			return
 		}
-		w.pub.publish(w.fetchChannel, req)
+		fail := func(err error) { yield(0, fmt.Errorf("wire fetch %s: %w", channel, err)) }
 		for {
 			var p string
 			select {
