@@ -367,9 +367,9 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 	req, sel, live := c.req, c.sel, c.live
 	// A stream runs on the goroutine that sends it a message (the
 	// subscriber's for "accepted", a page read's, a timer's) instead of a
-	// new goroutine per message: its Receive is short and never waits on
-	// anything but the publisher's queue, and per row the goroutine start
-	// cost more than the row's own work.
+	// new goroutine per message: its Receive is short and waits only when
+	// the publisher's queue or the router's mailbox is full, and per row
+	// the goroutine start cost more than the row's own work.
 	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live) },
 		actor.WithDispatcher(actor.NewSynchronizedDispatcher(streamThroughput)))
 	pid, err := ctx.SpawnNamed(props, "stream:"+channel)
