@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/eventsource/eventsource/redisbus"
 )
 
 // maxPipeline bounds one pipeline, as the server's publisher does.
@@ -40,9 +41,7 @@ func newPipeliner(rdb *redis.Client, workers int, onErr func(error)) *pipeliner 
 }
 
 func (p *pipeliner) publish(channel string, payload []byte) {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(channel))
-	p.queues[h.Sum32()%uint32(len(p.queues))] <- publication{channel, payload}
+	p.queues[redisbus.Shard(channel, len(p.queues))] <- publication{channel, payload}
 }
 
 func (p *pipeliner) work(q chan publication) {

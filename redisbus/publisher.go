@@ -3,7 +3,6 @@ package redisbus
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 
@@ -66,10 +65,24 @@ func (p *Publisher) Publish(channel string, payload []byte, done func(error)) {
 		}
 		return
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(channel))
-	p.queues[h.Sum32()%uint32(len(p.queues))] <- publication{channel: channel, payload: payload, done: done}
+	p.queues[Shard(channel, len(p.queues))] <- publication{channel: channel, payload: payload, done: done}
 	p.mu.RUnlock()
+}
+
+// Shard picks one of n publishing queues for channel: always the same one,
+// so that the channel's messages keep their order.
+func Shard(channel string, n int) int {
+	if n <= 1 {
+		return 0 // the default: no hash to compute per message
+	}
+	// FNV-1a, written out: the hash.Hash32 of hash/fnv and the []byte of
+	// the name would cost two allocations per message.
+	h := uint32(2166136261)
+	for i := 0; i < len(channel); i++ {
+		h ^= uint32(channel[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
 }
 
 // Close sends what is queued, then stops the workers.

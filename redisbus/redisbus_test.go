@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"runtime"
@@ -745,5 +746,30 @@ func TestSubscriberFilter(t *testing.T) {
 	}
 	if want := []string{`{"row":1}`, `"accepted"`, `{"row":2}`, `last`}; !slices.Equal(filtered, want) {
 		t.Fatalf("filter saw %q, want %q", filtered, want)
+	}
+}
+
+// Shard keeps a channel on one queue and spreads channels over all of them;
+// it is FNV-1a, as hash/fnv computes it.
+func TestShard(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 4, 16} {
+		seen := map[int]bool{}
+		for i := range 1000 {
+			ch := "response:" + strconv.Itoa(i)
+			got := redisbus.Shard(ch, n)
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(ch))
+			want := 0
+			if n > 1 {
+				want = int(h.Sum32() % uint32(n))
+			}
+			if got != want {
+				t.Fatalf("Shard(%q, %d) = %d, want %d", ch, n, got, want)
+			}
+			seen[got] = true
+		}
+		if want := max(n, 1); len(seen) != want {
+			t.Errorf("Shard over %d queues used %d of them", n, len(seen))
+		}
 	}
 }
