@@ -194,12 +194,8 @@ func ParseControl[P ~string | ~[]byte](payload P) Control {
 	if i == len(payload) || payload[i] != '"' {
 		return ControlNone
 	}
-	trimmed := bytes.TrimSpace([]byte(payload[i:]))
-	if len(trimmed) == 0 || trimmed[0] != '"' {
-		return ControlNone
-	}
 	var s string
-	if json.Unmarshal(trimmed, &s) != nil {
+	if json.Unmarshal([]byte(payload[i:]), &s) != nil {
 		return ControlNone
 	}
 	switch s {
@@ -211,8 +207,7 @@ func ParseControl[P ~string | ~[]byte](payload P) Control {
 	return ControlNone
 }
 
-// isJSONSpace is JSON's whitespace, the bytes bytes.TrimSpace removes
-// before a JSON value.
+// isJSONSpace is JSON's whitespace.
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // Inbound is a message heard on a subscribed channel. Sent by the Redis

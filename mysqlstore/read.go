@@ -101,10 +101,11 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 	// driver's buffer until the next row, and encoded before it comes.
 	raw := make([]sql.RawBytes, n)
 	texts := make([]encodedText, n)
+	scansRaw := make([]bool, n)
 	for i := range dest {
 		ptrs[i] = &dest[i]
 		if opts.Encode && i < visible && isText(types[i].DatabaseTypeName()) {
-			ptrs[i] = &raw[i]
+			ptrs[i], scansRaw[i] = &raw[i], true
 		}
 	}
 	var (
@@ -124,7 +125,7 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 			values = make([]any, visible)
 		}
 		for i := 0; i < visible; i++ {
-			if _, isRaw := ptrs[i].(*sql.RawBytes); isRaw {
+			if scansRaw[i] {
 				texts[i] = encodedText{raw[i], isJSON[i] && opts.DecodeJSON}
 				values[i] = &texts[i] // a pointer: boxing it allocates nothing
 				continue

@@ -208,8 +208,8 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 
 // equalities adds to into the columns v, a $where, binds to one value at
 // its top level: {"pid": "x"}, {"pid": {"$eq": "x"}}, {"pid": {"$in":
-// ["x"]}}, also inside $and. A
-// page of rows matching them can seek on an index of exactly those columns.
+// ["x"]}}, also inside $and. A page of rows matching them can seek on an
+// index of exactly those columns.
 func equalities(t *Table, v *ordjson.Value, into map[string]bool) {
 	if v == nil || v.Kind != ordjson.Object || (len(v.Members) > 1 && isHelper(v.Members[0].Key)) {
 		return
@@ -275,16 +275,15 @@ func seekIndex(t *Table, eq map[string]bool) string {
 }
 
 // Seeks reports whether keyset pages name an index to seek on.
-func (s *Select) Seeks() bool { return s.seek != "" && !s.Ordered }
+func (s *Select) Seeks() bool { return s.seek != "" }
 
-// seekFrom is the FROM of a keyset page with its index hint. Names are
-// plain identifiers (the catalog and the alias check see to it).
+// seekFrom is the FROM of a keyset page with its index hint.
 func (s *Select) seekFrom() exp.LiteralExpression {
-	from := "`" + s.Table.Schema + "`.`" + s.Table.Name + "`"
+	var table exp.Expression = tableExpr(s.Table)
 	if s.alias != "" {
-		from += " AS `" + s.alias + "`"
+		table = tableExpr(s.Table).As(s.alias)
 	}
-	return goqu.L(from + " FORCE INDEX (`" + s.seek + "`)")
+	return goqu.L("? FORCE INDEX (?)", table, goqu.I(s.seek))
 }
 
 // withAliases is t with the aliases of the select list as extra columns,
