@@ -83,8 +83,10 @@ func (h *harness) start(configure func(*server.Config), opts ...server.Option) {
 // kill them and nothing else on the shared Redis.
 func (h *harness) serverClientName() string { return "es-test-" + strings.TrimSuffix(h.prefix, ":") }
 
-// channel returns a fresh response channel name.
-func (h *harness) channel(name string) string { return h.prefix + name + ":" + randomHex(3) }
+// channel returns a fresh response channel name. The random part is wide enough that the thousands of channels a test
+// opens at once never collide (three bytes did, once in CI: two streams of
+// TestNoLeaksAfterEveryEnding shared a channel and heard each other).
+func (h *harness) channel(name string) string { return h.prefix + name + ":" + randomHex(8) }
 
 // publish sends raw bytes on a channel.
 func (h *harness) publish(channel string, payload any) {
