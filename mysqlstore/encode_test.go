@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/eventsource/eventsource/mysqlstore"
@@ -32,6 +33,11 @@ func TestReadPayloadsEncodeAsRows(t *testing.T) {
 	} {
 		mustExec(t, db, "INSERT INTO `"+name+"`.kinds (s, t, j, d, f, i, ts, ts6, b, e, c) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row...)
 	}
+	// Then rows that grow longer and longer: the payload buffer, sized
+	// from the first rows, must grow past its estimate.
+	for i := range 40 {
+		mustExec(t, db, "INSERT INTO `"+name+"`.kinds (t, i) VALUES (?, ?)", strings.Repeat("grows ", i*i), i)
+	}
 	b := mustBuilder(t, db, name+".kinds")
 	store := mysqlstore.Store{DB: db, Statements: mysqlstore.NewStatements(db, 8)}
 	t.Cleanup(store.Statements.Close)
@@ -50,7 +56,7 @@ func TestReadPayloadsEncodeAsRows(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			page := sqlbuild.Page{Size: 10}
+			page := sqlbuild.Page{Size: 64}
 			rows, err := store.ReadPage(testContext(t), sel, page, tt.decode)
 			if err != nil {
 				t.Fatal(err)

@@ -40,7 +40,20 @@ type RowOptions struct {
 	// driver's buffer, and a page costs one allocation for all its rows
 	// instead of several per row.
 	Encode bool
+	// Rows is how many rows the page asked for (its LIMIT; 0 if unknown).
+	// With Encode, the payload buffer is sized for them once the first row
+	// shows how long a row is.
+	Rows uint64
 }
+
+// Sizing the payload buffer: room for presizeFew rows after the first row,
+// then for the page's rows, at most presizeRows rows or presizeBytes bytes
+// (a page read whole, up to maxBuffered rows, grows by doubling past that).
+const (
+	presizeFew   = 16
+	presizeRows  = 512
+	presizeBytes = 256 << 10
+)
 
 // Querier runs a query: a *sql.DB, or cached Statements.
 type Querier interface {
@@ -145,11 +158,16 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 			}
 		}
 		if opts.Encode {
-			// The buffer grows by doubling rather than being sized for the
-			// page's LIMIT: a stream keeps its payloads until they are sent,
-			// and the many streams of a few rows each would hold the room of
-			// rows they never had.
 			encoded = row.AppendJSON(encoded)
+			// Room for a few rows after the first, for the page's rows
+			// once a few came: most pages are short or full.
+			switch len(ends) {
+			case 0:
+				encoded = presize(encoded, 1, min(opts.Rows, presizeFew))
+				ends = make([]int, 0, min(opts.Rows, presizeFew))
+			case presizeFew - 1:
+				encoded = presize(encoded, presizeFew, opts.Rows)
+			}
 			ends = append(ends, len(encoded))
 			continue
 		}
@@ -159,6 +177,12 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 		return Page{}, fmt.Errorf("read page: %w", err)
 	}
 	if opts.Encode && len(ends) > 0 {
+		// A stream keeps its payloads until they are sent: a page that
+		// came out much shorter than asked for (the many streams of a few
+		// rows each) gives back the room of the rows it never had.
+		if len(encoded) < cap(encoded)/2 {
+			encoded = append([]byte(nil), encoded...)
+		}
 		// Cut once the buffer stopped growing; each payload capped, so that
 		// nothing appended to one reaches into the next.
 		page.Payloads = make([][]byte, len(ends))
@@ -169,6 +193,18 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 		}
 	}
 	return page, nil
+}
+
+// presize makes room in buf, which holds the first written rows, for
+// wanted rows of their average length: two allocations for a page instead
+// of one per doubling.
+func presize(buf []byte, written int, wanted uint64) []byte {
+	want := len(buf) / written * int(min(wanted, presizeRows))
+	want = min(want+want/8, presizeBytes) // rows vary a little in length
+	if want <= cap(buf) {
+		return buf
+	}
+	return append(make([]byte, 0, want), buf...)
 }
 
 // isText tells the column types whose values the driver hands over as

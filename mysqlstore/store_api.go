@@ -26,7 +26,7 @@ func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Pag
 // ReadPayloads reads one page of s as the rows' JSON (Page.Payloads): what a
 // stream publishes.
 func (st Store) ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (Page, error) {
-	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table, Encode: true})
+	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table, Encode: true, Rows: p.Size})
 }
 
 func (st Store) read(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, opts RowOptions) (Page, error) {
