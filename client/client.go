@@ -353,11 +353,8 @@ func (c *Client) finish(cl *call) {
 // request publishes req on a request channel. PUBLISH counts who heard it;
 // zero means no server is listening, and waiting would be in vain.
 func (c *Client) request(ctx context.Context, channel string, req messages.Request) error {
-	payload, err := marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
-	}
-	n, err := c.pub.publish(ctx, channel, payload)
+	// req.Query was checked by encodeQuery.
+	n, err := c.pub.publish(ctx, channel, req.AppendJSON(nil))
 	if err != nil {
 		return fmt.Errorf("publish request on %s: %w", channel, err)
 	}
@@ -410,6 +407,7 @@ func marshal(v any) ([]byte, error) {
 // string) or as a value to marshal into the JSON object of a request.
 func encodeQuery(query any) (json.RawMessage, error) {
 	var raw []byte
+	valid := false
 	switch q := query.(type) {
 	case nil:
 		return nil, fmt.Errorf("query is nil: %w", ErrInvalidQuery)
@@ -424,10 +422,11 @@ func encodeQuery(query any) (json.RawMessage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode query: %w", err)
 		}
-		raw = b
+		// What encoding/json writes is valid: no second scan.
+		raw, valid = b, true
 	}
 	raw = bytes.TrimSpace(raw)
-	if !json.Valid(raw) {
+	if !valid && !json.Valid(raw) {
 		return nil, fmt.Errorf("query is not valid JSON: %w", ErrInvalidQuery)
 	}
 	if len(raw) == 0 || raw[0] != '{' {

@@ -375,3 +375,39 @@ func TestDecodeRequestKeepsReasonOfABadRequest(t *testing.T) {
 		t.Fatalf("got %+v, want channel c with reason", req)
 	}
 }
+
+// TestRequestAppendJSON checks the hand-written encoding against
+// encoding/json's: both decode to the same request, and to the same bytes
+// once the query is compact.
+func TestRequestAppendJSON(t *testing.T) {
+	query := json.RawMessage(`{"$insert":{"$table":"event","$documents":{"pid":"p\u00e9","data":"{\"a\":1}"}}}`)
+	tests := []struct {
+		name string
+		req  messages.Request
+	}{
+		{"channel and query only", messages.Request{Channel: "ch-1", Query: query}},
+		{"every opt-in", messages.Request{Channel: "ch-2", Query: query, Reason: true, Decode: true, Window: 32}},
+		{"channel to escape", messages.Request{Channel: "a\"b\\c\u00e9", Query: query}},
+		{"no query", messages.Request{Channel: "ch-3"}},
+		{"negative window", messages.Request{Channel: "ch-4", Query: query, Window: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.req.AppendJSON(nil)
+			want, err := json.Marshal(tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("AppendJSON:\n got %s\nwant %s", got, want)
+			}
+			var back messages.Request
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatalf("%s: %v", got, err)
+			}
+			if back.Channel != tt.req.Channel || back.Reason != tt.req.Reason || back.Decode != tt.req.Decode || back.Window != tt.req.Window {
+				t.Errorf("decoded %+v, want %+v", back, tt.req)
+			}
+		})
+	}
+}
