@@ -43,6 +43,10 @@ type cursor struct {
 	after    int64  // key of the last row read (keyset)
 	returned uint64 // rows read so far
 	done     bool
+	// seek is the index later keyset pages seek on, when the select left
+	// the choice to the store (planned tells it was asked).
+	seek    string
+	planned bool
 }
 
 // next reads the next page, as rows or payloads (see encode); done reports
@@ -67,6 +71,14 @@ func (c *cursor) next(ctx context.Context) (mysqlstore.Page, bool, error) {
 		if c.returned == 0 {
 			page.Offset = c.sel.Offset
 		}
+		// A stream long enough for a second page asks once which index
+		// to seek on; a short one never pays for the question. A failed
+		// question only leaves the plan to MySQL, as before it.
+		if c.returned > 0 && !c.planned {
+			c.planned = true
+			c.seek, _ = c.store.ChooseSeek(ctx, c.sel, page)
+		}
+		page.Seek = c.seek
 	}
 	// The first page takes the snapshot bound (page.Snapshot is zero then)
 	// and the later ones keep to it.

@@ -27,6 +27,9 @@ type Store interface {
 	ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (mysqlstore.Page, error)
 	// ReadPayloads reads the same page with each row as its JSON payload.
 	ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (mysqlstore.Page, error)
+	// ChooseSeek names the index, of s's SeekChoices, that pages like p
+	// should seek on, or "" to leave the plan to MySQL.
+	ChooseSeek(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page) (string, error)
 }
 
 // Persister commits persists, batching concurrent ones (mysqlstore.Batcher).

@@ -186,6 +186,65 @@ func TestKeysetPagesSeek(t *testing.T) {
 	}
 }
 
+// TestChooseSeek checks that a stream of a query with no index of exactly
+// its equalities seeks, on its later pages, on the index MySQL's statistics
+// favour: pid for a long pid of a common name, name for a rare name.
+func TestChooseSeek(t *testing.T) {
+	t.Parallel()
+	db, name := mustMigrated(t)
+	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) "+
+		"SELECT IF(seq % 2 = 0, 'long', CONCAT('other-', seq % 97)), 'shop', IF(seq = 777, 'rare', 'created'), '{}' FROM `"+name+"`.seq_1_to_20000")
+	mustExec(t, db, "ANALYZE TABLE `"+name+"`.event")
+	b := mustBuilder(t, db, name+".event")
+	store := mysqlstore.Store{DB: db}
+	for _, tt := range []struct {
+		query, seek string
+		parts       string // key parts of the hinted page's range
+	}{
+		{`{"$select":{"$where":{"pid":"long","name":"created"}}}`, "pid", "[pid id]"},
+		{`{"$select":{"$where":{"name":"rare","pid":{"$eq":"other-1"}}}}`, "name", "[name id]"},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			sel, err := b.Select([]byte(tt.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := sqlbuild.Page{Snapshot: 20000, After: 10000, Size: 256}
+			seek, err := store.ChooseSeek(testContext(t), sel, page)
+			if err != nil || seek != tt.seek {
+				t.Fatalf("seek %q (%v), want %q", seek, err, tt.seek)
+			}
+			page.Seek = seek
+			query, args, err := sel.PageSQL(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan string
+			if err := db.QueryRowContext(testContext(t), "EXPLAIN FORMAT=JSON "+query, args...).Scan(&plan); err != nil {
+				t.Fatal(err)
+			}
+			var explained any
+			if err := json.Unmarshal([]byte(plan), &explained); err != nil {
+				t.Fatal(err)
+			}
+			tbl := findTable(explained)
+			if tbl == nil || tbl["access_type"] != "range" || tbl["key"] != tt.seek || fmt.Sprint(tbl["used_key_parts"]) != tt.parts {
+				t.Fatalf("hinted page: %v; want a range on %s\n%s\n%s", tbl, tt.parts, query, plan)
+			}
+		})
+	}
+	// An exact index needs no choice, nor does a query with no equality.
+	for _, q := range []string{`{"$select":{"$where":{"pid":"long"}}}`, `{"$select":{"$where":{"pid":{"$ne":"x"}}}}`} {
+		sel, err := b.Select([]byte(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seek, err := store.ChooseSeek(testContext(t), sel, sqlbuild.Page{Snapshot: 20000, After: 1, Size: 10}); seek != "" || err != nil {
+			t.Errorf("%s: seek %q (%v), want none", q, seek, err)
+		}
+	}
+}
+
 // findTable finds the first table access ({"access_type": ...}) in an
 // EXPLAIN FORMAT=JSON document.
 func findTable(v any) map[string]any {

@@ -3,6 +3,7 @@ package sqlbuild
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -149,6 +150,14 @@ func TestPageSQL(t *testing.T) {
 			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` AS `e` FORCE INDEX (`domain_name`) WHERE (((`e`.`domain` != ?) AND (`domain` = ?) AND (`name` = ?)) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
 		{"keyset without a matching index", `{"$select":{"$where":{"pid":"p","domain":"d"}}}`, Page{Snapshot: 100, After: 7, Size: 50},
 			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (((`pid` = ?) AND (`domain` = ?)) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
+		{"keyset told to seek on one of its choices", `{"$select":{"$where":{"pid":"p","domain":"d"}}}`, Page{Snapshot: 100, After: 7, Size: 50, Seek: "pid"},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` FORCE INDEX (`pid`) WHERE (((`pid` = ?) AND (`domain` = ?)) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
+		{"keyset told to seek on no choice of its", `{"$select":{"$where":{"pid":"p","domain":"d"}}}`, Page{Snapshot: 100, After: 7, Size: 50, Seek: "name"},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (((`pid` = ?) AND (`domain` = ?)) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
+		{"an exact index wins over the page's choice", `{"$select":{"$where":{"pid":"p"}}}`, Page{Snapshot: 100, After: 7, Size: 50, Seek: "domain"},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` FORCE INDEX (`pid`) WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
+		{"no seek asked", `{"$select":{"$where":{"pid":"p"}}}`, Page{Snapshot: 100, After: 7, Size: 50, NoSeek: true},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
 		{"ordered uses offset with key tiebreak", `{"$select":{"$orderBy":"name"}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
 			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `__eventsource_key` ASC LIMIT ? OFFSET ?"},
 		{"table without key", `{"$select":{"$from":"old.event"}}`, Page{Size: 1001},
@@ -175,28 +184,36 @@ func TestPageSQL(t *testing.T) {
 }
 
 // The index a keyset page seeks on: one whose columns are exactly the
-// columns the query binds to single values at its top level.
+// columns the query binds to single values at its top level; failing that,
+// the indexes on some of them, for the store to choose from.
 func TestSeekIndex(t *testing.T) {
 	b := testBuilder(t)
-	tests := []struct{ query, seek string }{
-		{`{"$select":{"$where":{"pid":"p"}}}`, "pid"},
-		{`{"$select":{"$where":{"pid":{"$eq":"p"}}}}`, "pid"},
-		{`{"$select":{"$where":{"pid":"p","timestamp":{"$gt":"2020-01-01"}}}}`, "pid"},
-		{`{"$select":{"$where":{"$and":[{"domain":"d"},{"name":"n"}]}}}`, "domain_name"},
-		{`{"$select":{"$where":{"name":"n","$and":{"domain":"d"}}}}`, "domain_name"},
-		{`{"$select":{"$where":{"domain":"d"}}}`, "domain"},
-		{`{"$select":{"pid":1,"$where":{"pid":"p"},"$limit":10}}`, "pid"},
-		// Nothing to seek on, or a plan MySQL picks better.
-		{`{"$select":{}}`, ""},
-		{`{"$select":{"$where":{"pid":"p","domain":"d"}}}`, ""},
-		{`{"$select":{"$where":{"domain":{"$in":["d"]},"name":{"$in":["n"]}}}}`, "domain_name"},
-		{`{"$select":{"$where":{"pid":{"$in":["p","q"]}}}}`, ""},
-		{`{"$select":{"$where":{"$or":[{"pid":"p"},{"pid":"q"}]}}}`, ""},
-		{`{"$select":{"$where":{"pid":"~~domain"}}}`, ""},
-		{`{"$select":{"$where":{"pid":null}}}`, ""},
-		{`{"$select":{"$where":{"pid":"p"},"$orderBy":"timestamp"}}`, ""},
-		{`{"$select":{"$where":{"pid":"p"},"$groupBy":"name","name":1}}`, ""},
-		{`{"$select":{"$from":"old.event","$where":{"pid":"p"}}}`, ""},
+	tests := []struct {
+		query, seek string
+		choices     []string
+	}{
+		{`{"$select":{"$where":{"pid":"p"}}}`, "pid", nil},
+		{`{"$select":{"$where":{"pid":{"$eq":"p"}}}}`, "pid", nil},
+		{`{"$select":{"$where":{"pid":"p","timestamp":{"$gt":"2020-01-01"}}}}`, "pid", nil},
+		{`{"$select":{"$where":{"$and":[{"domain":"d"},{"name":"n"}]}}}`, "domain_name", nil},
+		{`{"$select":{"$where":{"name":"n","$and":{"domain":"d"}}}}`, "domain_name", nil},
+		{`{"$select":{"$where":{"domain":"d"}}}`, "domain", nil},
+		{`{"$select":{"pid":1,"$where":{"pid":"p"},"$limit":10}}`, "pid", nil},
+		{`{"$select":{"$where":{"domain":{"$in":["d"]},"name":{"$in":["n"]}}}}`, "domain_name", nil},
+		// No exact index: the ones on some of the equalities.
+		{`{"$select":{"$where":{"pid":"p","domain":"d"}}}`, "", []string{"domain", "pid"}},
+		{`{"$select":{"$where":{"pid":"p","domain":"d","name":"n"}}}`, "", []string{"domain", "domain_name", "name", "pid"}},
+		{`{"$select":{"$where":{"pid":"p","data":"{}"}}}`, "pid", nil}, // JSON columns bind nothing
+		// Nothing to seek on.
+		{`{"$select":{}}`, "", nil},
+		{`{"$select":{"$where":{"pid":{"$in":["p","q"]}}}}`, "", nil},
+		{`{"$select":{"$where":{"$or":[{"pid":"p"},{"pid":"q"}]}}}`, "", nil},
+		{`{"$select":{"$where":{"pid":"~~domain"}}}`, "", nil},
+		{`{"$select":{"$where":{"pid":null}}}`, "", nil},
+		{`{"$select":{"$where":{"pid":"p"},"$orderBy":"timestamp"}}`, "", nil},
+		{`{"$select":{"$where":{"pid":"p","domain":"d"},"$orderBy":"timestamp"}}`, "", nil},
+		{`{"$select":{"$where":{"pid":"p"},"$groupBy":"name","name":1}}`, "", nil},
+		{`{"$select":{"$from":"old.event","$where":{"pid":"p"}}}`, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -204,8 +221,8 @@ func TestSeekIndex(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.seek != tt.seek {
-				t.Fatalf("seek %q, want %q", s.seek, tt.seek)
+			if s.seek != tt.seek || !slices.Equal(s.SeekChoices(), tt.choices) {
+				t.Fatalf("seek %q, choices %q; want %q, %q", s.seek, s.SeekChoices(), tt.seek, tt.choices)
 			}
 		})
 	}

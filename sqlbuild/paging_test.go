@@ -30,6 +30,9 @@ func TestPagesReadEveryRowOnce(t *testing.T) {
 		// Pages that seek on an index (FORCE INDEX), aliased or not.
 		{`{"$select":{` + from + `,"$where":{"domain":"shop"}}}`, ""},
 		{`{"$select":{` + aliased + `,"e.name":1,"$where":{"domain":"shop","name":{"$eq":"created"}}}}`, ""},
+		// Pages told to seek on one index of several (Page.Seek).
+		{`{"$select":{` + from + `,"$where":{"pid":"order-1","domain":"shop"}}}`, ""},
+		{`{"$select":{` + aliased + `,"e.pid":1,"$where":{"domain":"shop","pid":"order-1","name":{"$ne":"x"}}}}`, ""},
 		// Without $orderBy a stream gives the rows in key order, so a
 		// $limit or an $offset takes the first rows by key.
 		{`{"$select":{` + from + `,"$where":{"name":{"$ne":"created"}},"$offset":2}}`,
@@ -97,6 +100,9 @@ func readInPages(ctx context.Context, db *sql.DB, sel *Select, size uint64) (row
 			p.After = after
 			if returned == 0 {
 				p.Offset = sel.Offset
+			}
+			if choices := sel.SeekChoices(); returned > 0 && len(choices) > 0 {
+				p.Seek = choices[len(choices)-1]
 			}
 		}
 		query, args, err := sel.PageSQL(p)

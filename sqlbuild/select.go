@@ -3,6 +3,7 @@ package sqlbuild
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/doug-martin/goqu/v9"
@@ -47,6 +48,9 @@ type Select struct {
 	// seek is the index keyset pages are forced onto (see seekIndex); empty
 	// leaves the plan to MySQL.
 	seek string
+	// seekChoices are the indexes a page may be told to seek on instead
+	// (see seekIndex).
+	seekChoices []string
 	// scope is the table with the select list's aliases: the names its
 	// rows have, which a set operation around it may order by.
 	scope *Table
@@ -200,7 +204,7 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 	if !s.Whole && !s.Ordered && s.Table.Key != "" {
 		eq := map[string]bool{}
 		equalities(t, body.Get("$where"), eq)
-		s.seek = seekIndex(s.Table, eq)
+		s.seek, s.seekChoices = seekIndex(s.Table, eq)
 	}
 	s.base = ds
 	return s, nil
@@ -255,35 +259,57 @@ func equalities(t *Table, v *ordjson.Value, into map[string]bool) {
 // reads a query like {"pid": "x"} by the index's first column alone and
 // filters the key, so each page started again from the pid's first row and
 // a long stream cost time quadratic in its length.
-func seekIndex(t *Table, eq map[string]bool) string {
+//
+// Without such an index, choices are the indexes whose columns are some of
+// the equalities ({"pid": "x", "domain": "d"} may seek on pid or on
+// domain). Which one pays depends on the data, which only MySQL's
+// statistics know: the store asks MySQL's plan (see Page.Seek).
+func seekIndex(t *Table, eq map[string]bool) (exact string, choices []string) {
 	if len(eq) == 0 {
-		return ""
+		return "", nil
 	}
 	for _, idx := range t.Indexes {
-		if len(idx.Columns) != len(eq) {
-			continue
-		}
-		all := true
+		covered := true
 		for _, c := range idx.Columns {
-			all = all && eq[c]
+			covered = covered && eq[c]
 		}
-		if all {
-			return idx.Name
+		switch {
+		case !covered:
+		case len(idx.Columns) == len(eq):
+			return idx.Name, nil
+		default:
+			choices = append(choices, idx.Name)
 		}
+	}
+	return "", choices
+}
+
+// SeekChoices are the indexes a keyset page may be told to seek on
+// (Page.Seek): none when an index matches the query's equalities exactly,
+// since every page seeks on that one.
+func (s *Select) SeekChoices() []string { return s.seekChoices }
+
+// Seeks names the index page p seeks on, or "" when it leaves the plan to
+// MySQL.
+func (s *Select) Seeks(p Page) string {
+	switch {
+	case p.NoSeek || s.Table.Key == "" || s.Whole || s.Ordered:
+		return ""
+	case s.seek != "":
+		return s.seek
+	case p.Seek != "" && slices.Contains(s.seekChoices, p.Seek):
+		return p.Seek
 	}
 	return ""
 }
 
-// Seeks reports whether keyset pages name an index to seek on.
-func (s *Select) Seeks() bool { return s.seek != "" }
-
 // seekFrom is the FROM of a keyset page with its index hint.
-func (s *Select) seekFrom() exp.LiteralExpression {
+func (s *Select) seekFrom(index string) exp.LiteralExpression {
 	var table exp.Expression = tableExpr(s.Table)
 	if s.alias != "" {
 		table = tableExpr(s.Table).As(s.alias)
 	}
-	return goqu.L("? FORCE INDEX (?)", table, goqu.I(s.seek))
+	return goqu.L("? FORCE INDEX (?)", table, goqu.I(index))
 }
 
 // withAliases is t with the aliases of the select list as extra columns,
@@ -545,6 +571,9 @@ type Page struct {
 	Offset uint64
 	// Size is the number of rows to read.
 	Size uint64
+	// Seek names the index to seek on, one of the select's SeekChoices
+	// (others are ignored).
+	Seek string
 	// NoSeek leaves the plan to MySQL even when the select has an index
 	// to seek on (for a table whose index went away since the catalog was
 	// read).
@@ -573,8 +602,8 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 		if p.After > 0 {
 			ds = ds.Where(goqu.C(key).Gt(p.After))
 		}
-		if s.Seeks() && !p.NoSeek {
-			ds = ds.From(s.seekFrom())
+		if index := s.Seeks(p); index != "" {
+			ds = ds.From(s.seekFrom(index))
 		}
 		// Ordered by the hidden column, not by the key's name: ORDER BY reads
 		// a name as a select-list alias first, and a client may have named
