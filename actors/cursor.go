@@ -47,6 +47,8 @@ type cursor struct {
 	// the choice to the store (planned tells it was asked).
 	seek    string
 	planned bool
+	// noSeek: an index the pages sought on is gone; the plan is MySQL's.
+	noSeek bool
 }
 
 // next reads the next page, as rows or payloads (see encode); done reports
@@ -78,7 +80,7 @@ func (c *cursor) next(ctx context.Context) (mysqlstore.Page, bool, error) {
 			c.planned = true
 			c.seek, _ = c.store.ChooseSeek(ctx, c.sel, page)
 		}
-		page.Seek = c.seek
+		page.Seek, page.NoSeek = c.seek, c.noSeek
 	}
 	// The first page takes the snapshot bound (page.Snapshot is zero then)
 	// and the later ones keep to it.
@@ -89,6 +91,7 @@ func (c *cursor) next(ctx context.Context) (mysqlstore.Page, bool, error) {
 	if c.snapshot == 0 {
 		c.snapshot = got.Snapshot
 	}
+	c.noSeek = c.noSeek || got.SeekGone
 	n := uint64(len(got.Rows) + len(got.Payloads))
 	c.after = got.LastKey
 	c.returned += n

@@ -181,8 +181,13 @@ func TestKeysetPagesSeek(t *testing.T) {
 	if err != nil {
 		t.Fatalf("page after the index was dropped: %v", err)
 	}
-	if len(page.Payloads) != 256 || page.LastKey <= (lo+hi)/2 {
-		t.Fatalf("page after the index was dropped: %d rows up to key %d", len(page.Payloads), page.LastKey)
+	if len(page.Payloads) != 256 || page.LastKey <= (lo+hi)/2 || !page.SeekGone {
+		t.Fatalf("page after the index was dropped: %d rows up to key %d, seek gone %v", len(page.Payloads), page.LastKey, page.SeekGone)
+	}
+	// The next page, told so, does not try the index again.
+	page, err = store.ReadPayloads(testContext(t), sel, sqlbuild.Page{Snapshot: hi, After: page.LastKey, Size: 256, NoSeek: true}, false)
+	if err != nil || len(page.Payloads) == 0 || page.SeekGone {
+		t.Fatalf("next page: %d rows, seek gone %v, %v", len(page.Payloads), page.SeekGone, err)
 	}
 }
 

@@ -27,6 +27,9 @@ type Page struct {
 	// Snapshot is the snapshot bound the page took (0 when it took none, or
 	// read no row).
 	Snapshot int64
+	// SeekGone reports that the index the page was to seek on no longer
+	// exists: it was read without it, and so should the next pages be.
+	SeekGone bool
 }
 
 // RowOptions says how to encode the values of a result.

@@ -44,9 +44,11 @@ func (st Store) read(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, o
 	page, err := ReadPage(ctx, q, query, args, opts)
 	if err != nil && s.Seeks(p) != "" && indexGone(err) {
 		// The index the catalog saw was dropped or renamed: read without
-		// naming it, slower but right.
+		// naming it, slower but right, and say so, so that the stream's
+		// later pages do not try it again.
 		p.NoSeek = true
-		return st.read(ctx, s, p, opts)
+		page, err = st.read(ctx, s, p, opts)
+		page.SeekGone = true
 	}
 	return page, err
 }
