@@ -105,10 +105,15 @@ func Migrate(ctx context.Context, db *sql.DB, database string) error {
 }
 
 // EventTable describes the event table that Migrate creates in database,
-// for tools that build SQL without connecting (eventsource sql).
+// indexes included, for tools that build SQL without connecting
+// (eventsource sql): as LoadCatalog reads it from a migrated database.
 func EventTable(database string) *sqlbuild.Table {
 	return &sqlbuild.Table{Schema: database, Name: "event", Key: "id", Columns: []sqlbuild.Column{
 		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
 		{Name: "data", JSON: true}, {Name: "id"},
+	}, Indexes: []sqlbuild.Index{
+		{Name: "domain", Columns: []string{"domain"}}, {Name: "domain_name", Columns: []string{"domain", "name"}},
+		{Name: "name", Columns: []string{"name"}}, {Name: "pid", Columns: []string{"pid"}},
+		{Name: "timestamp", Columns: []string{"timestamp"}},
 	}}
 }

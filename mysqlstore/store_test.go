@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -180,6 +181,21 @@ func TestMigrateRefusesBadNames(t *testing.T) {
 			// Whatever it made is ours to remove.
 			_, _ = db.Exec("DROP DATABASE IF EXISTS `" + strings.ReplaceAll(name, "`", "``") + "`")
 		}
+	}
+}
+
+// TestEventTableIsTheMigratedOne keeps EventTable, which eventsource sql
+// translates with offline, equal to what LoadCatalog reads from a migrated
+// database: columns, key and indexes.
+func TestEventTableIsTheMigratedOne(t *testing.T) {
+	t.Parallel()
+	db, name := mustMigrated(t)
+	catalog, err := mysqlstore.LoadCatalog(testContext(t), db, []string{name + ".event"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := *catalog.Default(), *mysqlstore.EventTable(name); !reflect.DeepEqual(got, want) {
+		t.Fatalf("migrated event table\n%+v\nEventTable\n%+v", got, want)
 	}
 }
 
