@@ -2,6 +2,7 @@ package mysqlstore_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -152,22 +153,7 @@ func TestKeysetPagesSeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	query, args, err := sel.PageSQL(sqlbuild.Page{Snapshot: hi, After: (lo + hi) / 2, Size: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan string
-	if err := db.QueryRowContext(testContext(t), "EXPLAIN FORMAT=JSON "+query, args...).Scan(&plan); err != nil {
-		t.Fatal(err)
-	}
-	var explained any
-	if err := json.Unmarshal([]byte(plan), &explained); err != nil {
-		t.Fatalf("%v: %s", err, plan)
-	}
-	tbl := findTable(explained)
-	if tbl == nil {
-		t.Fatalf("no table access in the plan: %s", plan)
-	}
+	tbl, query, plan := explainPage(t, db, sel, sqlbuild.Page{Snapshot: hi, After: (lo + hi) / 2, Size: 256})
 	if parts := fmt.Sprint(tbl["used_key_parts"]); tbl["access_type"] != "range" || tbl["key"] != "pid" || parts != "[pid id]" {
 		t.Fatalf("later page: %v on %v, key parts %s; want a range on pid and id\n%s\n%s", tbl["access_type"], tbl["key"], parts, query, plan)
 	}
@@ -220,20 +206,8 @@ func TestChooseSeek(t *testing.T) {
 				t.Fatalf("seek %q (%v), want %q", seek, err, tt.seek)
 			}
 			page.Seek = seek
-			query, args, err := sel.PageSQL(page)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan string
-			if err := db.QueryRowContext(testContext(t), "EXPLAIN FORMAT=JSON "+query, args...).Scan(&plan); err != nil {
-				t.Fatal(err)
-			}
-			var explained any
-			if err := json.Unmarshal([]byte(plan), &explained); err != nil {
-				t.Fatal(err)
-			}
-			tbl := findTable(explained)
-			if tbl == nil || tbl["access_type"] != "range" || tbl["key"] != tt.seek || fmt.Sprint(tbl["used_key_parts"]) != tt.parts {
+			tbl, query, plan := explainPage(t, db, sel, page)
+			if tbl["access_type"] != "range" || tbl["key"] != tt.seek || fmt.Sprint(tbl["used_key_parts"]) != tt.parts {
 				t.Fatalf("hinted page: %v; want a range on %s\n%s\n%s", tbl, tt.parts, query, plan)
 			}
 		})
@@ -248,6 +222,27 @@ func TestChooseSeek(t *testing.T) {
 			t.Errorf("%s: seek %q (%v), want none", q, seek, err)
 		}
 	}
+}
+
+// explainPage renders page p of sel and returns MySQL's plan of it: its
+// first table access, the query and the whole plan.
+func explainPage(t *testing.T, db *sql.DB, sel *sqlbuild.Select, p sqlbuild.Page) (table map[string]any, query, plan string) {
+	t.Helper()
+	query, args, err := sel.PageSQL(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(testContext(t), "EXPLAIN FORMAT=JSON "+query, args...).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var explained any
+	if err := json.Unmarshal([]byte(plan), &explained); err != nil {
+		t.Fatalf("%v: %s", err, plan)
+	}
+	if table = findTable(explained); table == nil {
+		t.Fatalf("no table access in the plan: %s", plan)
+	}
+	return table, query, plan
 }
 
 // findTable finds the first table access ({"access_type": ...}) in an
