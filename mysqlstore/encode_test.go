@@ -141,10 +141,7 @@ func BenchmarkReadPage(b *testing.B) {
 func TestKeysetPagesSeek(t *testing.T) {
 	t.Parallel()
 	db, name := mustMigrated(t)
-	// Many rows of one pid among others', as events arrive.
-	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) "+
-		"SELECT IF(seq % 2 = 0, 'long', CONCAT('other-', seq % 97)), 'shop', 'created', '{}' FROM `"+name+"`.seq_1_to_20000")
-	mustExec(t, db, "ANALYZE TABLE `"+name+"`.event")
+	mustSeedLongPid(t, db, name, "'created'")
 	var lo, hi int64
 	if err := db.QueryRowContext(testContext(t), "SELECT MIN(id), MAX(id) FROM `"+name+"`.event WHERE pid = 'long'").Scan(&lo, &hi); err != nil {
 		t.Fatal(err)
@@ -183,9 +180,7 @@ func TestKeysetPagesSeek(t *testing.T) {
 func TestChooseSeek(t *testing.T) {
 	t.Parallel()
 	db, name := mustMigrated(t)
-	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) "+
-		"SELECT IF(seq % 2 = 0, 'long', CONCAT('other-', seq % 97)), 'shop', IF(seq = 777, 'rare', 'created'), '{}' FROM `"+name+"`.seq_1_to_20000")
-	mustExec(t, db, "ANALYZE TABLE `"+name+"`.event")
+	mustSeedLongPid(t, db, name, "IF(seq = 777, 'rare', 'created')")
 	b := mustBuilder(t, db, name+".event")
 	store := mysqlstore.Store{DB: db}
 	for _, tt := range []struct {
@@ -222,6 +217,16 @@ func TestChooseSeek(t *testing.T) {
 			t.Errorf("%s: seek %q (%v), want none", q, seek, err)
 		}
 	}
+}
+
+// mustSeedLongPid inserts 20,000 events as they arrive: every other one of
+// pid "long", the rest spread over 97 other pids, named by nameSQL (an SQL
+// expression of seq); then refreshes the table's statistics.
+func mustSeedLongPid(t *testing.T, db *sql.DB, database, nameSQL string) {
+	t.Helper()
+	mustExec(t, db, "INSERT INTO `"+database+"`.event (pid, domain, name, data) "+
+		"SELECT IF(seq % 2 = 0, 'long', CONCAT('other-', seq % 97)), 'shop', "+nameSQL+", '{}' FROM `"+database+"`.seq_1_to_20000")
+	mustExec(t, db, "ANALYZE TABLE `"+database+"`.event")
 }
 
 // explainPage renders page p of sel and returns MySQL's plan of it: its

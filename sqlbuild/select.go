@@ -290,10 +290,10 @@ func seekIndex(t *Table, eq map[string]bool) (exact string, choices []string) {
 func (s *Select) SeekChoices() []string { return s.seekChoices }
 
 // Seeks names the index page p seeks on, or "" when it leaves the plan to
-// MySQL.
+// MySQL. (Only keyset pages have an index to seek on: see selectBody.)
 func (s *Select) Seeks(p Page) string {
 	switch {
-	case p.NoSeek || s.Table.Key == "" || s.Whole || s.Ordered:
+	case p.NoSeek:
 		return ""
 	case s.seek != "":
 		return s.seek
