@@ -307,7 +307,10 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, resul
 }
 
 func (b *Batcher) exec(ctx context.Context, tx *sql.Tx, ins *sqlbuild.Insert) (firstID, affected int64, err error) {
-	query, args := ins.SQL()
+	query, args, err := ins.SQL()
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert into %s: %w", ins.Table.QualifiedName(), err)
+	}
 	var res sql.Result
 	switch {
 	case b.statements != nil && tx != nil:

@@ -273,7 +273,10 @@ func asInt64(v any) (int64, error) {
 
 // Exec runs an INSERT and returns the OK reply the original sent.
 func Exec(ctx context.Context, db *sql.DB, ins *sqlbuild.Insert) (messages.OK, error) {
-	query, args := ins.SQL()
+	query, args, err := ins.SQL()
+	if err != nil {
+		return messages.OK{}, fmt.Errorf("insert into %s: %w", ins.Table.QualifiedName(), err)
+	}
 	res, err := db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return messages.OK{}, fmt.Errorf("insert into %s: %w", ins.Table.QualifiedName(), err)

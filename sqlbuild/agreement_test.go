@@ -271,7 +271,10 @@ func TestInsertsAgreeWithReference(t *testing.T) {
 			if err != nil {
 				t.Fatalf("not translated: %v", err)
 			}
-			ours, args := ins.SQL()
+			ours, args, err := ins.SQL()
+			if err != nil {
+				t.Fatalf("not rendered: %v", err)
+			}
 			got, err := insertedRows(ctx, db, table, ours, args)
 			if err != nil {
 				t.Fatalf("ours %s: %v", ours, err)

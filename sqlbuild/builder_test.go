@@ -236,7 +236,10 @@ func TestInsert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sql, args := ins.SQL()
+	sql, args, err := ins.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := "INSERT INTO `eventsource`.`event` (`pid`, `domain`, `name`, `data`, `timestamp`) VALUES (?, ?, ?, ?, DEFAULT), (?, ?, ?, ?, ?)"
 	if sql != want {
 		t.Fatalf("got  %s\nwant %s", sql, want)
@@ -289,7 +292,10 @@ func TestCombineInserts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sql, args := c.SQL()
+	sql, args, err := c.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if sql != "INSERT INTO `eventsource`.`event` (`pid`, `domain`, `name`, `data`) VALUES (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?)" || c.Rows != 3 {
 		t.Fatalf("combined %s (%d rows)", sql, c.Rows)
 	}
@@ -360,7 +366,10 @@ func TestUpsertIntoAWritableTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sql, args := ins.SQL()
+	sql, args, err := ins.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if want := "INSERT INTO `app`.`counter` (`name`, `hits`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `hits` = VALUES(`hits`), `name` = ?"; sql != want {
 		t.Errorf("sql\n got %s\nwant %s", sql, want)
 	}

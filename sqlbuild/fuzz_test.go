@@ -60,7 +60,10 @@ func FuzzBuild(f *testing.F) {
 			}
 		}
 		if ins, err := bld.Insert(query); err == nil {
-			sql, _ := ins.SQL()
+			sql, _, err := ins.SQL()
+			if err != nil {
+				t.Fatalf("%s: translated but not rendered: %v", query, err)
+			}
 			checkSQLIsSafe(t, query, sql)
 		}
 	})
@@ -149,7 +152,9 @@ func FuzzNamingPositions(f *testing.F) {
 				checkRefusal(t, query, err)
 				return
 			}
-			sqlText, _ = ins.SQL()
+			if sqlText, _, err = ins.SQL(); err != nil {
+				t.Fatalf("%s: translated but not rendered: %v", query, err)
+			}
 		} else {
 			sel, err := bld.Select(query)
 			if err != nil {

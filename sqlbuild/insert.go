@@ -10,13 +10,13 @@ import (
 	"github.com/eventsource/eventsource/ordjson"
 )
 
-// Insert is a translated $insert: one multi-row INSERT.
+// Insert is a translated $insert: one multi-row INSERT. Its SQL is
+// rendered only when asked for: a batch of persists renders the one INSERT
+// it combines them into, not each request's own.
 type Insert struct {
 	Table *Table
 	// Rows is the number of documents.
 	Rows    int
-	sql     string
-	args    []any
 	columns []string
 	values  [][]any
 	// update is the ON DUPLICATE KEY UPDATE of a writable table (nil: none).
@@ -30,8 +30,37 @@ type assignment struct {
 	value        any
 }
 
-// SQL returns the statement and its bound values.
-func (i *Insert) SQL() (string, []any) { return i.sql, i.args }
+// SQL renders the statement and its bound values.
+func (i *Insert) SQL() (string, []any, error) {
+	cols := make([]any, len(i.columns))
+	for n, c := range i.columns {
+		cols[n] = c
+	}
+	ds := goqu.Dialect("mysql").Insert(goqu.S(i.Table.Schema).Table(i.Table.Name)).Prepared(true).Cols(cols...)
+	for _, row := range i.values {
+		ds = ds.Vals(row)
+	}
+	sql, args, err := sqlString(ds, "insert")
+	if err != nil {
+		return "", nil, err
+	}
+	// Written here, not with goqu's OnConflict, which makes MySQL inserts
+	// INSERT IGNORE (turning errors into warnings). Column names come from
+	// the catalog.
+	for n, a := range i.update {
+		sep := ", "
+		if n == 0 {
+			sep = " ON DUPLICATE KEY UPDATE "
+		}
+		if a.from != "" {
+			sql += sep + "`" + a.column + "` = VALUES(`" + a.from + "`)"
+			continue
+		}
+		sql += sep + "`" + a.column + "` = ?"
+		args = append(args, a.value)
+	}
+	return sql, args, nil
+}
 
 // Combinable reports whether i and other can be sent as one INSERT: the
 // same table and the same columns in the same order.
@@ -47,7 +76,7 @@ func Combine(inserts ...*Insert) (*Insert, error) {
 		return nil, fmt.Errorf("combine inserts: none given")
 	}
 	first := inserts[0]
-	combined := &Insert{Table: first.Table, columns: first.columns}
+	combined := &Insert{Table: first.Table, columns: first.columns, values: make([][]any, 0, len(inserts))}
 	for _, ins := range inserts {
 		if !first.Combinable(ins) {
 			return nil, fmt.Errorf("combine inserts: %s%v and %s%v differ",
@@ -56,21 +85,7 @@ func Combine(inserts ...*Insert) (*Insert, error) {
 		combined.values = append(combined.values, ins.values...)
 		combined.Rows += ins.Rows
 	}
-	var err error
-	combined.sql, combined.args, err = renderInsert(combined.Table, combined.columns, combined.values)
-	return combined, err
-}
-
-func renderInsert(t *Table, columns []string, values [][]any) (string, []any, error) {
-	cols := make([]any, len(columns))
-	for i, c := range columns {
-		cols[i] = c
-	}
-	ds := goqu.Dialect("mysql").Insert(goqu.S(t.Schema).Table(t.Name)).Prepared(true).Cols(cols...)
-	for _, row := range values {
-		ds = ds.Vals(row)
-	}
-	return sqlString(ds, "insert")
+	return combined, nil
 }
 
 // eventColumns must be non-empty strings in every document of an event
@@ -208,26 +223,7 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 			return nil, err
 		}
 	}
-	sql, args, err := renderInsert(t, cols, rows)
-	if err != nil {
-		return nil, err
-	}
-	// Written here, not with goqu's OnConflict, which makes MySQL inserts
-	// INSERT IGNORE (turning errors into warnings). Column names come from
-	// the catalog.
-	for i, a := range update {
-		sep := ", "
-		if i == 0 {
-			sep = " ON DUPLICATE KEY UPDATE "
-		}
-		if a.from != "" {
-			sql += sep + "`" + a.column + "` = VALUES(`" + a.from + "`)"
-			continue
-		}
-		sql += sep + "`" + a.column + "` = ?"
-		args = append(args, a.value)
-	}
-	return &Insert{Table: t, Rows: len(list), sql: sql, args: args, columns: cols, values: rows, update: update}, nil
+	return &Insert{Table: t, Rows: len(list), columns: cols, values: rows, update: update}, nil
 }
 
 // documentValue binds one document value. A JSON column takes any JSON

@@ -106,7 +106,10 @@ func buildStatement(b *sqlbuild.Builder, query []byte, pageSize uint64) (stateme
 		if err != nil {
 			return statement{}, err
 		}
-		text, values := ins.SQL()
+		text, values, err := ins.SQL()
+		if err != nil {
+			return statement{}, err
+		}
 		return statement{SQL: text, Values: values}, nil
 	}
 	sel, err := b.Select(query)
