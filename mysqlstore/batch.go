@@ -29,8 +29,12 @@ type Batcher struct {
 	db     *sql.DB
 	logger *slog.Logger
 	// consecutiveIDs: AUTO_INCREMENT hands a multi-row INSERT consecutive
-	// ids (innodb_autoinc_lock_mode 0 or 1), so each request's first id
-	// follows from its offset in a combined INSERT.
+	// ids (innodb_autoinc_lock_mode 0 or 1, auto_increment_increment 1), so
+	// each request's first id follows from its offset in a combined INSERT
+	// and its rows are insertId to insertId+affectedRows-1. Otherwise
+	// (MySQL 8's default lock mode 2, a Galera cluster's increment),
+	// requests share the transaction but not the statement, and a request of
+	// several documents is inserted row by row, so that its ids are known.
 	consecutiveIDs bool
 	maxBatch       int
 	timeout        time.Duration
@@ -77,8 +81,9 @@ type Committed struct {
 }
 
 // WithCommitted calls fn after every commit, before the replies go out, with
-// the rows each successful request of the batch added (requests on tables
-// without a key are left out). fn runs on the batcher's goroutine: it must
+// the rows each successful request of the batch added, as ranges of ids
+// (requests on tables without a key are left out, and so are upserts that
+// updated rows: which ids they added is not known). fn runs on the batcher's goroutine: it must
 // not block, or it holds up every persist behind it.
 func WithCommitted(fn func([]Committed)) BatcherOption {
 	return func(b *Batcher) { b.committed = fn }
@@ -89,12 +94,17 @@ func WithCommitted(fn func([]Committed)) BatcherOption {
 // requests share the transaction but not the statement. observe, if not
 // nil, hears the size of every batch (for metrics).
 func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger, observe func(requests int), opts ...BatcherOption) (*Batcher, error) {
-	var mode sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT @@innodb_autoinc_lock_mode").Scan(&mode); err != nil {
-		return nil, fmt.Errorf("read innodb_autoinc_lock_mode: %w", err)
+	var mode, increment sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment").Scan(&mode, &increment); err != nil {
+		return nil, fmt.Errorf("read innodb_autoinc_lock_mode and auto_increment_increment: %w", err)
+	}
+	consecutive := mode.Valid && mode.Int64 <= 1 && increment.Valid && increment.Int64 == 1
+	if !consecutive {
+		logger.Info("AUTO_INCREMENT ids of one INSERT may not be consecutive: batched persists share a transaction, not a statement, and the documents of one request are inserted one by one",
+			slog.Int64("innodb_autoinc_lock_mode", mode.Int64), slog.Int64("auto_increment_increment", increment.Int64))
 	}
 	b := &Batcher{
-		db: db, logger: logger, consecutiveIDs: mode.Valid && mode.Int64 <= 1,
+		db: db, logger: logger, consecutiveIDs: consecutive,
 		maxBatch: 256, timeout: 30 * time.Second, observe: observe,
 		jobs: make(chan batchJob, 4096), done: make(chan struct{}),
 	}
@@ -166,21 +176,29 @@ func (b *Batcher) run() {
 	}
 }
 
+// outcome is what one request of a batch got.
+type outcome struct {
+	ok  messages.OK
+	err error
+	// ids, when not nil, are the request's rows as ranges of ids (rows
+	// inserted one by one); nil: insertId to insertId+affectedRows-1.
+	ids [][2]int64
+}
+
 // commit runs one batch in one transaction and reports every job.
 func (b *Batcher) commit(batch []batchJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
-	results := make([]messages.OK, len(batch))
-	errs := make([]error, len(batch))
+	out := make([]outcome, len(batch))
 	report := func() {
 		for i, job := range batch {
-			job.done(results[i], errs[i])
+			job.done(out[i].ok, out[i].err)
 		}
 	}
 	failAll := func(err error) {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
+		for i := range out {
+			if out[i].err == nil {
+				out[i].err = err
 			}
 		}
 		report()
@@ -190,11 +208,11 @@ func (b *Batcher) commit(batch []batchJob) {
 		// the BEGIN and COMMIT round trips, and the statement is atomic on
 		// its own. (If the combined INSERT fails, its requests are retried
 		// one by one, each autocommitted: each still stands alone.)
-		if err := b.execRun(ctx, nil, batch, results, errs); err != nil {
+		if err := b.execRun(ctx, nil, batch, out); err != nil {
 			failAll(err)
 			return
 		}
-		b.announce(batch, results, errs)
+		b.announce(batch, out)
 		report()
 		return
 	}
@@ -205,10 +223,15 @@ func (b *Batcher) commit(batch []batchJob) {
 	}
 	for start := 0; start < len(batch); {
 		end := start + 1
-		for end < len(batch) && b.consecutiveIDs && batch[start].ins.Combinable(batch[end].ins) {
-			end++
+		if b.rowByRow(batch[start].ins) {
+			err = b.execRows(ctx, tx, batch[start].ins, &out[start])
+		} else {
+			for end < len(batch) && b.consecutiveIDs && batch[start].ins.Combinable(batch[end].ins) {
+				end++
+			}
+			err = b.execRun(ctx, tx, batch[start:end], out[start:end])
 		}
-		if err := b.execRun(ctx, tx, batch[start:end], results[start:end], errs[start:end]); err != nil {
+		if err != nil {
 			_ = tx.Rollback()
 			failAll(err)
 			return
@@ -219,32 +242,59 @@ func (b *Batcher) commit(batch []batchJob) {
 		failAll(fmt.Errorf("commit persist batch of %d: %w", len(batch), err))
 		return
 	}
-	b.announce(batch, results, errs)
+	b.announce(batch, out)
 	report()
 }
 
 // announce tells the committed observer which rows the batch added.
-func (b *Batcher) announce(batch []batchJob, results []messages.OK, errs []error) {
+func (b *Batcher) announce(batch []batchJob, out []outcome) {
 	if b.committed == nil {
 		return
 	}
-	out := make([]Committed, 0, len(batch))
+	committed := make([]Committed, 0, len(batch))
 	for i, job := range batch {
-		if errs[i] != nil || results[i].InsertID <= 0 || results[i].AffectedRows <= 0 || job.ins.Table.Key == "" {
-			continue
+		for _, r := range b.addedIDs(job.ins, out[i]) {
+			committed = append(committed, Committed{Table: job.ins.Table, First: r[0], Last: r[1]})
 		}
-		out = append(out, Committed{Table: job.ins.Table, First: results[i].InsertID, Last: results[i].InsertID + results[i].AffectedRows - 1})
 	}
-	if len(out) > 0 {
-		b.committed(out)
+	if len(committed) > 0 {
+		b.committed(committed)
 	}
+}
+
+// addedIDs are the ids of the rows a request added, where they are known:
+// rows inserted one by one, or a statement whose ids are consecutive.
+func (b *Batcher) addedIDs(ins *sqlbuild.Insert, o outcome) [][2]int64 {
+	switch {
+	case o.err != nil || ins.Table.Key == "":
+		return nil
+	case o.ids != nil:
+		return o.ids
+	case o.ok.InsertID <= 0 || o.ok.AffectedRows <= 0:
+		return nil
+	case ins.Upsert() && o.ok.AffectedRows != int64(ins.Rows):
+		// Some rows were updated, not added (each counts twice): which
+		// ids were added is not known. Nothing new is announced.
+		return nil
+	case ins.Rows > 1 && !b.consecutiveIDs:
+		return nil // an upsert of several rows whose ids may not be consecutive
+	}
+	return [][2]int64{{o.ok.InsertID, o.ok.InsertID + o.ok.AffectedRows - 1}}
+}
+
+// rowByRow reports whether a request's documents go one statement each, so
+// that their ids are known: several documents, into a table with a key,
+// where the ids of one statement may not be consecutive. (An upsert goes
+// whole: its ids are not one per row anyway.)
+func (b *Batcher) rowByRow(ins *sqlbuild.Insert) bool {
+	return !b.consecutiveIDs && ins.Rows > 1 && ins.Table.Key != "" && !ins.Upsert()
 }
 
 // oneStatement reports whether the batch goes to MySQL as one INSERT: a lone
 // request, or requests that combine into one.
 func (b *Batcher) oneStatement(batch []batchJob) bool {
 	if len(batch) == 1 {
-		return true
+		return !b.rowByRow(batch[0].ins)
 	}
 	if !b.consecutiveIDs {
 		return false
@@ -262,7 +312,7 @@ func (b *Batcher) oneStatement(batch []batchJob) bool {
 // returns an error only when the whole transaction is lost; without one
 // (autocommit) only when the combined INSERT was lost whole, before any
 // request committed.
-func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, results []messages.OK, errs []error) error {
+func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, out []outcome) error {
 	if len(run) > 1 {
 		inserts := make([]*sqlbuild.Insert, len(run))
 		for i, job := range run {
@@ -278,7 +328,7 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, resul
 					if first > 0 {
 						id = first + offset
 					}
-					results[i] = messages.NewOK(int64(job.ins.Rows), id)
+					out[i] = outcome{ok: messages.NewOK(int64(job.ins.Rows), id)}
 					offset += int64(job.ins.Rows)
 				}
 				return nil
@@ -298,11 +348,47 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, resul
 			}
 			// Autocommitted, the requests before this one are committed and
 			// the ones after it still run: this one fails alone.
-			errs[i] = err
+			out[i] = outcome{err: err}
 			continue
 		}
-		results[i] = messages.NewOK(affected, id)
+		out[i] = outcome{ok: messages.NewOK(affected, id)}
 	}
+	return nil
+}
+
+// execRows inserts one request's documents one by one inside tx, so that
+// each row's id is known, under a savepoint: a failing document takes back
+// only this request's rows. It returns an error only when the whole
+// transaction is lost.
+func (b *Batcher) execRows(ctx context.Context, tx *sql.Tx, ins *sqlbuild.Insert, out *outcome) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT persist_request"); err != nil {
+		return fmt.Errorf("savepoint before a persist of %d rows: %w", ins.Rows, err)
+	}
+	var first, affected int64
+	var ids [][2]int64
+	for _, row := range ins.EachRow() {
+		id, n, err := b.exec(ctx, tx, row)
+		if err != nil {
+			if transactionLost(err) {
+				return err
+			}
+			if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT persist_request"); rbErr != nil {
+				return fmt.Errorf("take back a failed persist of %d rows: %w", ins.Rows, rbErr)
+			}
+			*out = outcome{err: err}
+			return nil
+		}
+		if first == 0 {
+			first = id
+		}
+		affected += n
+		if k := len(ids); k > 0 && ids[k-1][1]+1 == id {
+			ids[k-1][1] = id
+		} else {
+			ids = append(ids, [2]int64{id, id})
+		}
+	}
+	*out = outcome{ok: messages.NewOK(affected, first), ids: ids}
 	return nil
 }
 

@@ -1,15 +1,18 @@
 package mysqlstore_test
 
 import (
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/go-sql-driver/mysql"
 )
 
 // TestBatcherGivesEachRequestItsOwnResult persists many requests at once
@@ -109,4 +112,139 @@ func TestBatcherAfterClose(t *testing.T) {
 	if err := <-got; err != mysqlstore.ErrBatcherClosed {
 		t.Fatalf("err = %v, want ErrBatcherClosed", err)
 	}
+}
+
+// TestBatcherWhenIDsAreNotConsecutive runs the batcher where the ids of one
+// multi-row INSERT are not consecutive: here auto_increment_increment=2, as
+// on a Galera cluster (MySQL 8's innodb_autoinc_lock_mode=2 takes the same
+// path). Every reply's insertId is its first row's, a failing document takes
+// back only its own request's rows, and the ids announced as committed are
+// exactly the rows added.
+func TestBatcherWhenIDsAreNotConsecutive(t *testing.T) {
+	_, name := mustMigrated(t)
+	mc := mysql.NewConfig()
+	mc.Net, mc.Addr, mc.User, mc.ParseTime = "tcp", "127.0.0.1:3306", "root", true
+	mc.Params = map[string]string{"auto_increment_increment": "2"}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(4)
+	t.Cleanup(func() { db.Close() })
+	b := mustBuilder(t, db, name+".event")
+
+	var mu sync.Mutex
+	var announced []int64
+	statements := mysqlstore.NewStatements(db, 16)
+	t.Cleanup(statements.Close)
+	batcher, err := mysqlstore.NewBatcher(testContext(t), db, slog.New(slog.NewTextHandler(io.Discard, nil)), nil,
+		mysqlstore.WithStatements(statements),
+		mysqlstore.WithCommitted(func(committed []mysqlstore.Committed) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range committed {
+				for id := c.First; id <= c.Last; id++ {
+					announced = append(announced, id)
+				}
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batcher.Close()
+
+	tooLong := strings.Repeat("x", 300) // longer than VARCHAR(200): MariaDB refuses it
+	type outcome struct {
+		ok  messages.OK
+		err error
+	}
+	const requests = 48
+	outcomes := make([]outcome, requests+1)
+	var wg sync.WaitGroup
+	documents := func(i int) int {
+		if i == requests {
+			return 3
+		}
+		return i%3 + 1
+	}
+	submit := func(i int) {
+		docs := make([]string, documents(i))
+		for j := range docs {
+			pid := fmt.Sprintf("r%d", i)
+			if (i == 10 && j == 1) || (i == 20 && j == 0) {
+				pid = tooLong
+			}
+			docs[j] = fmt.Sprintf(`{"pid":%q,"domain":"d","name":"n%d","data":{}}`, pid, j)
+		}
+		ins, err := b.Insert([]byte(`{"$insert":{"$documents":[` + strings.Join(docs, ",") + `]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		batcher.Submit(ins, func(ok messages.OK, err error) {
+			outcomes[i] = outcome{ok, err}
+			wg.Done()
+		})
+	}
+	for i := range requests {
+		submit(i)
+	}
+	wg.Wait()
+	submit(requests) // a lone request of 3 documents: a batch of its own
+	wg.Wait()
+
+	var added []int64
+	for i, o := range outcomes {
+		ids := selectIDs(t, db, name, fmt.Sprintf("r%d", i))
+		if i == 10 || i == 20 {
+			if o.err == nil || len(ids) != 0 {
+				t.Errorf("request %d (a document too long): err %v, rows %v; want an error and no rows", i, o.err, ids)
+			}
+			continue
+		}
+		want := documents(i)
+		if o.err != nil || len(ids) != want {
+			t.Fatalf("request %d: err %v, rows %v; want %d rows", i, o.err, ids, want)
+		}
+		if o.ok.InsertID != ids[0] || o.ok.AffectedRows != int64(want) {
+			t.Errorf("request %d: reply %+v, table has ids %v", i, o.ok, ids)
+		}
+		for k := 1; k < len(ids); k++ {
+			if ids[k]-ids[k-1] != 2 {
+				t.Errorf("request %d: ids %v do not step by 2: the test does not run where ids are not consecutive", i, ids)
+			}
+		}
+		added = append(added, ids...)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(announced)
+	slices.Sort(added)
+	if !slices.Equal(announced, added) {
+		t.Errorf("announced ids %v\nrows added      %v", announced, added)
+	}
+}
+
+// selectIDs returns the ids of pid's rows in the test database's event
+// table, in order.
+func selectIDs(t *testing.T, db *sql.DB, database, pid string) []int64 {
+	t.Helper()
+	rows, err := db.QueryContext(testContext(t), "SELECT id FROM `"+database+"`.event WHERE pid = ? ORDER BY id", pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }

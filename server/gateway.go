@@ -18,11 +18,21 @@ import (
 // Redis fans them out. It runs on the batcher's goroutine, before the
 // replies go out; the publish is queued, not waited for.
 func (s *Server) announceCommits(committed []mysqlstore.Committed) {
+	for _, note := range commitNotes(committed) {
+		s.pub.Publish(s.cfg.CommitChannel, note.Encode(), nil)
+	}
+}
+
+// commitNotes groups a batch's committed rows into notifications: one per
+// table, consecutive ids merged into one range, and no more ranges in one
+// notification than a gateway accepts (rows inserted one by one may not be
+// consecutive, so a batch can name thousands).
+func commitNotes(committed []mysqlstore.Committed) []messages.Committed {
 	var notes []messages.Committed
 	byTable := map[*sqlbuild.Table]int{}
 	for _, c := range committed {
 		i, ok := byTable[c.Table]
-		if !ok {
+		if !ok || len(notes[i].Ranges) == messages.MaxCommittedRanges {
 			i = len(notes)
 			byTable[c.Table] = i
 			notes = append(notes, messages.Committed{Table: c.Table.QualifiedName()})
@@ -35,9 +45,7 @@ func (s *Server) announceCommits(committed []mysqlstore.Committed) {
 			notes[i].Ranges = append(ranges, [2]int64{c.First, c.Last})
 		}
 	}
-	for _, note := range notes {
-		s.pub.Publish(s.cfg.CommitChannel, note.Encode(), nil)
-	}
+	return notes
 }
 
 // newGateway builds the HTTP gateway when one is configured; it is

@@ -307,6 +307,33 @@ func TestCombineInserts(t *testing.T) {
 	}
 }
 
+func TestInsertEachRow(t *testing.T) {
+	b := testBuilder(t)
+	ins, err := b.Insert([]byte(`{"$insert":{"$documents":[
+		{"pid":"a","domain":"d","name":"n","data":1},
+		{"pid":"b","domain":"d","name":"n","data":2,"timestamp":"2020-01-01 00:00:00"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ sql, args string }{
+		{"INSERT INTO `eventsource`.`event` (`pid`, `domain`, `name`, `data`, `timestamp`) VALUES (?, ?, ?, ?, DEFAULT)", "[a d n 1]"},
+		{"INSERT INTO `eventsource`.`event` (`pid`, `domain`, `name`, `data`, `timestamp`) VALUES (?, ?, ?, ?, ?)", "[b d n 2 2020-01-01 00:00:00]"},
+	}
+	rows := ins.EachRow()
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, row := range rows {
+		sql, args, err := row.SQL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sql != want[i].sql || fmt.Sprint(args) != want[i].args || row.Rows != 1 || !row.Combinable(ins) {
+			t.Errorf("row %d: %s %v (%d rows)\nwant %s %s", i, sql, args, row.Rows, want[i].sql, want[i].args)
+		}
+	}
+}
+
 func TestFirstPageTakesTheSnapshot(t *testing.T) {
 	b := testBuilder(t)
 	s, err := b.Select([]byte(`{"$select":{"$where":{"pid":"p"}}}`))

@@ -69,6 +69,21 @@ func (i *Insert) Combinable(other *Insert) bool {
 	return i.Table == other.Table && slices.Equal(i.columns, other.columns) && i.update == nil && other.update == nil
 }
 
+// Upsert reports whether i has an ON DUPLICATE KEY UPDATE: its affected
+// rows count updates twice and its ids are not one per row.
+func (i *Insert) Upsert() bool { return i.update != nil }
+
+// EachRow splits a plain insert into one single-row Insert per document, in
+// order. Where AUTO_INCREMENT ids of one statement need not be consecutive,
+// each row's id is then known from its own statement.
+func (i *Insert) EachRow() []*Insert {
+	rows := make([]*Insert, len(i.values))
+	for n, row := range i.values {
+		rows[n] = &Insert{Table: i.Table, Rows: 1, columns: i.columns, values: [][]any{row}}
+	}
+	return rows
+}
+
 // Combine joins combinable inserts into one multi-row INSERT whose rows are
 // theirs in order, so that batched persists cost one statement.
 func Combine(inserts ...*Insert) (*Insert, error) {
