@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -49,6 +50,10 @@ type cursor struct {
 	planned bool
 	// noSeek: an index the pages sought on is gone; the plan is MySQL's.
 	noSeek bool
+	// logger, if not nil, hears what the cursor got around (a failed
+	// question about the seek index), about channel.
+	logger  *slog.Logger
+	channel string
 }
 
 // next reads the next page, as rows or payloads (see encode); done reports
@@ -78,7 +83,11 @@ func (c *cursor) next(ctx context.Context) (mysqlstore.Page, bool, error) {
 		// question only leaves the plan to MySQL, as before it.
 		if c.returned > 0 && !c.planned {
 			c.planned = true
-			c.seek, _ = c.store.ChooseSeek(ctx, c.sel, page)
+			var err error
+			if c.seek, err = c.store.ChooseSeek(ctx, c.sel, page); err != nil && c.logger != nil && ctx.Err() == nil {
+				c.logger.Warn("choose a seek index: later pages follow MySQL's plan",
+					slog.String("channel", c.channel), slog.String("table", c.sel.Table.QualifiedName()), slog.Any("err", err))
+			}
 		}
 		page.Seek, page.NoSeek = c.seek, c.noSeek
 	}

@@ -101,7 +101,7 @@ func newStream(settings streamSettings, channel string, req messages.Request, se
 		live:           live,
 		cursor: &cursor{sel: sel, store: settings.store, decodeJSON: req.Decode, encode: true,
 			pageSize: firstPage(window, settings.pageSize), maxPage: uint64(settings.pageSize),
-			maxBuffered: uint64(settings.maxBuffered)},
+			maxBuffered: uint64(settings.maxBuffered), logger: settings.logger, channel: channel},
 	}
 }
 
