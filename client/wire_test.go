@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,6 +323,68 @@ func TestFetchStops(t *testing.T) {
 			}
 			waitUnsubscribed(t, rdb, s.req.Channel)
 		})
+	}
+}
+
+// refuseAccepted fails every pipeline that publishes "accepted" once
+// allowed of them went through, as a connection that breaks between two
+// rows would, while the client's subscription reads on.
+type refuseAccepted struct{ allowed atomic.Int32 }
+
+func (h *refuseAccepted) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *refuseAccepted) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *refuseAccepted) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			args := cmd.Args()
+			if len(args) != 3 || args[0] != "publish" {
+				continue
+			}
+			if payload, _ := args[2].([]byte); string(payload) == `"accepted"` && h.allowed.Add(-1) < 0 {
+				err := errors.New("connection broke")
+				for _, c := range cmds {
+					c.SetErr(err)
+				}
+				return err
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// An "accepted" that fails to go out (it is sent without waiting) ends the
+// fetch with that error after the row it was for, instead of a wait for a
+// row that never comes; the server is told to stop.
+func TestFetchAcceptedNotPublished(t *testing.T) {
+	t.Parallel()
+	p := uniquePrefix(t)
+	srv := startFake(t, mustRedis(t), p+"fetch")
+	cliRdb := mustRedis(t)
+	hook := &refuseAccepted{}
+	hook.allowed.Store(1)
+	cliRdb.AddHook(hook)
+	c := mustClient(t, cliRdb, client.WithFetchChannel(p+"fetch"), client.WithChannelPrefix(p))
+	wait := srv.serve(t, func(s *fakeStream) error {
+		if err := s.send(`{"n":1}`); err != nil {
+			return err
+		}
+		if err := s.expect(messages.ControlAccepted); err != nil {
+			return err
+		}
+		if err := s.send(`{"n":2}`); err != nil {
+			return err
+		}
+		return s.expect(messages.ControlEnd)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := collect(c.Fetch(ctx, `{"$select":{}}`))
+	wait()
+	if err == nil || !strings.Contains(err.Error(), "publish accepted: connection broke") || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the failed accepted", err)
+	}
+	if fmt.Sprint(got) != `[{"n":1} {"n":2}]` {
+		t.Errorf("rows = %v, want the two sent", got)
 	}
 }
 
