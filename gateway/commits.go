@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -24,15 +25,25 @@ func (g *Gateway) Committed(payload []byte) {
 	select {
 	case g.notes <- payload:
 	default:
+		g.deps.Metrics.CommitNotification("dropped")
 		g.logger.Warn("commit notifications dropped: the gateway reads events too slowly", slog.Int("queue", commitQueue))
-		g.hub.lose("the server fell behind the event feed")
+		g.loseFeed(metrics.FeedNotificationsDropped, "the server fell behind the event feed")
 	}
 }
 
 // Interrupted says the Redis subscriber connection failed: notifications
 // may be lost, so live listeners catch up from the database.
 func (g *Gateway) Interrupted() {
-	g.hub.lose("the server lost its Redis connection")
+	g.loseFeed(metrics.FeedRedisLost, "the server lost its Redis connection")
+}
+
+// loseFeed tells every live listener that its feed has a hole, and counts
+// the hole once.
+func (g *Gateway) loseFeed(cause, reason string) {
+	if g.hub.hasEventListeners() {
+		g.deps.Metrics.FeedLost(cause)
+	}
+	g.hub.lose(reason)
 }
 
 // readCommits is the goroutine that reads each notification's rows once
@@ -46,18 +57,22 @@ func (g *Gateway) readCommits() {
 		case payload := <-g.notes:
 			note, err := messages.DecodeCommitted(payload)
 			if err != nil {
+				g.deps.Metrics.CommitNotification("invalid")
 				g.logger.Warn("commit notification ignored", slog.Any("err", err))
 				continue
 			}
 			if note.Table != g.table.QualifiedName() || !g.hub.hasEventListeners() {
+				g.deps.Metrics.CommitNotification("skipped")
 				continue // nobody to read the rows for
 			}
 			events, err := g.readCommitted(note)
 			if err != nil {
+				g.deps.Metrics.CommitNotification("read_failed")
 				g.logger.Warn("read committed events", slog.Any("err", err))
-				g.hub.lose("the server could not read new events")
+				g.loseFeed(metrics.FeedReadFailed, "the server could not read new events")
 				continue
 			}
+			g.deps.Metrics.CommitNotification("read")
 			g.hub.dispatch(events)
 		}
 	}

@@ -239,7 +239,9 @@ func TestResumeLosesNothingWhileWriting(t *testing.T) {
 // with Last-Event-ID loses nothing.
 func TestSlowReaderReconnectsWithoutLoss(t *testing.T) {
 	t.Parallel()
-	h := start(t, func(c *server.Config) { c.HTTP.Buffer = 4 })
+	h := start(t, func(c *server.Config) { c.HTTP.Buffer = 4; withAdmin(c) })
+	const lost = `eventsource_sse_feed_lost_total{cause="slow_reader"}`
+	before := h.scrape()[lost]
 	s := h.openPaused("/events?domain=bulk", map[string]string{"Last-Event-ID": "0"})
 	// Nothing reads the stream while big events pile up: the socket
 	// buffers fill, the handler blocks, the listener's buffer overflows.
@@ -273,6 +275,9 @@ func TestSlowReaderReconnectsWithoutLoss(t *testing.T) {
 	}
 	if !reconnected {
 		t.Fatal("the slow reader was never told to reconnect")
+	}
+	if got := h.scrape()[lost]; got <= before {
+		t.Errorf("%s = %v after the slow reader was told to reconnect, %v before", lost, got, before)
 	}
 	for i := range ids {
 		if seen[i] != ids[i] {

@@ -15,6 +15,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -32,7 +33,10 @@ type Deps struct {
 	System *actor.ActorSystem
 	// Registry, if not nil, lists the gateway's actors for operators.
 	Registry *supervision.Registry
-	Logger   *slog.Logger
+	// Metrics, if not nil, counts requests, SSE streams and the commit
+	// feed.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 	// ChildMiddleware wraps the Receive of every session and stream actor
 	// (fault injection in tests).
 	ChildMiddleware []actor.ReceiverMiddleware

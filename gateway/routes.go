@@ -9,22 +9,30 @@ import (
 // a navigation).
 func (g *Gateway) Handler() http.Handler {
 	fail := func(w http.ResponseWriter, err error) { writeError(w, g.logger, err) }
+	// Each route checks the token itself, so that its requests are counted
+	// under its own pattern, refused ones too.
 	api := http.NewServeMux()
-	api.HandleFunc("POST /events", g.postEvents)
-	api.HandleFunc("GET /events", g.getEvents)
-	api.HandleFunc("POST /sessions", g.createSession)
-	api.HandleFunc("GET /sessions/{id}/stream", g.sessionStream)
-	api.HandleFunc("POST /sessions/{id}/listen", g.listen)
-	api.HandleFunc("POST /sessions/{id}/unlisten", g.unlisten)
-	api.HandleFunc("POST /sessions/{id}/tasks", g.submitTask)
-	api.HandleFunc("DELETE /sessions/{id}/tasks/{task}", g.cancelTask)
-	api.HandleFunc("POST /sessions/{id}/disconnect", g.disconnect)
-	api.HandleFunc("DELETE /sessions/{id}", g.disconnect)
+	for _, r := range []struct {
+		pattern string
+		handler http.HandlerFunc
+	}{
+		{"POST /events", g.postEvents},
+		{"GET /events", g.getEvents},
+		{"POST /sessions", g.createSession},
+		{"GET /sessions/{id}/stream", g.sessionStream},
+		{"POST /sessions/{id}/listen", g.listen},
+		{"POST /sessions/{id}/unlisten", g.unlisten},
+		{"POST /sessions/{id}/tasks", g.submitTask},
+		{"DELETE /sessions/{id}/tasks/{task}", g.cancelTask},
+		{"POST /sessions/{id}/disconnect", g.disconnect},
+		{"DELETE /sessions/{id}", g.disconnect},
+	} {
+		api.Handle(r.pattern, g.deps.Metrics.InstrumentRoute(r.pattern, g.auth.middleware(r.handler, fail)))
+	}
 
 	mux := http.NewServeMux()
-	authed := g.auth.middleware(api, fail)
 	for _, pattern := range []string{"/events", "/sessions", "/sessions/"} {
-		mux.Handle(pattern, authed)
+		mux.Handle(pattern, api)
 	}
 	if page := webHandler(); page != nil {
 		mux.Handle("GET /{$}", page)

@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/scheduler"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/supervision"
 )
 
@@ -264,6 +265,7 @@ func (s *session) emit(ctx actor.Context, event string, data []byte) {
 	s.push(ctx)
 	if s.stream != nil && s.seq-s.pushed > s.kickAt {
 		backlog := s.seq - s.pushed
+		s.g.deps.Metrics.FeedLost(metrics.FeedSlowReader)
 		s.stream.conn.end(ending{reason: "slow reader: " + strconv.FormatInt(backlog, 10) + " messages waiting", frame: "reconnect"})
 		s.detach()
 	}

@@ -103,10 +103,12 @@ func (g *Gateway) sessionStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	after = at.after
-	sw, err := openSSE(w, g.cfg.Retry, g.cfg.WriteTimeout)
+	sw, err := openSSE(w, g.cfg.Retry, g.cfg.WriteTimeout, g.deps.Metrics.SSEMessagesSent("session"))
 	if err != nil {
 		return
 	}
+	g.deps.Metrics.SSEStreamOpened("session")
+	defer g.deps.Metrics.SSEStreamClosed("session")
 	// registered is the first message of every connection. Its id is the
 	// resumption point, which leaves the client's Last-Event-ID as it is.
 	data, _ := jsonMarshal(map[string]string{"id": ref.id})

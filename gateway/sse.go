@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // sseWriter writes one text/event-stream response. Frames are gathered and
@@ -17,11 +19,16 @@ type sseWriter struct {
 	writeTimeout time.Duration
 	deadlineSet  time.Time
 	buf          []byte
+	// queued counts the messages in buf, added to sent (if not nil) once
+	// they are written.
+	queued int
+	sent   prometheus.Counter
 }
 
 // openSSE sends the stream's headers, the retry delay and a first comment
-// at once, so that proxies and the browser see the stream open.
-func openSSE(w http.ResponseWriter, retry, writeTimeout time.Duration) (*sseWriter, error) {
+// at once, so that proxies and the browser see the stream open. sent, if
+// not nil, counts the messages written.
+func openSSE(w http.ResponseWriter, retry, writeTimeout time.Duration, sent prometheus.Counter) (*sseWriter, error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -29,7 +36,7 @@ func openSSE(w http.ResponseWriter, retry, writeTimeout time.Duration) (*sseWrit
 	// nginx buffers event streams unless told not to.
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	s := &sseWriter{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout, buf: make([]byte, 0, 512)}
+	s := &sseWriter{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout, buf: make([]byte, 0, 512), sent: sent}
 	s.buf = append(s.buf, "retry: "...)
 	s.buf = strconv.AppendInt(s.buf, retry.Milliseconds(), 10)
 	s.buf = append(s.buf, "\n: connected\n\n"...)
@@ -37,10 +44,16 @@ func openSSE(w http.ResponseWriter, retry, writeTimeout time.Duration) (*sseWrit
 }
 
 // frame queues a ready-made frame.
-func (s *sseWriter) frame(f []byte) { s.buf = append(s.buf, f...) }
+func (s *sseWriter) frame(f []byte) {
+	s.buf = append(s.buf, f...)
+	s.queued++
+}
 
 // event queues one message.
-func (s *sseWriter) event(id, name string, data []byte) { s.buf = appendFrame(s.buf, id, name, data) }
+func (s *sseWriter) event(id, name string, data []byte) {
+	s.buf = appendFrame(s.buf, id, name, data)
+	s.queued++
+}
 
 // setID queues a message that only sets the client's last event id: one
 // with no data is not dispatched, but its id is kept for the reconnection.
@@ -78,8 +91,13 @@ func (s *sseWriter) flush() error {
 		err = s.rc.Flush()
 	}
 	s.buf = s.buf[:0]
+	queued := s.queued
+	s.queued = 0
 	if err != nil {
 		return fmt.Errorf("write event stream: %w", err)
+	}
+	if s.sent != nil && queued > 0 {
+		s.sent.Add(float64(queued))
 	}
 	return nil
 }

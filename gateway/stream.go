@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -51,7 +52,7 @@ type eventListener struct {
 	why    string
 }
 
-func newEventListener(f filter, buffer int) *eventListener {
+func newEventListener(f filter, buffer int, m *metrics.Metrics) *eventListener {
 	el := &eventListener{ch: make(chan *Event, buffer), lostCh: make(chan struct{})}
 	el.listener = &listener{
 		key: listenKey{kind: keyDomain, f: f},
@@ -59,6 +60,9 @@ func newEventListener(f filter, buffer int) *eventListener {
 			select {
 			case el.ch <- ev:
 			default:
+				if !el.overflowed() {
+					m.FeedLost(metrics.FeedSlowReader)
+				}
 				el.lose("slow reader: more than " + strconv.Itoa(buffer) + " events waiting")
 			}
 		},
@@ -174,7 +178,7 @@ func (s *eventStream) run(w http.ResponseWriter, start int64, hasStart bool) err
 	// The stream listens, and knows where "new" starts, before the client
 	// hears it is connected: an event committed after the response began
 	// is the client's to see, even one its own POST made a moment later.
-	el := newEventListener(s.f, s.g.cfg.Buffer)
+	el := newEventListener(s.f, s.g.cfg.Buffer, s.g.deps.Metrics)
 	s.g.hub.add(el.listener)
 	defer func() { s.g.hub.remove(el.listener) }()
 	var err error
@@ -183,11 +187,13 @@ func (s *eventStream) run(w http.ResponseWriter, start int64, hasStart bool) err
 			return err
 		}
 	}
-	sw, err := openSSE(w, s.g.cfg.Retry, s.g.cfg.WriteTimeout)
+	sw, err := openSSE(w, s.g.cfg.Retry, s.g.cfg.WriteTimeout, s.g.deps.Metrics.SSEMessagesSent("events"))
 	if err != nil {
 		return err
 	}
 	s.sw = sw
+	s.g.deps.Metrics.SSEStreamOpened("events")
+	defer s.g.deps.Metrics.SSEStreamClosed("events")
 	if !hasStart {
 		// Only new events: start at the newest id, and say so, so that a
 		// reconnection resumes there.
@@ -213,7 +219,7 @@ func (s *eventStream) run(w http.ResponseWriter, start int64, hasStart bool) err
 		// The live buffer filled while the replay ran: start a fresh one
 		// and replay again from where this one got.
 		s.g.hub.remove(el.listener)
-		el = newEventListener(s.f, s.g.cfg.Buffer)
+		el = newEventListener(s.f, s.g.cfg.Buffer, s.g.deps.Metrics)
 		s.g.hub.add(el.listener)
 	}
 }

@@ -29,6 +29,7 @@ type Metrics struct {
 	batchSize      prometheus.Histogram
 	supervisor     *prometheus.CounterVec
 	mailbox        *prometheus.GaugeVec
+	http           *httpMetrics
 }
 
 // New registers the collectors.
@@ -72,6 +73,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.requests, m.refused, m.open, m.ended, m.rows, m.acceptLatency,
 		m.persistLatency, m.batchSize, m.supervisor, m.mailbox,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.http = newHTTPMetrics(m.Registry)
 	return m
 }
 

@@ -56,7 +56,7 @@ func (s *Server) newGateway(builder *sqlbuild.Builder, db *sql.DB) error {
 	}
 	g, err := gateway.New(s.cfg.HTTP, gateway.Deps{
 		Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch,
-		System: s.system, Registry: s.registry, Logger: s.logger.With(slog.String("component", "http")),
+		System: s.system, Registry: s.registry, Metrics: s.metrics, Logger: s.logger.With(slog.String("component", "http")),
 		ChildMiddleware: s.options.childMiddleware,
 	})
 	if err != nil {

@@ -1,0 +1,89 @@
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// httpMetrics are the HTTP gateway's: its requests, its SSE streams and
+// what they were sent, and the commit feed behind the live ones.
+type httpMetrics struct {
+	requests    *prometheus.CounterVec
+	sseOpen     *prometheus.GaugeVec
+	sseMessages *prometheus.CounterVec
+	feedLost    *prometheus.CounterVec
+	commits     *prometheus.CounterVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	h := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsource_http_requests_total", Help: "HTTP gateway requests, by route pattern, method and status code, counted when they end (an SSE stream when it closes).",
+		}, []string{"route", "method", "code"}),
+		sseOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventsource_sse_streams_open", Help: "Server-Sent Events streams open, by kind (events: GET /events; session).",
+		}, []string{"kind"}),
+		sseMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsource_sse_messages_sent_total", Help: "Messages written to SSE streams (events replayed or live, session messages, last words), by kind.",
+		}, []string{"kind"}),
+		feedLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsource_sse_feed_lost_total", Help: "Holes in the live feed after which SSE clients are told to reconnect, by cause (slow_reader: per stream; notifications_dropped, redis_lost, read_failed: once for every live stream).",
+		}, []string{"cause"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsource_commit_notifications_total", Help: "Commit notifications the HTTP gateway heard, by outcome (read, skipped: no listener or another table, invalid, dropped: queue full, read_failed).",
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(h.requests, h.sseOpen, h.sseMessages, h.feedLost, h.commits)
+	return h
+}
+
+// Causes of a hole in the SSE live feed (FeedLost).
+const (
+	FeedSlowReader           = "slow_reader"
+	FeedNotificationsDropped = "notifications_dropped"
+	FeedRedisLost            = "redis_lost"
+	FeedReadFailed           = "read_failed"
+)
+
+// InstrumentRoute counts the requests h serves under the route pattern.
+func (m *Metrics) InstrumentRoute(route string, h http.Handler) http.Handler {
+	if m == nil {
+		return h
+	}
+	return promhttp.InstrumentHandlerCounter(m.http.requests.MustCurryWith(prometheus.Labels{"route": route}), h)
+}
+
+func (m *Metrics) SSEStreamOpened(kind string) {
+	if m != nil {
+		m.http.sseOpen.WithLabelValues(kind).Inc()
+	}
+}
+
+func (m *Metrics) SSEStreamClosed(kind string) {
+	if m != nil {
+		m.http.sseOpen.WithLabelValues(kind).Dec()
+	}
+}
+
+// SSEMessagesSent returns the counter of messages written to SSE streams
+// of kind (nil when m is nil), for a stream to add to as it flushes.
+func (m *Metrics) SSEMessagesSent(kind string) prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	return m.http.sseMessages.WithLabelValues(kind)
+}
+
+func (m *Metrics) FeedLost(cause string) {
+	if m != nil {
+		m.http.feedLost.WithLabelValues(cause).Inc()
+	}
+}
+
+func (m *Metrics) CommitNotification(outcome string) {
+	if m != nil {
+		m.http.commits.WithLabelValues(outcome).Inc()
+	}
+}
