@@ -14,8 +14,12 @@ import (
 // Exactness: on a table with a key (the AUTO_INCREMENT id), the first read
 // takes the highest key as the snapshot bound, so rows persisted later stay
 // out; without an order of its own the result is paged by keyset on the
-// key, with one it is paged by offset with the key breaking ties. Both are
-// exact because the event table is append-only. One hazard remains: a row
+// key; with one on columns that compare exactly (sqlbuild's
+// KeysetOrdered), by keyset on those columns and the key, which breaks
+// ties; with any other order (an expression, a JSON path, a nullable
+// column), by offset with the key breaking ties, whose pages cost more the
+// further they start. All are exact because the event table is
+// append-only. One hazard remains: a row
 // whose AUTO_INCREMENT id was allocated before the snapshot but committed
 // after it (another writer's slow transaction) can still appear; the
 // server's own persists cannot cause it, since its batcher commits batches
@@ -40,10 +44,12 @@ type cursor struct {
 	maxPage     uint64
 	maxBuffered uint64
 
-	snapshot int64  // 0 until the first page took it
-	after    int64  // key of the last row read (keyset)
-	returned uint64 // rows read so far
-	done     bool
+	snapshot int64 // 0 until the first page took it
+	after    int64 // key of the last row read (keyset)
+	// afterOrder are the last row's order values (keyset-ordered selects).
+	afterOrder []any
+	returned   uint64 // rows read so far
+	done       bool
 	// seek is the index later keyset pages seek on, when the select left
 	// the choice to the store (planned tells it was asked).
 	seek    string
@@ -71,10 +77,10 @@ func (c *cursor) next(ctx context.Context) (mysqlstore.Page, bool, error) {
 		size = c.sel.Limit - c.returned
 	}
 	page := sqlbuild.Page{Snapshot: c.snapshot, Size: size}
-	if c.sel.Ordered {
+	if c.sel.Ordered && !c.sel.KeysetOrdered() {
 		page.Offset = c.sel.Offset + c.returned
 	} else {
-		page.After = c.after
+		page.After, page.AfterOrder = c.after, c.afterOrder
 		if c.returned == 0 {
 			page.Offset = c.sel.Offset
 		}
@@ -102,7 +108,7 @@ func (c *cursor) next(ctx context.Context) (mysqlstore.Page, bool, error) {
 	}
 	c.noSeek = c.noSeek || got.SeekGone
 	n := uint64(len(got.Rows) + len(got.Payloads))
-	c.after = got.LastKey
+	c.after, c.afterOrder = got.LastKey, got.LastOrder
 	c.returned += n
 	c.done = n < size || (c.sel.Limit > 0 && c.returned >= c.sel.Limit)
 	return got, c.done, nil

@@ -33,7 +33,7 @@ func LoadCatalog(ctx context.Context, db *sql.DB, tables []string) (*sqlbuild.Ca
 
 func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild.Table, error) {
 	rows, err := db.QueryContext(ctx, `
-		SELECT COLUMN_NAME, LOWER(DATA_TYPE), COALESCE(DATETIME_PRECISION, 0), COLUMN_KEY, EXTRA
+		SELECT COLUMN_NAME, LOWER(DATA_TYPE), COALESCE(DATETIME_PRECISION, 0), COLUMN_KEY, EXTRA, IS_NULLABLE = 'YES'
 		FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
 		ORDER BY ORDINAL_POSITION`, schema, table)
@@ -47,10 +47,12 @@ func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild
 	for rows.Next() {
 		var c sqlbuild.Column
 		var dataType, key, extra string
-		if err := rows.Scan(&c.Name, &dataType, &c.TimeDigits, &key, &extra); err != nil {
+		var nullable bool
+		if err := rows.Scan(&c.Name, &dataType, &c.TimeDigits, &key, &extra, &nullable); err != nil {
 			return nil, fmt.Errorf("scan column: %w", err)
 		}
 		c.JSON = dataType == "json"
+		c.Keyset = !nullable && keysetTypes[dataType]
 		if key == "PRI" {
 			primaries++
 			if strings.Contains(strings.ToLower(extra), "auto_increment") && strings.HasSuffix(dataType, "int") {
@@ -92,6 +94,15 @@ func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild
 		}
 	}
 	return t, checks.Err()
+}
+
+// keysetTypes are the column types whose values come back from the driver
+// as values MySQL compares exactly with the column when bound again: not
+// floating point (rounded), DECIMAL (bound as text, compared as a double),
+// ENUM and SET (ordered by position, not text), or JSON.
+var keysetTypes = map[string]bool{
+	"tinyint": true, "smallint": true, "mediumint": true, "int": true, "bigint": true,
+	"char": true, "varchar": true, "date": true, "datetime": true, "timestamp": true,
 }
 
 // loadIndexes reads the secondary B-tree indexes of whole columns, which

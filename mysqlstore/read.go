@@ -24,6 +24,10 @@ type Page struct {
 	// LastKey is the key of the last row, for keyset paging (0 when the
 	// query carries no key column).
 	LastKey int64
+	// LastOrder are the last row's order values, for the next page of a
+	// keyset-ordered select (sqlbuild.Page.AfterOrder); nil when the query
+	// carries none.
+	LastOrder []any
 	// Snapshot is the snapshot bound the page took (0 when it took none, or
 	// read no row).
 	Snapshot int64
@@ -76,16 +80,20 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 	if err != nil {
 		return Page{}, fmt.Errorf("read column types: %w", err)
 	}
-	// Hidden columns (the key, the snapshot bound) come last.
+	// Hidden columns (the key, the snapshot bound, the order values) come
+	// last.
 	n := len(types)
 	keyIndex, snapshotIndex := -1, -1
+	var orderIndexes []int
 	visible := n
 	for visible > 0 && strings.HasPrefix(types[visible-1].Name(), sqlbuild.HiddenPrefix) {
-		switch types[visible-1].Name() {
-		case sqlbuild.KeyAlias:
+		switch name := types[visible-1].Name(); {
+		case name == sqlbuild.KeyAlias:
 			keyIndex = visible - 1
-		case sqlbuild.SnapshotAlias:
+		case name == sqlbuild.SnapshotAlias:
 			snapshotIndex = visible - 1
+		case strings.HasPrefix(name, sqlbuild.OrderAliasPrefix):
+			orderIndexes = append([]int{visible - 1}, orderIndexes...)
 		}
 		visible--
 	}
@@ -178,6 +186,15 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 	}
 	if err := rows.Err(); err != nil {
 		return Page{}, fmt.Errorf("read page: %w", err)
+	}
+	if len(orderIndexes) > 0 && (len(page.Rows) > 0 || len(ends) > 0) {
+		// dest holds the last row's values, its text copied by database/sql.
+		// Bound again, text is compared in the column's collation, as ORDER
+		// BY compares it.
+		page.LastOrder = make([]any, len(orderIndexes))
+		for i, at := range orderIndexes {
+			page.LastOrder[i] = dest[at]
+		}
 	}
 	if opts.Encode && len(ends) > 0 {
 		// A stream keeps its payloads until they are sent: a page that

@@ -109,8 +109,8 @@ func Migrate(ctx context.Context, db *sql.DB, database string) error {
 // (eventsource sql): as LoadCatalog reads it from a migrated database.
 func EventTable(database string) *sqlbuild.Table {
 	return &sqlbuild.Table{Schema: database, Name: "event", Key: "id", Columns: []sqlbuild.Column{
-		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
-		{Name: "data", JSON: true}, {Name: "id"},
+		{Name: "timestamp", TimeDigits: 6, Keyset: true}, {Name: "pid", Keyset: true}, {Name: "domain", Keyset: true},
+		{Name: "name", Keyset: true}, {Name: "data", JSON: true}, {Name: "id", Keyset: true},
 	}, Indexes: []sqlbuild.Index{
 		{Name: "domain", Columns: []string{"domain"}}, {Name: "domain_name", Columns: []string{"domain", "name"}},
 		{Name: "name", Columns: []string{"name"}}, {Name: "pid", Columns: []string{"pid"}},

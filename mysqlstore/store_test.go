@@ -591,3 +591,73 @@ func jsonEqual(a, b string) bool {
 	yb, _ := json.Marshal(y)
 	return string(xb) == string(yb)
 }
+
+// TestKeysetOrderedPages reads a select ordered by a DATETIME(6) and a
+// string, as a stream does: each page resumes after the order values the
+// last one returned (a time with its microseconds, a name compared in the
+// column's collation, which ties "a" and "A"), and together the pages give
+// every row once, in order, ties in key order.
+func TestKeysetOrderedPages(t *testing.T) {
+	db, name := mustMigrated(t)
+	// Three timestamps, many rows each; names differ only in case, which
+	// the utf8mb4 collation ties.
+	for i := range 24 {
+		ts := fmt.Sprintf("2026-01-0%d 10:00:00.%06d", 1+i%3, 123456*(i%3))
+		mustExec(t, db, "INSERT INTO `"+name+"`.event (timestamp, pid, domain, name, data) VALUES (?, 'p', 'd', ?, '{}')",
+			ts, []string{"a", "A", "b"}[i%3])
+	}
+	b := mustBuilder(t, db, name+".event")
+	sel, err := b.Select([]byte(`{"$select":{"$columns":["timestamp","name","id"],"$orderBy":{"timestamp":-1,"name":1}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sel.KeysetOrdered() {
+		t.Fatal("not keyset ordered")
+	}
+	want := selectIDs(t, db, name, "p") // every row
+	// The statement's own order, ties by key.
+	rows, err := db.QueryContext(testContext(t), "SELECT id FROM `"+name+"`.event ORDER BY timestamp DESC, name ASC, id ASC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = want[:0]
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	rows.Close()
+
+	store := mysqlstore.Store{DB: db, Statements: mysqlstore.NewStatements(db, 8)}
+	t.Cleanup(store.Statements.Close)
+	var got []int64
+	page := sqlbuild.Page{Size: 5}
+	for range 100 {
+		p, err := store.ReadPayloads(testContext(t), sel, page, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, payload := range p.Payloads {
+			var row struct{ ID int64 }
+			if err := json.Unmarshal(payload, &row); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, row.ID)
+		}
+		if len(p.Payloads) < int(page.Size) {
+			break
+		}
+		if _, ok := p.LastOrder[0].(time.Time); !ok || len(p.LastOrder) != 2 {
+			t.Fatalf("last order values %#v: want a time and the name", p.LastOrder)
+		}
+		if page.Snapshot == 0 {
+			page.Snapshot = p.Snapshot
+		}
+		page.After, page.AfterOrder = p.LastKey, p.LastOrder
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pages give ids\n %v\nthe statement gives\n %v", got, want)
+	}
+}

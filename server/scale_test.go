@@ -68,12 +68,21 @@ func TestManyStreamsOnASmallPool(t *testing.T) {
 }
 
 func TestSnapshotWhilePersisting(t *testing.T) {
-	for _, tt := range []struct{ name, where, order string }{
-		{"keyset on id", `{"pid":"snap"}`, ""},
+	// Descending by name as strings: n9, n8, ..., n19, n18, ... n10, n1, n0.
+	byNameDesc := []int{9, 8, 7, 6, 5, 4, 3, 2, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 1, 0}
+	for _, tt := range []struct {
+		name, where, order string
+		want               []int // the names' numbers in order (nil: 0 to 19)
+	}{
+		{"keyset on id", `{"pid":"snap"}`, "", nil},
 		// No index of exactly pid and domain: later pages seek on the one
 		// MySQL's plan picks (Store.ChooseSeek).
-		{"keyset on a chosen index", `{"pid":"snap","domain":"d"}`, ""},
-		{"own order", `{"pid":"snap"}`, `,"$orderBy":{"name":-1}`},
+		{"keyset on a chosen index", `{"pid":"snap","domain":"d"}`, "", nil},
+		// Keyset on the order's column and the key.
+		{"own order", `{"pid":"snap"}`, `,"$orderBy":{"name":-1}`, byNameDesc},
+		{"own order, all tied", `{"pid":"snap"}`, `,"$orderBy":"domain"`, nil},
+		// An order on an expression pages by offset.
+		{"own order on a JSON path", `{"pid":"snap"}`, `,"$orderBy":{"data->$.i":-1}`, byNameDesc},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, func(cfg *server.Config) { cfg.PageSize = 3 })
@@ -100,10 +109,9 @@ func TestSnapshotWhilePersisting(t *testing.T) {
 			for i := range want {
 				want[i] = fmt.Sprintf(`{"name":"n%d"}`, i)
 			}
-			if tt.order != "" {
-				// Descending by name as strings: n9, n8, ..., n19, n18, ... n10, n1, n0.
+			if tt.want != nil {
 				want = want[:0]
-				for _, n := range []int{9, 8, 7, 6, 5, 4, 3, 2, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 1, 0} {
+				for _, n := range tt.want {
 					want = append(want, fmt.Sprintf(`{"name":"n%d"}`, n))
 				}
 			}

@@ -305,8 +305,8 @@ func referenceBuilder(t *testing.T) (*Builder, *sql.DB, string) {
 	t.Helper()
 	db, name := referenceDatabase(t)
 	event := &Table{Schema: name, Name: "event", Key: "id", Columns: []Column{
-		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
-		{Name: "data", JSON: true}, {Name: "id"},
+		{Name: "timestamp", TimeDigits: 6, Keyset: true}, {Name: "pid", Keyset: true}, {Name: "domain", Keyset: true},
+		{Name: "name", Keyset: true}, {Name: "data", JSON: true}, {Name: "id", Keyset: true},
 	}, Indexes: seedIndexes}
 	catalog, err := NewCatalog(event)
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 func testBuilder(t testing.TB) *Builder {
 	t.Helper()
 	event := &Table{Schema: "eventsource", Name: "event", Key: "id", Columns: []Column{
-		{Name: "timestamp", TimeDigits: 6}, {Name: "pid"}, {Name: "domain"}, {Name: "name"},
-		{Name: "data", JSON: true}, {Name: "id"},
+		{Name: "timestamp", TimeDigits: 6, Keyset: true}, {Name: "pid", Keyset: true}, {Name: "domain", Keyset: true},
+		{Name: "name", Keyset: true}, {Name: "data", JSON: true}, {Name: "id", Keyset: true},
 	}, Indexes: seedIndexes}
 	legacy := &Table{Schema: "old", Name: "event", Columns: []Column{
 		{Name: "timestamp"}, {Name: "pid"}, {Name: "domain"}, {Name: "name"}, {Name: "data", JSON: true},
@@ -158,8 +158,18 @@ func TestPageSQL(t *testing.T) {
 			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` FORCE INDEX (`pid`) WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
 		{"no seek asked", `{"$select":{"$where":{"pid":"p"}}}`, Page{Snapshot: 100, After: 7, Size: 50, NoSeek: true},
 			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= ?) AND (`id` > ?)) ORDER BY `__eventsource_key` ASC LIMIT ?"},
-		{"ordered uses offset with key tiebreak", `{"$select":{"$orderBy":"name"}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
-			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `__eventsource_key` ASC LIMIT ? OFFSET ?"},
+		{"ordered by a column: the first page carries the order values", `{"$select":{"$orderBy":"name","$offset":3}}`, Page{Snapshot: 100, Offset: 3, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key`, `name` AS `__eventsource_order_0` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `__eventsource_key` ASC LIMIT ? OFFSET ?"},
+		{"ordered by columns: later pages resume after the last row", `{"$select":{"$orderBy":{"domain":1,"timestamp":-1}}}`, Page{Snapshot: 100, After: 7, AfterOrder: []any{"shop", "2024-03-01"}, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key`, `domain` AS `__eventsource_order_0`, `timestamp` AS `__eventsource_order_1` FROM `eventsource`.`event` WHERE ((`id` <= ?) AND ((`domain` >= ?) AND ((`domain` > ?) OR ((`domain` = ?) AND (`timestamp` < ?)) OR ((`domain` = ?) AND (`timestamp` = ?) AND (`id` < ?))))) ORDER BY `domain` ASC, `timestamp` DESC, `__eventsource_key` DESC LIMIT ?"},
+		{"ordered by the key, descending", `{"$select":{"$where":{"pid":"p"},"$orderBy":{"id":-1}}}`, Page{Snapshot: 100, After: 7, AfterOrder: []any{int64(7)}, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key`, `id` AS `__eventsource_order_0` FROM `eventsource`.`event` WHERE ((`pid` = ?) AND (`id` <= ?) AND ((`id` <= ?) AND ((`id` < ?) OR ((`id` = ?) AND (`id` < ?))))) ORDER BY `id` DESC, `__eventsource_key` DESC LIMIT ?"},
+		{"ordered by a select alias: offset", `{"$select":{"id":"name","$orderBy":"name"}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
+			"SELECT `id` AS `name`, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY `name` ASC, `__eventsource_key` ASC LIMIT ? OFFSET ?"},
+		{"ordered by a JSON path: offset", `{"$select":{"$orderBy":"data->$.total"}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY JSON_UNQUOTE(JSON_EXTRACT(`data`, ?)) ASC, `__eventsource_key` ASC LIMIT ? OFFSET ?"},
+		{"ordered with NULLs placed: offset", `{"$select":{"$orderBy":{"name":{"$desc":true,"$nullsLast":true}}}}`, Page{Snapshot: 100, Offset: 20, Size: 50},
+			"SELECT *, `id` AS `__eventsource_key` FROM `eventsource`.`event` WHERE (`id` <= ?) ORDER BY (`name` IS NULL) ASC, `name` DESC, `__eventsource_key` DESC LIMIT ? OFFSET ?"},
 		{"table without key", `{"$select":{"$from":"old.event"}}`, Page{Size: 1001},
 			"SELECT * FROM `old`.`event` LIMIT ?"},
 	}

@@ -15,6 +15,11 @@ type Column struct {
 	JSON bool
 	// TimeDigits is the fractional-second precision of a temporal column.
 	TimeDigits int
+	// Keyset is set for a NOT NULL column of a type MySQL compares exactly
+	// with a value read from it and bound again (integers, strings, dates
+	// and times): a stream ordered by it resumes after its last row's value
+	// instead of counting the rows before it.
+	Keyset bool
 }
 
 // Index is a secondary index: its name and columns in order. InnoDB ends

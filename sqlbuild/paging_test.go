@@ -84,9 +84,10 @@ func TestPagesReadEveryRowOnce(t *testing.T) {
 }
 
 // readInPages reads sel as actors/cursor.go does and returns the visible
-// cells of each row, as rowStrings renders them.
+// cells of each row, in the order read, as rowStrings renders them.
 func readInPages(ctx context.Context, db *sql.DB, sel *Select, size uint64) (rows []string, pages int, err error) {
 	var snapshot, after int64
+	var afterOrder []any
 	var returned uint64
 	for pages = 1; pages < 1000; pages++ {
 		n := size
@@ -94,10 +95,10 @@ func readInPages(ctx context.Context, db *sql.DB, sel *Select, size uint64) (row
 			n = sel.Limit - returned
 		}
 		p := Page{Snapshot: snapshot, Size: n}
-		if sel.Ordered {
+		if sel.Ordered && !sel.KeysetOrdered() {
 			p.Offset = sel.Offset + returned
 		} else {
-			p.After = after
+			p.After, p.AfterOrder = after, afterOrder
 			if returned == 0 {
 				p.Offset = sel.Offset
 			}
@@ -109,25 +110,16 @@ func readInPages(ctx context.Context, db *sql.DB, sel *Select, size uint64) (row
 		if err != nil {
 			return nil, pages, err
 		}
-		got, err := rowStrings(ctx, db, query, args)
+		got, err := pageRows(ctx, db, query, args)
 		if err != nil {
 			return nil, pages, fmt.Errorf("%s: %w", query, err)
 		}
-		hidden := 1
-		if snapshot == 0 {
-			hidden = 2 // the first page carries the snapshot bound too
-		}
 		for _, r := range got {
-			cells := strings.Split(r, "|")
-			if hidden == 2 {
-				if _, err := fmt.Sscan(cells[len(cells)-1], &snapshot); err != nil {
-					return nil, pages, fmt.Errorf("snapshot %q: %w", cells[len(cells)-1], err)
-				}
+			rows = append(rows, r.cells)
+			after, afterOrder = r.key, r.order
+			if snapshot == 0 {
+				snapshot = r.snapshot
 			}
-			if _, err := fmt.Sscan(cells[len(cells)-hidden], &after); err != nil {
-				return nil, pages, fmt.Errorf("key %q: %w", cells[len(cells)-hidden], err)
-			}
-			rows = append(rows, strings.Join(cells[:len(cells)-hidden], "|"))
 		}
 		returned += uint64(len(got))
 		if uint64(len(got)) < n || (sel.Limit > 0 && returned >= sel.Limit) {
@@ -135,4 +127,119 @@ func readInPages(ctx context.Context, db *sql.DB, sel *Select, size uint64) (row
 		}
 	}
 	return nil, pages, fmt.Errorf("no end after %d pages", pages)
+}
+
+// pageRow is a row of a page: its visible cells as rowStrings renders
+// them, and the hidden columns' values.
+type pageRow struct {
+	cells         string
+	key, snapshot int64
+	order         []any
+}
+
+func pageRows(ctx context.Context, db *sql.DB, query string, args []any) ([]pageRow, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var out []pageRow
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		var r pageRow
+		var cells []string
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			switch name := cols[i]; {
+			case name == KeyAlias:
+				r.key = v.(int64)
+			case name == SnapshotAlias:
+				r.snapshot = v.(int64)
+			case strings.HasPrefix(name, OrderAliasPrefix):
+				r.order = append(r.order, v)
+			default:
+				cells = append(cells, fmt.Sprint(v))
+			}
+		}
+		r.cells = strings.Join(cells, "|")
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Pages of a select ordered by columns resume after their last row's
+// values (KeysetOrdered) and give the statement's rows in its order, ties
+// in key order (descending after a descending last term), with no row
+// skipped or repeated however the pages cut the ties.
+func TestOrderedPagesResumeAfterTheirLastRow(t *testing.T) {
+	b, db, name := referenceBuilder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	from := `"$from":"` + name + `.event"`
+	aliased := `"$from":{"` + name + `.event":"e"}`
+	tests := []struct{ query, want string }{
+		{`{"$select":{` + from + `,"$orderBy":"domain"}}`,
+			`{"$select":{` + from + `,"$orderBy":{"domain":1,"id":1}}}`},
+		{`{"$select":{` + from + `,"$orderBy":{"domain":-1,"timestamp":1}}}`,
+			`{"$select":{` + from + `,"$orderBy":{"domain":-1,"timestamp":1,"id":1}}}`},
+		{`{"$select":{` + from + `,"pid":1,"name":1,"$where":{"domain":{"$ne":"user"}},"$orderBy":{"name":"ASC","pid":"DESC"}}}`,
+			`{"$select":{` + from + `,"pid":1,"name":1,"$where":{"domain":{"$ne":"user"}},"$orderBy":{"name":"ASC","pid":"DESC","id":-1}}}`},
+		{`{"$select":{` + from + `,"$orderBy":{"domain":-1}}}`,
+			`{"$select":{` + from + `,"$orderBy":{"domain":-1,"id":-1}}}`},
+		{`{"$select":{` + from + `,"$orderBy":{"id":-1}}}`, ""},
+		{`{"$select":{` + from + `,"$orderBy":"timestamp","$offset":3,"$limit":11}}`,
+			`{"$select":{` + from + `,"$orderBy":{"timestamp":1,"id":1},"$offset":3,"$limit":11}}`},
+		{`{"$select":{` + aliased + `,"e.pid":"who","$orderBy":["name","domain"]}}`,
+			`{"$select":{` + aliased + `,"e.pid":"who","$orderBy":{"name":1,"domain":1,"id":1}}}`},
+	}
+	for _, tt := range tests {
+		for _, size := range []uint64{2, 3} {
+			t.Run(fmt.Sprintf("%s/%d", tt.query, size), func(t *testing.T) {
+				sel, err := b.Select([]byte(tt.query))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !sel.KeysetOrdered() {
+					t.Fatal("not keyset ordered: the test would count rows")
+				}
+				wantQuery := sel
+				if tt.want != "" {
+					if wantQuery, err = b.Select([]byte(tt.want)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				whole, args, err := wantQuery.SQL()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := rowStrings(ctx, db, whole, args)
+				if err != nil {
+					t.Fatalf("%s: %v", whole, err)
+				}
+				got, pages, err := readInPages(ctx, db, sel, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pages < 3 {
+					t.Fatalf("read in %d page(s)", pages)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("pages of %d rows give\n %v\nthe statement gives\n %v", size, got, want)
+				}
+			})
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/doug-martin/goqu/v9"
@@ -25,6 +26,11 @@ const SnapshotAlias = "__eventsource_snapshot"
 // encoder drops.
 const HiddenPrefix = "__eventsource_"
 
+// OrderAliasPrefix, followed by the term's position, names the hidden
+// columns that carry a keyset-ordered page's order values (KeysetOrdered),
+// so that the cursor can resume after its last row.
+const OrderAliasPrefix = HiddenPrefix + "order_"
+
 // Select is a translated $select, ready to be read page by page.
 type Select struct {
 	// Table is the table read.
@@ -43,6 +49,10 @@ type Select struct {
 
 	base    *goqu.SelectDataset
 	orderBy []exp.OrderedExpression
+	// orderKeys are the $orderBy's columns when pages resume after the last
+	// row's values of them (see KeysetOrdered); nil: ordered pages count
+	// rows (offset).
+	orderKeys []orderTerm
 	// alias is the table's alias in $from, if it has one.
 	alias string
 	// seek is the index keyset pages are forced onto (see seekIndex); empty
@@ -166,8 +176,9 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 			return nil, err
 		}
 	}
+	var order []orderTerm
 	if v := body.Get("$orderBy"); v != nil {
-		if s.orderBy, err = orderBy(scope, v, at.with("$orderBy")); err != nil {
+		if s.orderBy, order, err = orderBy(scope, v, at.with("$orderBy")); err != nil {
 			return nil, err
 		}
 	}
@@ -205,6 +216,9 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 		eq := map[string]bool{}
 		equalities(t, body.Get("$where"), eq)
 		s.seek, s.seekChoices = seekIndex(s.Table, eq)
+	}
+	if !s.Whole && s.Ordered && s.Table.Key != "" {
+		s.orderKeys = keysetOrder(s.Table, t, order, aliases)
 	}
 	s.base = ds
 	return s, nil
@@ -438,10 +452,21 @@ func checkAlias(alias string, at path) error {
 	return nil
 }
 
+// orderTerm is one term of an $orderBy as written: a name, its direction,
+// and whether it is a name alone (no JSON path, no table alias, no NULLs
+// placement).
+type orderTerm struct {
+	name  string
+	asc   bool
+	plain bool
+}
+
 // orderBy reads $orderBy: "col", ["col", ...], or {"col": 1|-1|"ASC"|"DESC"}.
-func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, error) {
+func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, []orderTerm, error) {
 	var out []exp.OrderedExpression
+	var terms []orderTerm
 	add := func(name string, dir *ordjson.Value, at path) error {
+		plain := !strings.Contains(name, "->") && !strings.Contains(name, ".")
 		c, err := ref(t, name, at)
 		if err != nil {
 			return err
@@ -479,6 +504,7 @@ func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, erro
 			case -1:
 				out = append(out, goqu.L("(? IS NULL)", c).Asc())
 			}
+			plain = plain && nulls == 0
 			dir = nil
 		}
 		if dir != nil && dir.Kind == ordjson.Number && dir.Text == "0" {
@@ -500,37 +526,63 @@ func orderBy(t *Table, v *ordjson.Value, at path) ([]exp.OrderedExpression, erro
 		} else {
 			out = append(out, c.Desc())
 		}
+		terms = append(terms, orderTerm{name: name, asc: asc, plain: plain})
 		return nil
 	}
 	switch v.Kind {
 	case ordjson.String:
 		if err := add(v.Text, nil, at); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	case ordjson.Array:
 		for i, item := range v.Items {
 			itemAt := at.with(fmt.Sprint(i))
 			if item.Kind != ordjson.String {
-				return nil, itemAt.errorf("must be a column name")
+				return nil, nil, itemAt.errorf("must be a column name")
 			}
 			if err := add(item.Text, nil, itemAt); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	case ordjson.Object:
 		for _, m := range v.Members {
 			if err := add(m.Key, m.Value, at.with(m.Key)); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	default:
-		return nil, at.errorf("must be a column name, an array or an object")
+		return nil, nil, at.errorf("must be a column name, an array or an object")
 	}
 	if len(out) == 0 {
-		return nil, at.errorf("must not be empty")
+		return nil, nil, at.errorf("must not be empty")
 	}
-	return out, nil
+	return out, terms, nil
 }
+
+// keysetOrder returns the order's terms if pages of a select from table,
+// whose scope is scope, can resume after the last row's values of them:
+// every term names a column of the table itself (not a select-list alias,
+// which ORDER BY would read instead, nor a JSON path) that is Keyset, and
+// the table is not a common table expression. (A select of joins or
+// derived tables is read whole, never paged.) Otherwise nil: pages count
+// rows.
+func keysetOrder(table, scope *Table, terms []orderTerm, aliases map[string]bool) []orderTerm {
+	if len(terms) == 0 || len(scope.ctes) > 0 {
+		return nil
+	}
+	for _, term := range terms {
+		if c := table.Column(term.name); !term.plain || aliases[term.name] || c == nil || !c.Keyset {
+			return nil
+		}
+	}
+	return terms
+}
+
+// KeysetOrdered reports whether the pages of an ordered select resume after
+// the values of the last row read (Page.AfterOrder) instead of counting
+// the rows before them (Page.Offset): a page then costs the same however
+// far into the result it starts.
+func (s *Select) KeysetOrdered() bool { return len(s.orderKeys) > 0 && s.prefix == "" }
 
 // SQL renders the query as the client wrote it, without paging: what
 // `eventsource sql` prints.
@@ -559,6 +611,53 @@ func (s *Select) SQL() (string, []any, error) {
 	return s.withPrefix(sqlString(ds, "select"))
 }
 
+// afterOrder is the condition for the rows after the page's last one in a
+// KeysetOrdered select: for the order (a, b DESC) and the key k, after the
+// values (va, vb, vk) it is
+//
+//	a >= va AND (a > va OR (a = va AND b < vb) OR (a = va AND b = vb AND k < vk))
+//
+// (k < vk: the key breaks ties in the last term's direction), whose first
+// part lets MySQL start a range scan on an index of a.
+func (s *Select) afterOrder(p Page) (exp.Expression, error) {
+	if len(p.AfterOrder) != len(s.orderKeys) {
+		return nil, fmt.Errorf("build page: %d order values to resume after, want %d", len(p.AfterOrder), len(s.orderKeys))
+	}
+	var (
+		ties  []exp.Expression // the terms so far equal to the last row's
+		after []exp.Expression
+	)
+	for i, term := range s.orderKeys {
+		col, v := goqu.C(term.name), p.AfterOrder[i]
+		beyond := col.Gt(v)
+		if !term.asc {
+			beyond = col.Lt(v)
+		}
+		after = append(after, goqu.And(append(slices.Clone(ties), beyond)...))
+		ties = append(ties, col.Eq(v))
+	}
+	beyond := goqu.C(s.Table.Key).Gt(p.After)
+	if s.tiesDescend() {
+		beyond = goqu.C(s.Table.Key).Lt(p.After)
+	}
+	after = append(after, goqu.And(append(ties, beyond)...))
+	first, v := goqu.C(s.orderKeys[0].name), p.AfterOrder[0]
+	from := first.Gte(v)
+	if !s.orderKeys[0].asc {
+		from = first.Lte(v)
+	}
+	return goqu.And(from, goqu.Or(after...)), nil
+}
+
+// tiesDescend reports whether the key breaks the order's ties descending:
+// it follows the direction of the order's last term, so that an index on
+// that term (which InnoDB ends with the key) serves the whole order, read
+// backwards for a descending one, instead of a sort of every row left.
+func (s *Select) tiesDescend() bool {
+	n := len(s.orderBy)
+	return n > 0 && !s.orderBy[n-1].IsAsc()
+}
+
 // Page says which slice of the result to read.
 type Page struct {
 	// Snapshot is the highest key the stream may return (tables with a Key);
@@ -566,6 +665,10 @@ type Page struct {
 	Snapshot int64
 	// After resumes after this key (keyset paging; 0 reads from the start).
 	After int64
+	// AfterOrder, for a KeysetOrdered select, are the order values of the
+	// row whose key is After, one per $orderBy term, as the page before
+	// returned them (OrderAliasPrefix).
+	AfterOrder []any
 	// Offset skips rows (offset paging, and the client's $offset on the
 	// first keyset page).
 	Offset uint64
@@ -583,7 +686,8 @@ type Page struct {
 // PageSQL renders one page. With a Key, the table's key is appended as the
 // hidden column KeyAlias and breaks ties in the order, which makes paging
 // exact on an append-only table: keyset on the key when the client gave no
-// order (its order is then the key's), offset otherwise.
+// order (its order is then the key's), keyset on the order's columns and
+// the key when it is KeysetOrdered, offset otherwise.
 func (s *Select) PageSQL(p Page) (string, []any, error) {
 	ds := s.base
 	key := s.Table.Key
@@ -599,7 +703,19 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 		} else {
 			ds = ds.SelectAppend(goqu.C(key).As(KeyAlias)).Where(goqu.C(key).Lte(p.Snapshot))
 		}
-		if p.After > 0 {
+		switch {
+		case s.KeysetOrdered():
+			for i, term := range s.orderKeys {
+				ds = ds.SelectAppend(goqu.C(term.name).As(OrderAliasPrefix + strconv.Itoa(i)))
+			}
+			if p.After > 0 {
+				after, err := s.afterOrder(p)
+				if err != nil {
+					return "", nil, err
+				}
+				ds = ds.Where(after)
+			}
+		case p.After > 0:
 			ds = ds.Where(goqu.C(key).Gt(p.After))
 		}
 		if index := s.Seeks(p); index != "" {
@@ -608,7 +724,11 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 		// Ordered by the hidden column, not by the key's name: ORDER BY reads
 		// a name as a select-list alias first, and a client may have named
 		// another column "id" ({"pid": "id"}).
-		ds = ds.Order(append(append([]exp.OrderedExpression{}, s.orderBy...), goqu.C(KeyAlias).Asc())...)
+		tie := goqu.C(KeyAlias).Asc()
+		if s.tiesDescend() {
+			tie = goqu.C(KeyAlias).Desc()
+		}
+		ds = ds.Order(append(append([]exp.OrderedExpression{}, s.orderBy...), tie)...)
 	}
 	ds = ds.Limit(uint(p.Size))
 	if p.Offset > 0 {

@@ -33,7 +33,7 @@ func (b *Builder) setOperation(key string, v *ordjson.Value, at path, outer *Tab
 			switch m.Key {
 			case "$all", "$distinct":
 			case "$orderBy":
-				if s.orderBy, err = orderBy(first.scope, m.Value, mAt); err != nil {
+				if s.orderBy, _, err = orderBy(first.scope, m.Value, mAt); err != nil {
 					return nil, err
 				}
 				s.Ordered = true
