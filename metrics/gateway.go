@@ -36,6 +36,18 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(h.requests, h.sseOpen, h.sseMessages, h.feedLost, h.commits)
+	// Known label values start at zero, so that a rate over them means
+	// something from the first scrape on.
+	for _, kind := range []string{"events", "session"} {
+		h.sseOpen.WithLabelValues(kind)
+		h.sseMessages.WithLabelValues(kind)
+	}
+	for _, cause := range []string{FeedSlowReader, FeedNotificationsDropped, FeedRedisLost, FeedReadFailed} {
+		h.feedLost.WithLabelValues(cause)
+	}
+	for _, outcome := range []string{"read", "skipped", "invalid", "dropped", "read_failed"} {
+		h.commits.WithLabelValues(outcome)
+	}
 	return h
 }
 

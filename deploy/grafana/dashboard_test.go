@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventsource/eventsource/gateway"
 	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 )
@@ -254,6 +255,8 @@ func TestDashboardMatchesMetrics(t *testing.T) {
 		"eventsource_persist_duration_seconds", "eventsource_persist_batch_size", "eventsource_supervisor_events_total",
 		"eventsource_mailbox_depth", "eventsource_redis_pool_connections", "eventsource_redis_pool_requests_total",
 		"go_sql_open_connections", "go_sql_in_use_connections", "go_sql_idle_connections", "go_sql_wait_count_total",
+		"eventsource_http_requests_total", "eventsource_sse_streams_open", "eventsource_sse_messages_sent_total",
+		"eventsource_sse_feed_lost_total", "eventsource_commit_notifications_total",
 	} {
 		if _, ok := scraped[want]; !ok {
 			t.Errorf("the scrape lacks %s", want)
@@ -289,6 +292,8 @@ func scrapeAfterWorkload(t *testing.T) map[string]*metricFamily {
 	prefix := "es-grafana-" + testserver.RandomHex(6) + ":"
 	cfg := testserver.Config(t, dbName, prefix)
 	cfg.Admin = "127.0.0.1:0"
+	cfg.HTTP = gateway.DefaultConfig()
+	cfg.HTTP.Addr, cfg.HTTP.Anonymous = "127.0.0.1:0", true
 	victim := prefix + "victim"
 	srv := testserver.Start(t, cfg, nil, server.WithChildMiddleware(panicOn(victim)))
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB})
@@ -338,6 +343,22 @@ func scrapeAfterWorkload(t *testing.T) map[string]*metricFamily {
 	}
 	if got := talk(cfg.FetchChannel, victim, `{"$select":{"$where":{"pid":"p"}}}`); got != `"error"` {
 		t.Fatalf("the panicking fetch ended with %s", got)
+	}
+
+	// The HTTP gateway: an event posted, and a request it refuses.
+	base := "http://" + srv.HTTPAddr().String()
+	for body, want := range map[string]int{
+		`{"pid":"p","domain":"d","name":"c","data":{}}`: http.StatusCreated,
+		`{"pid":"p"}`: http.StatusBadRequest,
+	} {
+		resp, err := http.Post(base+"/events", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("POST /events %s: %s, want %d", body, resp.Status, want)
+		}
 	}
 
 	url := "http://" + srv.AdminAddr().String() + "/metrics"
