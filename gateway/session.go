@@ -96,6 +96,11 @@ type (
 		key     string
 		payload []byte
 	}
+	// lostMsg says that key's notifications may have a hole (commit
+	// notifications lost), from the hub.
+	lostMsg struct {
+		key, reason string
+	}
 	// graceExpired drops a session left without a stream; gen tells a
 	// stale timer from the current one.
 	graceExpired struct{ gen uint64 }
@@ -175,6 +180,14 @@ func (s *session) Receive(ctx actor.Context) {
 	case serverMsg:
 		if s.keys[msg.key] != nil {
 			s.emit(ctx, "notify", msg.payload)
+		}
+	case lostMsg:
+		// The client hears it, in order with its notifies, and can read
+		// what it missed (a fetch task); the key goes on listening.
+		if s.keys[msg.key] != nil {
+			data := append([]byte(`{"key":`), messages.AppendString(nil, msg.key)...)
+			data = append(append(data, `,"reason":`...), messages.AppendString(nil, msg.reason)...)
+			s.emit(ctx, "lost", append(data, '}'))
 		}
 	case taskReq:
 		ctx.Respond(s.startTask(msg))
@@ -323,6 +336,7 @@ func (s *session) listen(k listenKey) keysReply {
 		event:  func(l *listener, ev *Event) { root.Send(self, notifyMsg{key: l.key.raw, ev: ev}) },
 		server: func(l *listener, payload []byte) { root.Send(self, serverMsg{key: l.key.raw, payload: payload}) },
 	}
+	l.lost = func(reason string) { root.Send(self, lostMsg{key: l.key.raw, reason: reason}) }
 	if k.kind == keyPid && !s.p.readsAll() {
 		l.canRead = s.p.CanRead
 	}

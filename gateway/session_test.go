@@ -584,3 +584,60 @@ func TestStopAndShutdown(t *testing.T) {
 	}
 	events.ended()
 }
+
+// When the live feed has a hole (here the server's Redis subscriber
+// connection is killed, so commit notifications may be lost), a session
+// hears "lost" for each event key, in order with its other messages, and
+// the keys go on listening once the server has resubscribed.
+func TestSessionHearsAFeedHole(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	id := h.newSession()
+	s := h.stream(id, nil)
+	h.listen(id, "domain:holes")
+	h.listen(id, "pid:h1")
+
+	ctx := context.Background()
+	list, err := h.rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for line := range strings.SplitSeq(list, "\n") {
+		fields := map[string]string{}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			fields[k] = v
+		}
+		if fields["name"] == h.cfg.Redis.ClientName && fields["sub"] != "" && fields["sub"] != "0" {
+			if err := h.rdb.Do(ctx, "CLIENT", "KILL", "ID", fields["id"]).Err(); err != nil {
+				t.Fatal(err)
+			}
+			killed++
+		}
+	}
+	if killed == 0 {
+		t.Fatal("found no subscriber connection of the server to kill")
+	}
+	lost := map[string]string{}
+	for len(lost) < 2 {
+		m := s.expect("lost")
+		var l struct{ Key, Reason string }
+		if err := json.Unmarshal([]byte(m.data), &l); err != nil {
+			t.Fatal(err)
+		}
+		lost[l.Key] = l.Reason
+	}
+	if !strings.Contains(lost["domain:holes"], "Redis") || lost["pid:h1"] != lost["domain:holes"] {
+		t.Fatalf("lost %v", lost)
+	}
+
+	eventually(t, "the server to resubscribe the commit channel", func() bool {
+		n, err := h.rdb.PubSubNumSub(ctx, h.cfg.CommitChannel).Result()
+		return err == nil && n[h.cfg.CommitChannel] >= 1
+	})
+	ids := h.post(event("holes", "after", "h2", 1))
+	if n := decodeNotify(t, s.expect("notify")); n.Key != "domain:holes" || n.Event == nil || n.Event.ID != ids[0] {
+		t.Fatalf("notify after the hole: %+v", n)
+	}
+}

@@ -14,12 +14,13 @@
   "use strict";
 
   /** Names of the server's session events, each passed to the callback of the same name. */
-  const EVENTS = ["registered", "notify", "row", "progress", "completed", "failed", "cancelled", "reconnect", "closed"];
+  const EVENTS = ["registered", "notify", "lost", "row", "progress", "completed", "failed", "cancelled", "reconnect", "closed"];
 
   class EventSourceClient {
     /**
      * @param {string} baseURL where the gateway answers, e.g. "http://localhost:8080" ("" for this page's origin)
-     * @param {object} callbacks any of registered(id), notify(key, payload), row(task, row),
+     * @param {object} callbacks any of registered(id), notify(key, payload), lost(key, reason)
+     *   (the key's notifies may have a hole: read what was missed with a fetch task), row(task, row),
      *   progress(task, info), completed(task, info), failed(task, error), cancelled(task),
      *   closed(reason), error(err), state(state)
      * @param {{token?: string}} [options] a JWT sent as Authorization (and as access_token on the stream)
@@ -163,6 +164,9 @@
           break;
         case "notify":
           this._emit("notify", data.key, data);
+          break;
+        case "lost":
+          this._emit("lost", data.key, data.reason);
           break;
         case "row":
           this._emit("row", data.task, data.row);

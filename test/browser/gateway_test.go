@@ -183,6 +183,17 @@ func TestGatewayPage(t *testing.T) {
 		t.Errorf("listed %v, want 3 events", ids)
 	}
 
+	// The server loses its Redis subscriber connection: commit
+	// notifications may be lost, the page says so, and events persisted
+	// once the server has resubscribed arrive again.
+	killSubscriber(t, rdb, cfg.Redis.ClientName)
+	p.waitFor("the page to say events may be missing", `document.querySelector("#watching").textContent.includes("may be missing")`)
+	waitForSubscriber(t, rdb, cfg.CommitChannel)
+	if _, err := cl.Persist(context.Background(), client.Document{PID: "cart-4", Domain: domain, Name: "after-the-hole", Data: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("the event persisted after the hole", `[...document.querySelectorAll("#events li")].some(li => li.textContent.includes("after-the-hole"))`)
+
 	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +206,47 @@ func TestGatewayPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", shot)
+}
+
+// killSubscriber kills the Redis subscriber connection of the server whose
+// connections are named name.
+func killSubscriber(t *testing.T, rdb *redis.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
+	list, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(list, "\n") {
+		fields := map[string]string{}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			fields[k] = v
+		}
+		if fields["name"] == name && fields["sub"] != "" && fields["sub"] != "0" {
+			if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", fields["id"]).Err(); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no subscriber connection named %s", name)
+}
+
+// waitForSubscriber waits until a connection subscribes channel again.
+func waitForSubscriber(t *testing.T, rdb *redis.Client, channel string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+		if err == nil && n[channel] > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nobody subscribed %s again", channel)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // takeOver opens the session's stream from Go, which ends the page's

@@ -35,6 +35,13 @@ const client = new EventSourceClient("", {
     if (ev.domain !== watched.domain || (watched.name && ev.name !== watched.name)) return;
     showEvent(ev);
   },
+  lost(key, reason) {
+    if (!watched || key !== watched.key) return;
+    // Events may have committed unheard: say so; a task reads them.
+    const el = $("#watching");
+    el.textContent = `Some events of ${watched.domain} may be missing from the list (${reason}); run a task to read them. New ones still appear.`;
+    el.className = "hint lost";
+  },
   row(task, row) {
     onTask(task, () => showRow(row));
   },
@@ -97,6 +104,7 @@ $("#watch").addEventListener("submit", async (e) => {
     watched = { key, domain, name, pid };
     $("#events").replaceChildren();
     $("#watching").textContent = `Watching ${domain}${name ? " / " + name : ""}${pid ? " (pid " + pid + ")" : ""}: new events appear at the top.`;
+    $("#watching").className = "hint";
     // Posting and querying start from what is watched.
     const post = $("#post").elements;
     if (!post.domain.value) post.domain.value = domain;
