@@ -11,7 +11,8 @@ import (
 )
 
 // Reading a select page by page, as a stream's cursor does (keyset on the
-// key without $orderBy, offset with it; the snapshot taken by the first
+// key without $orderBy; with it, keyset on the order's columns and the key,
+// or offset when the order names an alias; the snapshot taken by the first
 // page), gives every row of the whole statement exactly once, whatever the
 // client named its columns.
 func TestPagesReadEveryRowOnce(t *testing.T) {
