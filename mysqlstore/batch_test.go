@@ -76,19 +76,7 @@ func TestBatcherGivesEachRequestItsOwnResult(t *testing.T) {
 			t.Fatalf("request %d: affectedRows %d, want %d", i, o.ok.AffectedRows, want)
 		}
 		// The ids of this request's rows are insertId, insertId+1, ...
-		rows, err := db.QueryContext(testContext(t), "SELECT id FROM `"+name+"`.event WHERE pid = ? ORDER BY id", fmt.Sprintf("r%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
+		ids := selectIDs(t, db, name, fmt.Sprintf("r%d", i))
 		if int64(len(ids)) != want || ids[0] != o.ok.InsertID || ids[len(ids)-1] != o.ok.InsertID+want-1 {
 			t.Fatalf("request %d: reply insertId %d for %d rows, table has ids %v", i, o.ok.InsertID, want, ids)
 		}
@@ -230,7 +218,13 @@ func TestBatcherWhenIDsAreNotConsecutive(t *testing.T) {
 // table, in order.
 func selectIDs(t *testing.T, db *sql.DB, database, pid string) []int64 {
 	t.Helper()
-	rows, err := db.QueryContext(testContext(t), "SELECT id FROM `"+database+"`.event WHERE pid = ? ORDER BY id", pid)
+	return queryIDs(t, db, "SELECT id FROM `"+database+"`.event WHERE pid = ? ORDER BY id", pid)
+}
+
+// queryIDs returns the first column of query's rows, ids.
+func queryIDs(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
+	t.Helper()
+	rows, err := db.QueryContext(testContext(t), query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

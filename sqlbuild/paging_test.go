@@ -51,20 +51,7 @@ func TestPagesReadEveryRowOnce(t *testing.T) {
 			if sel.Whole {
 				t.Fatal("read whole: the test would not page")
 			}
-			wantQuery := sel
-			if tt.want != "" {
-				if wantQuery, err = b.Select([]byte(tt.want)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			whole, args, err := wantQuery.SQL()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := rowStrings(ctx, db, whole, args)
-			if err != nil {
-				t.Fatalf("%s: %v", whole, err)
-			}
+			want := wholeRows(ctx, t, b, db, sel, tt.want)
 			if len(want) < 3 {
 				t.Fatalf("%d rows: too few to page", len(want))
 			}
@@ -82,6 +69,28 @@ func TestPagesReadEveryRowOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wholeRows runs in one statement the query want, if given (sel's query
+// with the order its pages give written out), else sel, and returns its
+// rows as rowStrings renders them.
+func wholeRows(ctx context.Context, t *testing.T, b *Builder, db *sql.DB, sel *Select, want string) []string {
+	t.Helper()
+	if want != "" {
+		var err error
+		if sel, err = b.Select([]byte(want)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, args, err := sel.SQL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := rowStrings(ctx, db, whole, args)
+	if err != nil {
+		t.Fatalf("%s: %v", whole, err)
+	}
+	return rows
 }
 
 // readInPages reads sel as actors/cursor.go does and returns the visible
@@ -216,20 +225,7 @@ func TestOrderedPagesResumeAfterTheirLastRow(t *testing.T) {
 				if !sel.KeysetOrdered() {
 					t.Fatal("not keyset ordered: the test would count rows")
 				}
-				wantQuery := sel
-				if tt.want != "" {
-					if wantQuery, err = b.Select([]byte(tt.want)); err != nil {
-						t.Fatal(err)
-					}
-				}
-				whole, args, err := wantQuery.SQL()
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := rowStrings(ctx, db, whole, args)
-				if err != nil {
-					t.Fatalf("%s: %v", whole, err)
-				}
+				want := wholeRows(ctx, t, b, db, sel, tt.want)
 				got, pages, err := readInPages(ctx, db, sel, size)
 				if err != nil {
 					t.Fatal(err)
