@@ -58,23 +58,27 @@ func TestActorTreeFollowsStreams(t *testing.T) {
 		subs[i].expect(`{"name":"n0"}`)
 		subs[i].expect(`{"name":"n1"}`)
 	}
-	entries, total := listActors(t, h, "")
-	if total != 4 || entries[0].Name != "router" {
-		t.Fatalf("tree %+v", entries)
-	}
-	for i, c := range subs {
-		e := entries[i+1]
-		if e.Kind != "stream" || e.Parent != "router" || !strings.HasPrefix(e.Name, "stream:") {
-			t.Fatalf("entry %+v", e)
-		}
-		found := false
+	// A stream records a row in the registry just after it queued the
+	// publish, so the client may hear the row first: the tree catches up.
+	var entries []supervision.Entry
+	waiting := func(channel string) bool {
 		for _, e := range entries {
-			if e.Channel == c.channel {
-				found = e.State == "waiting" && e.RowsSent == 2 && e.Unaccepted == 2 && e.Credit == 0 && e.Deadline != nil
+			if e.Channel == channel {
+				return e.State == "waiting" && e.RowsSent == 2 && e.Unaccepted == 2 && e.Credit == 0 && e.Deadline != nil
 			}
 		}
-		if !found {
-			t.Fatalf("no waiting entry for %s in %+v", c.channel, entries)
+		return false
+	}
+	waitFor(t, "every stream to be waiting with 2 rows unaccepted", 5*time.Second, func() bool {
+		entries, _ = listActors(t, h, "")
+		return waiting(subs[0].channel) && waiting(subs[1].channel) && waiting(subs[2].channel)
+	})
+	if len(entries) != 4 || entries[0].Name != "router" {
+		t.Fatalf("tree %+v", entries)
+	}
+	for _, e := range entries[1:] {
+		if e.Kind != "stream" || e.Parent != "router" || !strings.HasPrefix(e.Name, "stream:") {
+			t.Fatalf("entry %+v", e)
 		}
 	}
 	if streams, n := listActors(t, h, "kind=stream&limit=2&offset=1"); n != 3 || len(streams) != 2 {
