@@ -15,31 +15,45 @@ import (
 // a channel nobody owns) still goes through the router. Safe for
 // concurrent use.
 type Routes struct {
-	streams sync.Map // channel → *actor.PID
+	// A plain map, not a sync.Map: Deliver looks a channel up by its bytes
+	// without making a string of them.
+	mu      sync.RWMutex
+	streams map[string]*actor.PID
 }
 
 // Deliver sends a control message heard on channel to its stream, if one
 // is running, and reports whether it did.
-func (r *Routes) Deliver(sender actor.SenderContext, channel string, kind messages.Control) bool {
+func (r *Routes) Deliver(sender actor.SenderContext, channel []byte, kind messages.Control) bool {
 	if r == nil || kind == messages.ControlNone {
 		return false
 	}
-	pid, ok := r.streams.Load(channel)
-	if !ok {
+	r.mu.RLock()
+	pid := r.streams[string(channel)]
+	r.mu.RUnlock()
+	if pid == nil {
 		return false
 	}
-	sender.Send(pid.(*actor.PID), control{kind: kind})
+	sender.Send(pid, control{kind: kind})
 	return true
 }
 
 func (r *Routes) add(channel string, pid *actor.PID) {
-	if r != nil {
-		r.streams.Store(channel, pid)
+	if r == nil {
+		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.streams == nil {
+		r.streams = map[string]*actor.PID{}
+	}
+	r.streams[channel] = pid
 }
 
 func (r *Routes) remove(channel string) {
-	if r != nil {
-		r.streams.Delete(channel)
+	if r == nil {
+		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.streams, channel)
 }

@@ -20,14 +20,14 @@ func TestRoutesDeliver(t *testing.T) {
 	defer system.Root.Stop(pid)
 
 	var routes Routes
-	if routes.Deliver(system.Root, "c", messages.ControlAccepted) {
+	if routes.Deliver(system.Root, []byte("c"), messages.ControlAccepted) {
 		t.Fatal("delivered to a channel without a stream")
 	}
 	routes.add("c", pid)
-	if routes.Deliver(system.Root, "c", messages.ControlNone) {
+	if routes.Deliver(system.Root, []byte("c"), messages.ControlNone) {
 		t.Fatal("delivered something that is not a control")
 	}
-	if !routes.Deliver(system.Root, "c", messages.ControlAccepted) {
+	if !routes.Deliver(system.Root, []byte("c"), messages.ControlAccepted) {
 		t.Fatal("did not deliver to a running stream")
 	}
 	select {
@@ -39,11 +39,11 @@ func TestRoutesDeliver(t *testing.T) {
 		t.Fatal("stream heard nothing")
 	}
 	routes.remove("c")
-	if routes.Deliver(system.Root, "c", messages.ControlEnd) {
+	if routes.Deliver(system.Root, []byte("c"), messages.ControlEnd) {
 		t.Fatal("delivered after the route was removed")
 	}
 	var none *Routes
-	if none.Deliver(system.Root, "c", messages.ControlAccepted) {
+	if none.Deliver(system.Root, []byte("c"), messages.ControlAccepted) {
 		t.Fatal("a nil Routes delivered")
 	}
 }

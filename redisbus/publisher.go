@@ -3,7 +3,9 @@ package redisbus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -102,9 +104,9 @@ func (p *Publisher) Close() {
 
 func (p *Publisher) work(queue chan publication) {
 	defer p.wg.Done()
-	ctx := context.Background()
+	pc := &publishConn{opt: p.rdb.Options()}
+	defer pc.close()
 	batch := make([]publication, 0, MaxBatch)
-	cmds := make([]*redis.IntCmd, 0, MaxBatch)
 	for first := range queue {
 		batch = append(batch[:0], first)
 	drain:
@@ -119,18 +121,82 @@ func (p *Publisher) work(queue chan publication) {
 				break drain
 			}
 		}
-		pipe := p.rdb.Pipeline()
-		cmds = cmds[:0]
-		for _, pub := range batch {
-			cmds = append(cmds, pipe.Publish(ctx, pub.channel, pub.payload))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := pc.publish(batch); err != nil {
 			p.logger.Warn("redis publish failed", slog.Int("messages", len(batch)), slog.Any("err", err))
 		}
-		for i, pub := range batch {
+	}
+}
+
+// publishConn is one worker's connection, dialed when first needed and
+// again after it failed.
+type publishConn struct {
+	opt  *redis.Options
+	conn net.Conn
+	rr   *respReader
+	out  []byte
+}
+
+// publish sends batch as one pipeline and calls each publication's done
+// with its reply. A connection that turns out dead before any reply (Redis
+// closed it while it sat idle) is redialed and the batch sent once more, as
+// go-redis's pipelines retry; a failure after that fails what has no reply.
+func (pc *publishConn) publish(batch []publication) error {
+	pc.out = pc.out[:0]
+	for _, pub := range batch {
+		pc.out = appendPublish(pc.out, pub.channel, pub.payload)
+	}
+	heard, err := pc.send(batch)
+	if err != nil && heard == 0 {
+		heard, err = pc.send(batch)
+	}
+	if err != nil {
+		for _, pub := range batch[heard:] {
 			if pub.done != nil {
-				pub.done(cmds[i].Err())
+				pub.done(err)
 			}
 		}
 	}
+	return err
+}
+
+// send writes pc.out, batch's commands, and reads their replies, handing
+// each to its publication; it returns how many it heard.
+func (pc *publishConn) send(batch []publication) (int, error) {
+	if pc.conn == nil {
+		conn, rr, err := dial(context.Background(), pc.opt)
+		if err != nil {
+			return 0, err
+		}
+		pc.conn, pc.rr = conn, rr
+	}
+	_ = pc.conn.SetDeadline(deadline(pc.opt.WriteTimeout + pc.opt.ReadTimeout))
+	if _, err := pc.conn.Write(pc.out); err != nil {
+		pc.close()
+		return 0, fmt.Errorf("write %d publishes: %w", len(batch), err)
+	}
+	for i := range batch {
+		f, err := pc.rr.read()
+		if err != nil {
+			pc.close()
+			return i, fmt.Errorf("read publish replies: %w", err)
+		}
+		if done := batch[i].done; done != nil {
+			done(f.err)
+		}
+	}
+	return len(batch), nil
+}
+
+func (pc *publishConn) close() {
+	if pc.conn != nil {
+		_ = pc.conn.Close()
+		pc.conn, pc.rr = nil, nil
+	}
+}
+
+// appendPublish appends PUBLISH channel payload.
+func appendPublish(dst []byte, channel string, payload []byte) []byte {
+	dst = append(dst, "*3\r\n$7\r\nPUBLISH\r\n"...)
+	dst = appendBulk(dst, channel)
+	return appendBulk(dst, payload)
 }

@@ -1,6 +1,7 @@
 package redisbus_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"slices"
 	"strconv"
@@ -538,6 +540,13 @@ func TestUnsubscribe(t *testing.T) {
 // LIST that hold subscriptions (the client's pool may hold others).
 func subscriberIDs(tb testing.TB, rdb *redis.Client, name string) []string {
 	tb.Helper()
+	return connectionIDs(tb, rdb, name, true)
+}
+
+// connectionIDs lists the ids of the connections named name in CLIENT
+// LIST, only those holding subscriptions if subscribed.
+func connectionIDs(tb testing.TB, rdb *redis.Client, name string, subscribed bool) []string {
+	tb.Helper()
 	list, err := rdb.ClientList(testContext(tb)).Result()
 	if err != nil {
 		tb.Fatal(err)
@@ -549,7 +558,7 @@ func subscriberIDs(tb testing.TB, rdb *redis.Client, name string) []string {
 			k, v, _ := strings.Cut(f, "=")
 			fields[k] = v
 		}
-		if fields["name"] == name && fields["id"] != "" && fields["sub"] != "" && fields["sub"] != "0" {
+		if fields["name"] == name && fields["id"] != "" && (!subscribed || fields["sub"] != "" && fields["sub"] != "0") {
 			ids = append(ids, fields["id"])
 		}
 	}
@@ -717,12 +726,12 @@ func TestSubscriberFilter(t *testing.T) {
 	channel := uniquePrefix() + "filtered"
 	var filtered []string // the reader goroutine's until the sink heard "last"
 	rec := &recorder{}
-	sub := redisbus.NewSubscriber(mustRedis(t, nil), rec.sink, discardLogger(), redisbus.WithFilter(func(ch, payload string) bool {
-		if ch != channel {
+	sub := redisbus.NewSubscriber(mustRedis(t, nil), rec.sink, discardLogger(), redisbus.WithFilter(func(ch, payload []byte) bool {
+		if string(ch) != channel {
 			return false
 		}
-		filtered = append(filtered, payload)
-		return strings.HasPrefix(payload, "{")
+		filtered = append(filtered, string(payload))
+		return bytes.HasPrefix(payload, []byte("{"))
 	}))
 	t.Cleanup(func() { _ = sub.Close() })
 	ctx := testContext(t)
@@ -771,5 +780,185 @@ func TestShard(t *testing.T) {
 		if want := max(n, 1); len(seen) != want {
 			t.Errorf("Shard over %d queues used %d of them", n, len(seen))
 		}
+	}
+}
+
+// freezer is a TCP proxy to Redis whose connections can be frozen: they
+// stay open and carry nothing, as when a host vanishes without a reset.
+type freezer struct {
+	ln net.Listener
+
+	mu    sync.Mutex
+	pairs []*proxied
+}
+
+// proxied is one client connection and its connection to Redis.
+type proxied struct {
+	client, server net.Conn
+	frozen         atomic.Bool
+}
+
+func newFreezer(tb testing.TB) *freezer {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &freezer{ln: ln}
+	tb.Cleanup(func() {
+		ln.Close()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, p := range f.pairs {
+			p.client.Close()
+			p.server.Close()
+		}
+	})
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", redisAddr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			p := &proxied{client: client, server: server}
+			f.mu.Lock()
+			f.pairs = append(f.pairs, p)
+			f.mu.Unlock()
+			go p.pipe(client, server)
+			go p.pipe(server, client)
+		}
+	}()
+	return f
+}
+
+// pipe copies until either side closes, dropping what it reads once
+// frozen.
+func (p *proxied) pipe(from, to net.Conn) {
+	defer p.client.Close()
+	defer p.server.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if err != nil {
+			return
+		}
+		if p.frozen.Load() {
+			continue
+		}
+		if _, err := to.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// freeze freezes the connections open now; later ones carry traffic.
+func (f *freezer) freeze() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.pairs {
+		p.frozen.Store(true)
+	}
+	return len(f.pairs)
+}
+
+// A connection that goes silent without closing is pinged, found dead and
+// replaced: the subscriber reports the interruption and hears messages on
+// its new connection.
+func TestSubscriberReplacesASilentConnection(t *testing.T) {
+	t.Parallel()
+	admin := mustRedis(t, nil)
+	proxy := newFreezer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.ln.Addr().String()})
+	t.Cleanup(func() { rdb.Close() })
+	rec := &recorder{}
+	sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger(), redisbus.WithHealthInterval(50*time.Millisecond))
+	t.Cleanup(func() { _ = sub.Close() })
+	ctx := testContext(t)
+	ch := uniquePrefix() + "silent"
+	if err := sub.SubscribeWait(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Publish(ctx, ch, "before").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitEvent(t, 0, "the message before the freeze", isInbound(ch, "before"))
+
+	if n := proxy.freeze(); n != 1 {
+		t.Fatalf("froze %d connections, want the subscriber's one", n)
+	}
+	from := len(rec.snapshot())
+	rec.waitEvent(t, from, "BusInterrupted", func(msg any) bool {
+		_, ok := msg.(messages.BusInterrupted)
+		return ok
+	})
+	if sub.Healthy() {
+		// It may already be back: then it must have resubscribed.
+		t.Log("healthy again right after the interruption")
+	}
+	var attempt int
+	waitFor(t, 20*time.Second, func() error {
+		attempt++
+		if err := admin.Publish(ctx, ch, "after-"+strconv.Itoa(attempt)).Err(); err != nil {
+			return err
+		}
+		for _, ev := range rec.snapshot()[from:] {
+			if in, ok := ev.(messages.Inbound); ok && in.Channel == ch && strings.HasPrefix(string(in.Payload), "after-") {
+				return nil
+			}
+		}
+		return errors.New("no message delivered since the connection froze")
+	})
+	if !sub.Healthy() {
+		t.Fatal("not healthy after delivering again")
+	}
+}
+
+// A publisher connection that Redis closed while it sat idle is redialed:
+// the next publish succeeds and is published once.
+func TestPublisherRedialsAfterAnIdleKill(t *testing.T) {
+	t.Parallel()
+	admin := mustRedis(t, nil)
+	name := "es-redisbus-pub-" + randomHex(6)
+	rdb := mustRedis(t, &redis.Options{ClientName: name})
+	prefix := uniquePrefix()
+	obs := observe(t, admin, prefix)
+	pub := redisbus.NewPublisher(rdb, 1, 16, discardLogger())
+	defer pub.Close()
+	publish := func(payload string) error {
+		errs := make(chan error, 1)
+		pub.Publish(prefix+"c", []byte(payload), func(err error) { errs <- err })
+		select {
+		case err := <-errs:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("no reply within 10 s")
+		}
+	}
+	if err := publish("first"); err != nil {
+		t.Fatal(err)
+	}
+	// The publisher's connection is the one named name that mustRedis's
+	// PING did not open: kill them all.
+	ids := connectionIDs(t, admin, name, false)
+	if len(ids) != 2 {
+		t.Fatalf("connections named %s: %v, want the client's and the publisher's", name, ids)
+	}
+	for _, id := range ids {
+		if err := admin.ClientKillByFilter(testContext(t), "ID", id).Err(); err != nil {
+			t.Fatalf("CLIENT KILL ID %s: %v", id, err)
+		}
+	}
+	if err := publish("second"); err != nil {
+		t.Fatalf("the publish after the kill: %v", err)
+	}
+	got := obs.waitCount(t, 2)
+	time.Sleep(100 * time.Millisecond) // a duplicate would arrive by now
+	if got = obs.snapshot(); len(got) != 2 || got[0].Payload != "first" || got[1].Payload != "second" {
+		t.Fatalf("heard %v, want first and second once each", got)
 	}
 }

@@ -1,11 +1,13 @@
 package redisbus
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,63 +19,93 @@ import (
 )
 
 // Subscriber multiplexes every subscription of the server on one Redis
-// connection. go-redis reconnects it and resubscribes its channels by
-// itself; the subscriber tells the sink when that happened, since messages
-// may have been lost in between.
+// connection of its own (see resp.go for why it is not go-redis's PubSub).
+// It redials a lost connection and resubscribes its channels by itself,
+// and tells the sink when that happened, since messages may have been lost
+// in between.
 type Subscriber struct {
-	ps     *redis.PubSub
+	opt    *redis.Options // where and how to connect: the server's client's options
 	sink   func(any)
-	filter func(channel, payload string) bool
+	filter func(channel, payload []byte) bool
 	logger *slog.Logger
+	health time.Duration
 
-	mu      sync.Mutex
-	waiters map[string][]chan struct{}
+	mu       sync.Mutex
+	conn     net.Conn            // nil while (re)connecting
+	channels map[string]struct{} // what the connection is to be subscribed to
+	waiters  map[string][]chan struct{}
+	out      []byte // commands being written, kept for reuse
 
+	heard   atomic.Uint64 // frames read: the health watch's sign of life
 	closing atomic.Bool
 	healthy atomic.Bool
+	ctx     context.Context // canceled by Close: stops a dial and the watch
+	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
 // Healthy reports whether the connection is up, as far as the reader knows.
 func (s *Subscriber) Healthy() bool { return s.healthy.Load() }
 
-// HealthInterval is how long the reader waits for a message before it
-// pings, so a silently dead connection is found.
+// HealthInterval is how long the connection may stay silent before the
+// subscriber pings, and then how long the ping may go unanswered before the
+// connection is taken for dead and redialed.
 const HealthInterval = 15 * time.Second
 
-// NewSubscriber starts the reader goroutine. sink receives, in order,
-// messages.Inbound, messages.Subscribed and messages.BusInterrupted; it must
-// not block for long, since it holds up everything behind it.
+// NewSubscriber starts the reader goroutine, which connects as rdb does
+// (its address, dialer, credentials and client name). sink receives, in
+// order, messages.Inbound, messages.Subscribed and messages.BusInterrupted;
+// it must not block for long, since it holds up everything behind it.
 func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts ...SubscriberOption) *Subscriber {
 	s := &Subscriber{
-		ps:      rdb.Subscribe(context.Background()),
-		sink:    sink,
-		logger:  logger,
-		waiters: map[string][]chan struct{}{},
-		done:    make(chan struct{}),
+		opt:      rdb.Options(),
+		sink:     sink,
+		logger:   logger,
+		health:   HealthInterval,
+		channels: map[string]struct{}{},
+		waiters:  map[string][]chan struct{}{},
+		done:     make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(s)
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.healthy.Store(true)
 	go s.run()
+	go s.watch()
 	return s
 }
 
 // SubscriberOption changes how a Subscriber hands messages over.
 type SubscriberOption func(*Subscriber)
 
-// WithFilter has filter see each message before the sink, as the strings
-// the Redis client read: when it reports the message handled, the sink does
-// not get it. Most of what the server hears (the echoes of its own rows,
-// "accepted") is handled this way without a copy.
-func WithFilter(filter func(channel, payload string) bool) SubscriberOption {
+// WithFilter has filter see each message before the sink, in place: both
+// slices are valid only during the call. When it reports the message
+// handled, the sink does not get it. Most of what the server hears (the
+// echoes of its own rows, "accepted") is handled this way without a copy.
+func WithFilter(filter func(channel, payload []byte) bool) SubscriberOption {
 	return func(s *Subscriber) { s.filter = filter }
 }
 
+// WithHealthInterval replaces HealthInterval.
+func WithHealthInterval(d time.Duration) SubscriberOption {
+	return func(s *Subscriber) { s.health = d }
+}
+
 // Subscribe sends SUBSCRIBE; the confirmation reaches the sink as
-// messages.Subscribed.
+// messages.Subscribed. While the subscriber is (re)connecting, the
+// channels are subscribed as soon as it is connected.
 func (s *Subscriber) Subscribe(ctx context.Context, channels ...string) error {
-	if err := s.ps.Subscribe(ctx, channels...); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range channels {
+		s.channels[ch] = struct{}{}
+	}
+	err := s.send(ctx, "SUBSCRIBE", channels)
+	if err != nil {
+		for _, ch := range channels {
+			delete(s.channels, ch)
+		}
 		return fmt.Errorf("subscribe %q: %w", channels, err)
 	}
 	return nil
@@ -101,18 +133,59 @@ func (s *Subscriber) SubscribeWait(ctx context.Context, channels ...string) erro
 	return nil
 }
 
-// Unsubscribe sends UNSUBSCRIBE; go-redis also stops resubscribing them.
+// Unsubscribe sends UNSUBSCRIBE; the channels are not resubscribed after a
+// reconnect either.
 func (s *Subscriber) Unsubscribe(ctx context.Context, channels ...string) error {
-	if err := s.ps.Unsubscribe(ctx, channels...); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range channels {
+		delete(s.channels, ch)
+	}
+	if s.conn == nil {
+		return nil // the next connection will not subscribe them
+	}
+	if err := s.send(ctx, "UNSUBSCRIBE", channels); err != nil {
 		return fmt.Errorf("unsubscribe %q: %w", channels, err)
 	}
 	return nil
 }
 
-// Close closes the connection and waits for the reader to stop.
+// send writes command with channels as its arguments; s.mu is held. A
+// failed write closes the connection, so the reader redials.
+func (s *Subscriber) send(ctx context.Context, command string, channels []string) error {
+	switch {
+	case s.closing.Load():
+		return redis.ErrClosed
+	case s.conn == nil:
+		return nil // the next connection subscribes everything in s.channels
+	}
+	s.out = appendCommand(s.out[:0], command, channels...)
+	until, ok := ctx.Deadline()
+	if !ok {
+		until = deadline(s.opt.WriteTimeout)
+	}
+	_ = s.conn.SetWriteDeadline(until)
+	if _, err := s.conn.Write(s.out); err != nil {
+		_ = s.conn.Close()
+		return fmt.Errorf("write %s: %w", command, err)
+	}
+	return nil
+}
+
+// Close closes the connection and waits for the reader to stop. A second
+// Close does nothing.
 func (s *Subscriber) Close() error {
-	s.closing.Store(true)
-	err := s.ps.Close()
+	if s.closing.Swap(true) {
+		<-s.done
+		return nil
+	}
+	s.cancel()
+	var err error
+	s.mu.Lock()
+	if s.conn != nil {
+		err = s.conn.Close()
+	}
+	s.mu.Unlock()
 	<-s.done
 	if err != nil {
 		return fmt.Errorf("close subscriber: %w", err)
@@ -120,52 +193,121 @@ func (s *Subscriber) Close() error {
 	return nil
 }
 
+// run connects, reads until the connection fails, and redials with
+// backoff, until Close.
 func (s *Subscriber) run() {
 	defer close(s.done)
-	ctx := context.Background()
 	retry := backoff.NewExponentialBackOff()
 	retry.InitialInterval = 50 * time.Millisecond
 	retry.MaxInterval = 2 * time.Second
 	retry.MaxElapsedTime = 0 // never give up while the server runs
-	s.healthy.Store(true)
 	for {
-		msg, err := s.ps.ReceiveTimeout(ctx, HealthInterval)
-		if err != nil {
-			if s.closing.Load() || errors.Is(err, redis.ErrClosed) {
-				return
+		rr, err := s.connect()
+		if err == nil {
+			if !s.healthy.Swap(true) {
+				s.logger.Info("redis subscriber connection restored")
+				retry.Reset()
 			}
-			var netErr net.Error
-			if errors.As(err, &netErr) && netErr.Timeout() {
-				// Quiet for a while: a ping proves the connection alive, or
-				// fails and makes go-redis reconnect.
-				_ = s.ps.Ping(ctx)
+			err = s.read(rr)
+			s.mu.Lock()
+			_ = s.conn.Close()
+			s.conn = nil
+			s.mu.Unlock()
+		}
+		if s.closing.Load() {
+			return
+		}
+		if s.healthy.Swap(false) {
+			s.logger.Warn("redis subscriber connection lost; reconnecting", slog.Any("err", err))
+			s.sink(messages.BusInterrupted{Err: err})
+		} else {
+			s.logger.Debug("redis subscriber still reconnecting", slog.Any("err", err))
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(retry.NextBackOff()):
+		}
+	}
+}
+
+// connect dials and subscribes every channel the subscriber holds.
+func (s *Subscriber) connect() (*respReader, error) {
+	conn, rr, err := dial(s.ctx, s.opt)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		_ = conn.Close()
+		return nil, redis.ErrClosed
+	}
+	s.conn = conn
+	if len(s.channels) > 0 {
+		if err := s.send(s.ctx, "SUBSCRIBE", slices.Collect(maps.Keys(s.channels))); err != nil {
+			s.conn = nil
+			return nil, err // send closed the connection
+		}
+	}
+	return rr, nil
+}
+
+// read hands what the connection hears to the filter and the sink until
+// the connection fails.
+func (s *Subscriber) read(rr *respReader) error {
+	for {
+		f, err := rr.read()
+		if err != nil {
+			return err
+		}
+		s.heard.Add(1)
+		switch {
+		case f.err != nil:
+			s.logger.Warn("redis refused a subscriber command", slog.Any("err", f.err))
+		case string(f.kind) == "message":
+			if s.filter != nil && s.filter(f.channel, f.payload) {
 				continue
 			}
-			if s.healthy.Swap(false) {
-				s.logger.Warn("redis subscriber connection lost; reconnecting", slog.Any("err", err))
-				s.sink(messages.BusInterrupted{Err: err})
-			}
-			time.Sleep(retry.NextBackOff())
+			s.sink(messages.Inbound{Channel: string(f.channel), Payload: bytes.Clone(f.payload)})
+		case string(f.kind) == "subscribe":
+			channel := string(f.channel)
+			s.confirm(channel)
+			s.sink(messages.Subscribed{Channel: channel})
+		}
+	}
+}
+
+// watch pings a connection that stayed silent for a health interval, and
+// drops it when the ping goes unanswered for another: a connection that
+// died without a reset (a vanished host, a dropped route) is otherwise
+// never noticed, since the reader only reads.
+func (s *Subscriber) watch() {
+	tick := time.NewTicker(s.health)
+	defer tick.Stop()
+	var seen uint64
+	pinged := false
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n := s.heard.Load(); n != seen {
+			seen, pinged = n, false
 			continue
 		}
-		if !s.healthy.Load() && !s.healthy.Swap(true) {
-			s.logger.Info("redis subscriber connection restored")
-			// Reset only here: it reads the clock, once per message
-			// otherwise.
-			retry.Reset()
+		s.mu.Lock()
+		switch {
+		case s.conn == nil:
+		case pinged:
+			s.logger.Warn("redis subscriber connection did not answer a ping; redialing", slog.Duration("silent_for", 2*s.health))
+			_ = s.conn.Close() // the reader fails and redials
+			pinged = false
+		default:
+			pinged = s.send(s.ctx, "PING", nil) == nil
 		}
-		switch m := msg.(type) {
-		case *redis.Message:
-			if s.filter != nil && s.filter(m.Channel, m.Payload) {
-				continue
-			}
-			s.sink(messages.Inbound{Channel: m.Channel, Payload: []byte(m.Payload)})
-		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				s.confirm(m.Channel)
-				s.sink(messages.Subscribed{Channel: m.Channel})
-			}
-		}
+		s.mu.Unlock()
 	}
 }
 

@@ -160,8 +160,8 @@ func (s *Server) Start(ctx context.Context) error {
 			return
 		}
 		s.system.Root.Send(routerPID, msg)
-	}, s.logger, redisbus.WithFilter(func(channel, payload string) bool {
-		if channel == cfg.CommitChannel || s.isRequestChannel(channel) {
+	}, s.logger, redisbus.WithFilter(func(channel, payload []byte) bool {
+		if string(channel) == cfg.CommitChannel || s.isRequestChannel(channel) {
 			return false
 		}
 		// Every row the server publishes comes back to it on the response
@@ -210,8 +210,9 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) isRequestChannel(channel string) bool {
-	return channel == s.cfg.FetchChannel || channel == s.cfg.PersistChannel || channel == s.cfg.FetchNextChannel
+func (s *Server) isRequestChannel(channel []byte) bool {
+	ch := string(channel) // compared in place: no copy
+	return ch == s.cfg.FetchChannel || ch == s.cfg.PersistChannel || ch == s.cfg.FetchNextChannel
 }
 
 // System and Router expose the actor system, for operators and tests.
