@@ -109,12 +109,14 @@ var ErrBadRequest = errors.New("bad request")
 func DecodeRequest(payload []byte, limits RequestLimits) (Request, error) {
 	var req Request
 	if limits.MaxBytes > 0 && len(payload) > limits.MaxBytes {
-		// Still try to find the channel so the client hears why.
+		// Still try to find the channel so the client hears why. The
+		// subscriber keeps only the start of a long request, so its size is
+		// not known here.
 		req = sniff(payload, limits)
 		if req.Channel == "" {
-			return req, fmt.Errorf("request of %d bytes exceeds %d: %w", len(payload), limits.MaxBytes, ErrNoChannel)
+			return req, fmt.Errorf("request exceeds %d bytes: %w", limits.MaxBytes, ErrNoChannel)
 		}
-		return req, fmt.Errorf("request of %d bytes exceeds %d: %w", len(payload), limits.MaxBytes, ErrBadRequest)
+		return req, fmt.Errorf("request exceeds %d bytes: %w", limits.MaxBytes, ErrBadRequest)
 	}
 	if err := json.Unmarshal(payload, &req); err != nil {
 		req = sniff(payload, limits)

@@ -758,6 +758,36 @@ func TestSubscriberFilter(t *testing.T) {
 	}
 }
 
+// A message over the limit reaches the sink cut to one byte more than the
+// limit; the others whole.
+func TestSubscriberMaxPayload(t *testing.T) {
+	t.Parallel()
+	pubRdb := mustRedis(t, nil)
+	channel := uniquePrefix() + "limited"
+	rec := &recorder{}
+	sub := redisbus.NewSubscriber(mustRedis(t, nil), rec.sink, discardLogger(), redisbus.WithMaxPayload(10))
+	t.Cleanup(func() { _ = sub.Close() })
+	ctx := testContext(t)
+	if err := sub.SubscribeWait(ctx, channel); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"0123456789", strings.Repeat("x", 1<<20), "last"} {
+		if err := pubRdb.Publish(ctx, channel, p).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitEvent(t, 0, "the last message", isInbound(channel, "last"))
+	var heard []string
+	for _, msg := range rec.snapshot() {
+		if in, ok := msg.(messages.Inbound); ok {
+			heard = append(heard, string(in.Payload))
+		}
+	}
+	if want := []string{"0123456789", "xxxxxxxxxxx", "last"}; !slices.Equal(heard, want) {
+		t.Fatalf("sink heard %.40q, want %q", heard, want)
+	}
+}
+
 // Shard keeps a channel on one queue and spreads channels over all of them;
 // it is FNV-1a, as hash/fnv computes it.
 func TestShard(t *testing.T) {
@@ -961,4 +991,86 @@ func TestPublisherRedialsAfterAnIdleKill(t *testing.T) {
 	if got = obs.snapshot(); len(got) != 2 || got[0].Payload != "first" || got[1].Payload != "second" {
 		t.Fatalf("heard %v, want first and second once each", got)
 	}
+}
+
+// The subscriber's and the publisher's own connections log in as the
+// client's options say, and a refused login is reported, not hidden.
+func TestConnectionsAuthenticate(t *testing.T) {
+	t.Parallel()
+	admin := mustRedis(t, nil)
+	ctx := testContext(t)
+	user, pass := "es-redisbus-"+randomHex(6), randomHex(16)
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">"+pass, "&*", "+@all").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
+
+	t.Run("as a user with its password", func(t *testing.T) {
+		name := "es-redisbus-auth-" + randomHex(6)
+		rdb := mustRedis(t, &redis.Options{Username: user, Password: pass, ClientName: name})
+		prefix := uniquePrefix()
+		obs := observe(t, admin, prefix)
+		rec := &recorder{}
+		sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger())
+		t.Cleanup(func() { _ = sub.Close() })
+		if err := sub.SubscribeWait(ctx, prefix+"in"); err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Publish(ctx, prefix+"in", "hello").Err(); err != nil {
+			t.Fatal(err)
+		}
+		rec.waitEvent(t, 0, "the message", isInbound(prefix+"in", "hello"))
+
+		pub := redisbus.NewPublisher(rdb, 1, 4, discardLogger())
+		defer pub.Close()
+		errs := make(chan error, 1)
+		pub.Publish(prefix+"out", []byte("published"), func(err error) { errs <- err })
+		if err := <-errs; err != nil {
+			t.Fatalf("publish as %s: %v", user, err)
+		}
+		if got := obs.waitCount(t, 2); got[1].Payload != "published" {
+			t.Fatalf("heard %v", got)
+		}
+		// The client's pool, the subscriber and the publisher: all logged
+		// in as the user.
+		list, err := admin.ClientList(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var users []string
+		for _, line := range strings.Split(list, "\n") {
+			if strings.Contains(line, " name="+name+" ") {
+				_, u, _ := strings.Cut(line, " user=")
+				users = append(users, strings.Fields(u)[0])
+			}
+		}
+		if len(users) != 3 || slices.ContainsFunc(users, func(u string) bool { return u != user }) {
+			t.Fatalf("connections named %s logged in as %v, want three as %s", name, users, user)
+		}
+	})
+	t.Run("with a wrong password", func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: redisAddr, Username: user, Password: "wrong"})
+		t.Cleanup(func() { rdb.Close() })
+		rec := &recorder{}
+		sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger())
+		t.Cleanup(func() { _ = sub.Close() })
+		i := rec.waitEvent(t, 0, "BusInterrupted", func(msg any) bool {
+			_, ok := msg.(messages.BusInterrupted)
+			return ok
+		})
+		if err := rec.snapshot()[i].(messages.BusInterrupted).Err; err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Fatalf("interrupted by %v, want Redis's WRONGPASS", err)
+		}
+		if sub.Healthy() {
+			t.Fatal("healthy without a connection")
+		}
+
+		pub := redisbus.NewPublisher(rdb, 1, 4, discardLogger())
+		defer pub.Close()
+		errs := make(chan error, 1)
+		pub.Publish(uniquePrefix()+"refused", []byte("x"), func(err error) { errs <- err })
+		if err := <-errs; err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Fatalf("publish with a wrong password: %v, want Redis's WRONGPASS", err)
+		}
+	})
 }

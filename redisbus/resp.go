@@ -49,6 +49,10 @@ type frame struct {
 type respReader struct {
 	r   *bufio.Reader
 	buf []byte
+	// maxPayload, if positive, bounds what is kept of a message's payload:
+	// a longer one is read as its first maxPayload bytes, and the rest is
+	// skipped as it arrives instead of being held.
+	maxPayload int
 }
 
 func newRespReader(r io.Reader) *respReader {
@@ -83,7 +87,11 @@ func (rr *respReader) read() (frame, error) {
 	// ends[i] is where element i ends in buf; a null element is empty.
 	var ends [4]int
 	for i := range n {
-		if err := rr.element(); err != nil {
+		limit := 0
+		if i == 2 && string(rr.buf[:ends[0]]) == "message" {
+			limit = rr.maxPayload
+		}
+		if err := rr.element(limit); err != nil {
 			return frame{}, err
 		}
 		ends[i] = len(rr.buf)
@@ -98,9 +106,10 @@ func (rr *respReader) read() (frame, error) {
 	return f, nil
 }
 
-// element appends one array element to buf: a bulk string's bytes, an
-// integer's digits, nothing for a null.
-func (rr *respReader) element() error {
+// element appends one array element to buf: a bulk string's bytes (at
+// most limit of them, if limit is positive), an integer's digits, nothing
+// for a null.
+func (rr *respReader) element(limit int) error {
 	line, err := rr.line()
 	if err != nil {
 		return err
@@ -120,16 +129,35 @@ func (rr *respReader) element() error {
 	if n < 0 {
 		return nil // a null bulk string
 	}
-	start := len(rr.buf)
-	rr.buf = slices.Grow(rr.buf, n+2)[:start+n+2]
-	if _, err := io.ReadFull(rr.r, rr.buf[start:]); err != nil {
-		return fmt.Errorf("read bulk string: %w", err)
+	keep, skip := n, 0
+	if limit > 0 && n > limit {
+		keep, skip = limit, n-limit
 	}
-	if rr.buf[start+n] != '\r' || rr.buf[start+n+1] != '\n' {
+	start := len(rr.buf)
+	rr.buf = slices.Grow(rr.buf, keep+2)[:start+keep+2]
+	if skip == 0 {
+		_, err = io.ReadFull(rr.r, rr.buf[start:])
+	} else if _, err = io.ReadFull(rr.r, rr.buf[start:start+keep]); err == nil {
+		if _, err = rr.r.Discard(skip); err == nil {
+			_, err = io.ReadFull(rr.r, rr.buf[start+keep:])
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("read bulk string: %w", noEOF(err))
+	}
+	if rr.buf[start+keep] != '\r' || rr.buf[start+keep+1] != '\n' {
 		return fmt.Errorf("%w: bulk string of %d bytes not followed by CRLF", errProtocol, n)
 	}
-	rr.buf = rr.buf[:start+n]
+	rr.buf = rr.buf[:start+keep]
 	return nil
+}
+
+// noEOF reports a stream that ended inside a frame as cut short.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // line reads one line without its CRLF; it is valid until the next read.

@@ -100,6 +100,49 @@ func TestRespReader(t *testing.T) {
 	}
 }
 
+// A payload over the limit is kept in part, and what follows it is still
+// read in step, even when the payload never fits the buffer.
+func TestRespReaderKeepsPartOfALongPayload(t *testing.T) {
+	long := strings.Repeat("y", 300<<10)
+	tests := []struct {
+		name    string
+		payload string
+		limit   int
+		want    string
+	}{
+		{"shorter than the limit", "abc", 8, "abc"},
+		{"exactly the limit", "abcdefgh", 8, "abcdefgh"},
+		{"one byte over", "abcdefghi", 8, "abcdefgh"},
+		{"far over, larger than the buffer", long, 9, long[:9]},
+		{"no limit", long, 0, long},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			input := "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$" + strconv.Itoa(len(tt.payload)) + "\r\n" + tt.payload + "\r\n" +
+				"*3\r\n$9\r\nsubscribe\r\n$" + strconv.Itoa(len(tt.payload)) + "\r\n" + tt.payload + "\r\n:1\r\n" + // only payloads are cut
+				"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$4\r\nnext\r\n"
+			rr := newRespReader(strings.NewReader(input))
+			rr.maxPayload = tt.limit
+			f, err := rr.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(f.channel) != "ch" || string(f.payload) != tt.want {
+				t.Fatalf("message on %q of %d bytes, want %d", f.channel, len(f.payload), len(tt.want))
+			}
+			if tt.limit > 0 && cap(rr.buf) > 64<<10 {
+				t.Fatalf("kept a buffer of %d bytes for a payload limited to %d", cap(rr.buf), tt.limit)
+			}
+			if f, err = rr.read(); err != nil || string(f.kind) != "subscribe" || string(f.channel) != tt.payload {
+				t.Fatalf("then %q on a channel of %d bytes (%v), want the whole channel name", f.kind, len(f.channel), err)
+			}
+			if f, err = rr.read(); err != nil || string(f.payload) != "next" {
+				t.Fatalf("then %q (%v), want the next message", f.payload, err)
+			}
+		})
+	}
+}
+
 func TestAppendCommand(t *testing.T) {
 	tests := []struct {
 		got, want string

@@ -29,6 +29,7 @@ type Subscriber struct {
 	filter func(channel, payload []byte) bool
 	logger *slog.Logger
 	health time.Duration
+	keep   int // how much of a message's payload is kept (0: all)
 
 	mu       sync.Mutex
 	conn     net.Conn            // nil while (re)connecting
@@ -85,6 +86,18 @@ type SubscriberOption func(*Subscriber)
 // echoes of its own rows, "accepted") is handled this way without a copy.
 func WithFilter(filter func(channel, payload []byte) bool) SubscriberOption {
 	return func(s *Subscriber) { s.filter = filter }
+}
+
+// WithMaxPayload bounds the memory a message takes: one longer than max
+// bytes reaches the filter and the sink cut to its first max+1 bytes, so
+// they can tell it is too long (and read whatever its start says), and the
+// rest is skipped as it arrives.
+func WithMaxPayload(max int) SubscriberOption {
+	return func(s *Subscriber) {
+		if max > 0 {
+			s.keep = max + 1
+		}
+	}
 }
 
 // WithHealthInterval replaces HealthInterval.
@@ -237,6 +250,7 @@ func (s *Subscriber) connect() (*respReader, error) {
 	if err != nil {
 		return nil, err
 	}
+	rr.maxPayload = s.keep
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {

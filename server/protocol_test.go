@@ -348,6 +348,26 @@ func TestGroupedQueryOverRedis(t *testing.T) {
 	c.expect(`"end"`)
 }
 
+// A request over the size limit gets an error on its channel, whether or
+// not it would fit the subscriber's buffer, and the server goes on.
+func TestOversizedRequests(t *testing.T) {
+	h := newHarness(t, nil)
+	h.persistEvents("after-big", 1)
+	for _, size := range []int{h.cfg.Request.MaxBytes, 8 * h.cfg.Request.MaxBytes} {
+		for _, requestChannel := range []string{h.cfg.FetchChannel, h.cfg.PersistChannel} {
+			// The harness fails the whole test: no subtests.
+			c := h.wire.subscribe(h.channel(fmt.Sprintf("big-%s-%d", requestChannel, size)))
+			h.publish(requestChannel, `{"channel":`+quote(c.channel)+`,"reason":true,"query":{"$select":{"$where":{"pid":"`+strings.Repeat("p", size)+`"}}}}`)
+			c.expect(fmt.Sprintf(`{"error":"bad_request","message":"request exceeds %d bytes: bad request"}`, h.cfg.Request.MaxBytes))
+		}
+	}
+	c := h.wire.subscribe(h.channel("after"))
+	h.fetch(c.channel, `{"$select":{"$columns":["name"],"$where":{"pid":"after-big"}}}`)
+	c.expect(`{"name":"n0"}`)
+	c.accept()
+	c.expect(`"end"`)
+}
+
 // The query limits come from the configuration.
 func TestConfiguredQueryLimits(t *testing.T) {
 	h := newHarness(t, func(cfg *server.Config) { cfg.Query.MaxIn, cfg.Query.MaxLimit = 2, 10 })

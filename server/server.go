@@ -171,7 +171,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// through the router.
 		kind := messages.ParseControl(payload)
 		return kind == messages.ControlNone || routes.Deliver(s.system.Root, channel, kind)
-	}))
+	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes))
 	props := actors.NewRouterProps(actors.Config{
 		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
 		CommitChannel: cfg.CommitChannel, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
