@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -180,6 +181,40 @@ func TestWireDriver(t *testing.T) {
 	checkMeasure(t, "w1", scenario(t, r, "w1").Server, 3*12)
 	checkMeasure(t, "w8", scenario(t, r, "w8").Server, 2*25)
 	checkMeasure(t, "open", scenario(t, r, "open").Server, 5*3)
+}
+
+// A fetch scenario of several rounds reports each, and the median one as
+// its figure.
+func TestRoundsKeepTheMedian(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := Run(ctx, tinyConfig(DriverWire, Spec{Name: "rounds", Kind: KindFetch, Streams: 2, Rows: 10, Window: 1, Rounds: 3, MinRatio: 0.01}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := scenario(t, r, "rounds")
+	if len(s.Rounds) != 3 {
+		t.Fatalf("%d rounds reported, want 3", len(s.Rounds))
+	}
+	checkMeasure(t, "the median round", s.Server, 2*10)
+	var ratios []float64
+	for _, round := range s.Rounds {
+		if !(round.RowsPerSec > 0 && round.BaselineRowsPerSec > 0) || round.Ratio != round.RowsPerSec/round.BaselineRowsPerSec {
+			t.Fatalf("round %+v", round)
+		}
+		ratios = append(ratios, round.Ratio)
+	}
+	slices.Sort(ratios)
+	if got := s.Server.RowsPerSec / s.Baseline.RowsPerSec; got != ratios[1] {
+		t.Fatalf("figure's ratio %v, want the median of %v", got, ratios)
+	}
+	var buf bytes.Buffer
+	if err := WriteText(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "the median of 3 rounds, whose ratios were") {
+		t.Fatalf("text report does not tell the rounds:\n%s", buf.String())
+	}
 }
 
 func TestPingPongEchoesExactlyTheRowsItSends(t *testing.T) {

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,18 +119,57 @@ func (e *env) fetchOne(ctx context.Context, s sink, i int, pid string, o streamO
 
 // runFetch is a fetch scenario: the ping-pong baseline, then the server,
 // same streams, rows and window.
+// With Rounds, it runs the pair that many times and keeps the round of
+// median ratio.
 func (e *env) runFetch(ctx context.Context, spec Spec, res *ScenarioResult) error {
 	pids, err := e.seed(ctx, spec.Streams, spec.Rows)
 	if err != nil {
 		return err
 	}
-	res.Baseline, err = e.pingPong(ctx, spec.Name+" ping-pong", spec.Streams, spec.Rows, spec.Window)
-	if err != nil {
-		return err
+	rounds := max(spec.Rounds, 1)
+	type pair struct{ baseline, server *Measure }
+	var pairs []pair
+	for r := range rounds {
+		label := spec.Name
+		if rounds > 1 {
+			label = fmt.Sprintf("%s (round %d of %d)", spec.Name, r+1, rounds)
+			e.settle()
+		}
+		var p pair
+		if p.baseline, err = e.pingPong(ctx, label+" ping-pong", spec.Streams, spec.Rows, spec.Window); err != nil {
+			return err
+		}
+		e.settle()
+		p.server, err = e.fetchLoad(ctx, label, pids, spec.Rows, spec.Window)
+		if err != nil {
+			res.Baseline, res.Server = p.baseline, p.server
+			return err
+		}
+		pairs = append(pairs, p)
+		if rounds > 1 {
+			res.Rounds = append(res.Rounds, Round{BaselineRowsPerSec: p.baseline.RowsPerSec, RowsPerSec: p.server.RowsPerSec,
+				Ratio: safeRatio(p.server.RowsPerSec, p.baseline.RowsPerSec)})
+		}
 	}
-	e.settle()
-	res.Server, err = e.fetchLoad(ctx, spec.Name, pids, spec.Rows, spec.Window)
-	return err
+	// The median by ratio; of an even number, the lower middle one.
+	order := make([]int, len(pairs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(safeRatio(pairs[a].server.RowsPerSec, pairs[a].baseline.RowsPerSec),
+			safeRatio(pairs[b].server.RowsPerSec, pairs[b].baseline.RowsPerSec))
+	})
+	median := pairs[order[(len(order)-1)/2]]
+	res.Baseline, res.Server = median.baseline, median.server
+	return nil
+}
+
+func safeRatio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }
 
 // fetchLoad runs one stream per pid at once and waits for all.

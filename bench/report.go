@@ -64,8 +64,18 @@ type ScenarioResult struct {
 	Legs       []*Measure      `json:"legs,omitempty"`
 	Instrument *InstrumentCost `json:"instrument,omitempty"`
 	// SSE is an sse scenario's commit-to-delivery measure.
-	SSE   *PoolSummary `json:"sse,omitempty"`
-	Error string       `json:"error,omitempty"`
+	SSE *PoolSummary `json:"sse,omitempty"`
+	// Rounds are a fetch scenario's paired rounds, in the order run, when it
+	// ran more than one; Server and Baseline are then the median round's.
+	Rounds []Round `json:"rounds,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// Round is one paired round of a fetch scenario.
+type Round struct {
+	BaselineRowsPerSec float64 `json:"baseline_rows_per_sec"`
+	RowsPerSec         float64 `json:"rows_per_sec"`
+	Ratio              float64 `json:"ratio"`
 }
 
 // Measure is one measured phase.
@@ -246,6 +256,13 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 			out = append(out, g)
 		} else {
 			ratio(&f, base, ppName, spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
+			if len(s.Rounds) > 1 {
+				ratios := make([]string, len(s.Rounds))
+				for i, r := range s.Rounds {
+					ratios[i] = fmt.Sprintf("%.2f", r.Ratio)
+				}
+				f.Note = strings.TrimPrefix(f.Note+fmt.Sprintf("; the median of %d rounds, whose ratios were %s", len(s.Rounds), strings.Join(ratios, ", ")), "; ")
+			}
 			out = append(out, f)
 		}
 		if spec.Kind == KindMix && s.Server != nil {
@@ -338,6 +355,11 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t\n", f.Scenario, f.Name, num(f.Value), f.Unit, base, bname, ratio, orDash(f.Target), met)
 	}
 	tw.Flush()
+	for _, f := range r.Figures {
+		if f.Note != "" {
+			fmt.Fprintf(&b, "  %s, %s: %s\n", f.Scenario, f.Name, f.Note)
+		}
+	}
 
 	b.WriteString("\nlatency (per-row handshake, or per persist): eventsource | baseline\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

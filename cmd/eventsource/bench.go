@@ -48,6 +48,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&sizes.SSESubscribers, "sse-subscribers", sizes.SSESubscribers, "SSE subscribers the sse scenario holds (in a child process: each needs a file descriptor on both ends)")
 	fs.IntVar(&sizes.SSEEvents, "sse-events", sizes.SSEEvents, "events the sse scenario persists")
 	fs.Float64Var(&sizes.SSERate, "sse-rate", sizes.SSERate, "events per second the sse scenario persists")
+	fs.IntVar(&sizes.Rounds, "rounds", sizes.Rounds, "paired rounds (ping-pong, then server) of streams-100 and streams-1000; each reports its round of median ratio")
 	driver := fs.String("driver", string(bench.DriverClient), "how streams talk to the server: client (the client package, as services do) or wire (pipelined like the ping-pong's client side; persists use the client either way)")
 	clientPool := fs.Int("client-pool", 0, "go-redis pool size of the bench's client (0: go-redis's default, 10 per CPU)")
 	interval := fs.Duration("sample-interval", 250*time.Millisecond, "step of the timelines")
@@ -85,8 +86,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg.Redis.Host = host
 	if *interval <= 0 || *clientPool < 0 || sizes.SingleRows <= 0 || sizes.OpenStreams <= 0 || sizes.PersistDuration <= 0 ||
-		sizes.SSESubscribers <= 0 || sizes.SSEEvents <= 0 || !(sizes.SSERate > 0) {
-		return usageError(fs, "--sample-interval, --single-rows, --open-streams, --persist-duration and the --sse flags must be positive, --client-pool not negative")
+		sizes.SSESubscribers <= 0 || sizes.SSEEvents <= 0 || !(sizes.SSERate > 0) || sizes.Rounds <= 0 {
+		return usageError(fs, "--sample-interval, --single-rows, --open-streams, --persist-duration, --rounds and the --sse flags must be positive, --client-pool not negative")
 	}
 
 	bcfg := bench.Config{
