@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 )
 
 // Metrics are the server's collectors, on a registry of their own (never
@@ -30,6 +29,7 @@ type Metrics struct {
 	supervisor     *prometheus.CounterVec
 	mailbox        *prometheus.GaugeVec
 	http           *httpMetrics
+	redis          *redisMetrics
 }
 
 // New registers the collectors.
@@ -74,15 +74,16 @@ func New() *Metrics {
 		m.persistLatency, m.batchSize, m.supervisor, m.mailbox,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.http = newHTTPMetrics(m.Registry)
+	m.redis = newRedisMetrics(m.Registry)
 	return m
 }
 
-// WatchPools adds the MySQL and Redis connection pool statistics.
-func (m *Metrics) WatchPools(db *sql.DB, rdb *redis.Client) {
+// WatchPool adds the MySQL connection pool statistics.
+func (m *Metrics) WatchPool(db *sql.DB) {
 	if m == nil {
 		return
 	}
-	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "eventsource"), redisPoolCollector{rdb})
+	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, "eventsource"))
 }
 
 func (m *Metrics) RequestReceived(kind string) {
@@ -168,25 +169,3 @@ func (d *Depth) MessageReceived(any) {
 	}
 }
 func (d *Depth) MailboxEmpty() {}
-
-// redisPoolCollector exports go-redis pool statistics at scrape time.
-type redisPoolCollector struct{ rdb *redis.Client }
-
-var (
-	redisConns    = prometheus.NewDesc("eventsource_redis_pool_connections", "Redis pool connections, by state (idle, total).", []string{"state"}, nil)
-	redisRequests = prometheus.NewDesc("eventsource_redis_pool_requests_total", "Redis pool checkouts, by outcome (hit, miss, timeout).", []string{"outcome"}, nil)
-)
-
-func (c redisPoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- redisConns
-	ch <- redisRequests
-}
-
-func (c redisPoolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.rdb.PoolStats()
-	ch <- prometheus.MustNewConstMetric(redisConns, prometheus.GaugeValue, float64(s.IdleConns), "idle")
-	ch <- prometheus.MustNewConstMetric(redisConns, prometheus.GaugeValue, float64(s.TotalConns), "total")
-	ch <- prometheus.MustNewConstMetric(redisRequests, prometheus.CounterValue, float64(s.Hits), "hit")
-	ch <- prometheus.MustNewConstMetric(redisRequests, prometheus.CounterValue, float64(s.Misses), "miss")
-	ch <- prometheus.MustNewConstMetric(redisRequests, prometheus.CounterValue, float64(s.Timeouts), "timeout")
-}

@@ -25,8 +25,18 @@ type Publisher struct {
 	logger *slog.Logger
 	wg     sync.WaitGroup
 
+	ob observed
+
 	mu     sync.RWMutex // held for reading while queueing; for writing by Close
 	closed bool
+}
+
+// PublisherOption changes a Publisher.
+type PublisherOption func(*Publisher)
+
+// PublisherObservedBy has o hear the workers' connections open and close.
+func PublisherObservedBy(o Observer) PublisherOption {
+	return func(p *Publisher) { p.ob.o = o }
 }
 
 type publication struct {
@@ -40,14 +50,17 @@ const MaxBatch = 512
 
 // NewPublisher starts workers workers with queue slots each. Publish blocks
 // when its worker's queue is full: that is the backpressure on streams.
-func NewPublisher(rdb *redis.Client, workers, queue int, logger *slog.Logger) *Publisher {
+func NewPublisher(rdb *redis.Client, workers, queue int, logger *slog.Logger, opts ...PublisherOption) *Publisher {
 	if workers <= 0 {
 		workers = 4
 	}
 	if queue <= 0 {
 		queue = 4096
 	}
-	p := &Publisher{rdb: rdb, logger: logger, queues: make([]chan publication, workers)}
+	p := &Publisher{rdb: rdb, logger: logger, queues: make([]chan publication, workers), ob: observed{role: "publisher"}}
+	for _, opt := range opts {
+		opt(p)
+	}
 	for i := range p.queues {
 		p.queues[i] = make(chan publication, queue)
 		p.wg.Add(1)
@@ -104,7 +117,7 @@ func (p *Publisher) Close() {
 
 func (p *Publisher) work(queue chan publication) {
 	defer p.wg.Done()
-	pc := &publishConn{opt: p.rdb.Options()}
+	pc := &publishConn{opt: p.rdb.Options(), ob: p.ob}
 	defer pc.close()
 	batch := make([]publication, 0, MaxBatch)
 	for first := range queue {
@@ -131,6 +144,7 @@ func (p *Publisher) work(queue chan publication) {
 // again after it failed.
 type publishConn struct {
 	opt  *redis.Options
+	ob   observed
 	conn net.Conn
 	rr   *respReader
 	out  []byte
@@ -163,7 +177,7 @@ func (pc *publishConn) publish(batch []publication) error {
 // each to its publication; it returns how many it heard.
 func (pc *publishConn) send(batch []publication) (int, error) {
 	if pc.conn == nil {
-		conn, rr, err := dial(context.Background(), pc.opt)
+		conn, rr, err := dial(context.Background(), pc.opt, pc.ob)
 		if err != nil {
 			return 0, err
 		}
@@ -191,6 +205,7 @@ func (pc *publishConn) close() {
 	if pc.conn != nil {
 		_ = pc.conn.Close()
 		pc.conn, pc.rr = nil, nil
+		pc.ob.closed()
 	}
 }
 

@@ -200,8 +200,40 @@ func truncate(b []byte) []byte {
 	return b
 }
 
+// Observer hears the subscriber's and the publisher's connections open and
+// close (metrics.Metrics is one); role is "subscriber" or "publisher".
+type Observer interface {
+	RedisDialed(role string, err error)
+	RedisClosed(role string)
+}
+
+// observed tells an Observer, if there is one, about one role's
+// connections.
+type observed struct {
+	o    Observer
+	role string
+}
+
+func (ob observed) dialed(err error) {
+	if ob.o != nil {
+		ob.o.RedisDialed(ob.role, err)
+	}
+}
+
+func (ob observed) closed() {
+	if ob.o != nil {
+		ob.o.RedisClosed(ob.role)
+	}
+}
+
 // dial connects as opt asks, authenticates and names the connection.
-func dial(ctx context.Context, opt *redis.Options) (net.Conn, *respReader, error) {
+func dial(ctx context.Context, opt *redis.Options, ob observed) (net.Conn, *respReader, error) {
+	conn, rr, err := dialAndGreet(ctx, opt)
+	ob.dialed(err)
+	return conn, rr, err
+}
+
+func dialAndGreet(ctx context.Context, opt *redis.Options) (net.Conn, *respReader, error) {
 	ctx, cancel := context.WithTimeout(ctx, opt.DialTimeout)
 	defer cancel()
 	conn, err := opt.Dialer(ctx, opt.Network, opt.Addr)

@@ -30,6 +30,7 @@ type Subscriber struct {
 	logger *slog.Logger
 	health time.Duration
 	keep   int // how much of a message's payload is kept (0: all)
+	ob     observed
 
 	mu       sync.Mutex
 	conn     net.Conn            // nil while (re)connecting
@@ -63,6 +64,7 @@ func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts 
 		sink:     sink,
 		logger:   logger,
 		health:   HealthInterval,
+		ob:       observed{role: "subscriber"},
 		channels: map[string]struct{}{},
 		waiters:  map[string][]chan struct{}{},
 		done:     make(chan struct{}),
@@ -98,6 +100,11 @@ func WithMaxPayload(max int) SubscriberOption {
 			s.keep = max + 1
 		}
 	}
+}
+
+// ObservedBy has o hear the subscriber's connection open and close.
+func ObservedBy(o Observer) SubscriberOption {
+	return func(s *Subscriber) { s.ob.o = o }
 }
 
 // WithHealthInterval replaces HealthInterval.
@@ -226,6 +233,7 @@ func (s *Subscriber) run() {
 			_ = s.conn.Close()
 			s.conn = nil
 			s.mu.Unlock()
+			s.ob.closed()
 		}
 		if s.closing.Load() {
 			return
@@ -246,7 +254,7 @@ func (s *Subscriber) run() {
 
 // connect dials and subscribes every channel the subscriber holds.
 func (s *Subscriber) connect() (*respReader, error) {
-	conn, rr, err := dial(s.ctx, s.opt)
+	conn, rr, err := dial(s.ctx, s.opt, s.ob)
 	if err != nil {
 		return nil, err
 	}
@@ -255,12 +263,14 @@ func (s *Subscriber) connect() (*respReader, error) {
 	defer s.mu.Unlock()
 	if s.closing.Load() {
 		_ = conn.Close()
+		s.ob.closed()
 		return nil, redis.ErrClosed
 	}
 	s.conn = conn
 	if len(s.channels) > 0 {
 		if err := s.send(s.ctx, "SUBSCRIBE", slices.Collect(maps.Keys(s.channels))); err != nil {
 			s.conn = nil
+			s.ob.closed()
 			return nil, err // send closed the connection
 		}
 	}

@@ -224,14 +224,30 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	if code := ready(); code != http.StatusOK {
 		t.Fatalf("readyz %d with Redis up", code)
 	}
+	// The metrics follow the subscriber's own connection through the outage.
+	const (
+		open   = `eventsource_redis_connections{role="subscriber"}`
+		ok     = `eventsource_redis_dials_total{outcome="ok",role="subscriber"}`
+		failed = `eventsource_redis_dials_total{outcome="failed",role="subscriber"}`
+	)
+	if m := scrape(t, h); m[open] != 1 || m[ok] != 1 || m[failed] != 0 {
+		t.Fatalf("with Redis up: %s %v, %s %v, %s %v", open, m[open], ok, m[ok], failed, m[failed])
+	}
 	_ = redis.Process.Kill()
 	_ = redis.Wait()
 	waitFor(t, "readyz to turn unready", 10*time.Second, func() bool { return ready() == http.StatusServiceUnavailable })
 	if code, _ := adminGet(t, h, "/healthz"); code != http.StatusOK {
 		t.Fatalf("healthz %d while Redis is down", code)
 	}
+	waitFor(t, "a failed redial to be counted", 10*time.Second, func() bool {
+		m := scrape(t, h)
+		return m[open] == 0 && m[failed] >= 1
+	})
 	redis = startRedis()
 	waitFor(t, "readyz to be ready again", 15*time.Second, func() bool { return ready() == http.StatusOK })
+	if m := scrape(t, h); m[open] != 1 || m[ok] != 2 {
+		t.Fatalf("after the outage: %s %v, %s %v; want 1 open after 2 good dials", open, m[open], ok, m[ok])
+	}
 }
 
 func freePort(t testing.TB) int {

@@ -133,8 +133,8 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeConnections()
 		return fmt.Errorf("connect to redis %s: %w", cfg.Redis.Addr(), err)
 	}
-	s.pub = redisbus.NewPublisher(s.rdb, cfg.Redis.Publishers, 4096, s.logger)
-	s.metrics.WatchPools(db, s.rdb)
+	s.pub = redisbus.NewPublisher(s.rdb, cfg.Redis.Publishers, 4096, s.logger, redisbus.PublisherObservedBy(s.metrics))
+	s.metrics.WatchPool(db)
 
 	actorLogger := s.logger.With(slog.String("component", "protoactor"))
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
@@ -171,7 +171,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// through the router.
 		kind := messages.ParseControl(payload)
 		return kind == messages.ControlNone || routes.Deliver(s.system.Root, channel, kind)
-	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes))
+	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes), redisbus.ObservedBy(s.metrics))
 	props := actors.NewRouterProps(actors.Config{
 		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
 		CommitChannel: cfg.CommitChannel, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,

@@ -253,7 +253,7 @@ func TestDashboardMatchesMetrics(t *testing.T) {
 		"eventsource_requests_total", "eventsource_requests_refused_total", "eventsource_streams_open",
 		"eventsource_streams_ended_total", "eventsource_rows_sent_total", "eventsource_accept_latency_seconds",
 		"eventsource_persist_duration_seconds", "eventsource_persist_batch_size", "eventsource_supervisor_events_total",
-		"eventsource_mailbox_depth", "eventsource_redis_pool_connections", "eventsource_redis_pool_requests_total",
+		"eventsource_mailbox_depth", "eventsource_redis_connections", "eventsource_redis_dials_total",
 		"go_sql_open_connections", "go_sql_in_use_connections", "go_sql_idle_connections", "go_sql_wait_count_total",
 		"eventsource_http_requests_total", "eventsource_sse_streams_open", "eventsource_sse_messages_sent_total",
 		"eventsource_sse_feed_lost_total", "eventsource_commit_notifications_total",
