@@ -211,10 +211,10 @@ const (
 // because that is what every client sends; a row (an object) is told apart
 // without copying it.
 func ParseControl[P ~string | ~[]byte](payload P) Control {
-	switch string(payload) { // compared in place: no copy
-	case string(AcceptedJSON):
+	switch {
+	case equalText(payload, AcceptedJSON):
 		return ControlAccepted
-	case string(EndJSON):
+	case equalText(payload, EndJSON):
 		return ControlEnd
 	}
 	i := 0
@@ -235,6 +235,21 @@ func ParseControl[P ~string | ~[]byte](payload P) Control {
 		return ControlEnd
 	}
 	return ControlNone
+}
+
+// equalText compares byte by byte: in a generic function, string(p) copies
+// p even inside a comparison (a row heard on a response channel cost an
+// allocation of its size).
+func equalText[P ~string | ~[]byte](p P, want []byte) bool {
+	if len(p) != len(want) {
+		return false
+	}
+	for i := range len(want) {
+		if p[i] != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isJSONSpace is JSON's whitespace.

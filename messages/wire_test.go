@@ -302,7 +302,24 @@ func TestParseControl(t *testing.T) {
 			if got := messages.ParseControl([]byte(tt.payload)); got != tt.want {
 				t.Fatalf("ParseControl(%q) = %d, want %d", tt.payload, got, tt.want)
 			}
+			if got := messages.ParseControl(tt.payload); got != tt.want {
+				t.Fatalf("ParseControl of the string %q = %d, want %d", tt.payload, got, tt.want)
+			}
 		})
+	}
+}
+
+// The server parses every message heard on a response channel, its own
+// rows included: the common ones cost no allocation.
+func TestParseControlAllocatesNothing(t *testing.T) {
+	for _, payload := range []string{
+		`"accepted"`, `"end"`,
+		`{"timestamp":"2020-04-06T11:35:18.414Z","pid":"p","name":"end","data":"{\"n\": 1}"}`,
+	} {
+		b := []byte(payload)
+		if n := testing.AllocsPerRun(100, func() { messages.ParseControl(b) }); n != 0 {
+			t.Errorf("ParseControl(%q) made %v allocations, want 0", payload, n)
+		}
 	}
 }
 
