@@ -139,7 +139,11 @@ func (s *stream) Receive(ctx actor.Context) {
 			s.fail(ctx, reason, msg.err)
 			return
 		}
-		s.buffer = append(s.buffer, msg.rows...)
+		if len(s.buffer) == 0 {
+			s.buffer = msg.rows // the page's own slice: no copy
+		} else {
+			s.buffer = append(s.buffer, msg.rows...)
+		}
 		s.drained = msg.done
 		s.pump(ctx)
 		s.report()
