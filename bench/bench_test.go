@@ -50,7 +50,7 @@ func tinySpecs() []Spec {
 		{Name: "fetch-w1", Kind: KindFetch, Streams: 3, Rows: 20, Window: 1, MinRatio: 0.6},
 		{Name: "fetch-w4", Kind: KindFetch, Streams: 2, Rows: 15, Window: 4, RatioOf: "fetch-w1", MinRatioOf: 10},
 		{Name: "open", Kind: KindOpen, Streams: 20, Rows: 2, ProbeRows: 10, MaxRSSPerStream: 50000, MaxMySQLConns: 32},
-		{Name: "persist", Kind: KindPersist, Concurrency: 2, Duration: 300 * time.Millisecond, MinRatio: 1},
+		{Name: "persist", Kind: KindPersist, Concurrency: 2, Duration: 300 * time.Millisecond, MinRatio: 1, Unbatched: true},
 		{Name: "mix", Kind: KindMix, Streams: 3, Rows: 10, Window: 1, Persisters: 1, Stalled: 1},
 	}
 }
@@ -133,6 +133,9 @@ func TestTinyScenariosAgainstTheInProcessServer(t *testing.T) {
 	if p.Baseline == nil || p.Baseline.Persists == 0 || p.Baseline.Errors != 0 {
 		t.Errorf("persist baseline: %+v", p.Baseline)
 	}
+	if p.Unbatched == nil || p.Unbatched.Persists == 0 || p.Unbatched.Errors != 0 {
+		t.Errorf("persist against the unbatched server: %+v", p.Unbatched)
+	}
 
 	mix := scenario(t, r, "mix")
 	checkMeasure(t, "mix server", mix.Server, 3*10)
@@ -145,7 +148,7 @@ func TestTinyScenariosAgainstTheInProcessServer(t *testing.T) {
 
 	// Every scenario's main figure is there, with its ratio and target.
 	want := map[string]bool{"fetch-w1 rows/s": true, "fetch-w4 rows/s": true, "open RSS per open stream": true,
-		"open MySQL connections, max": true, "persist persists/s": true, "mix rows/s": true}
+		"open MySQL connections, max": true, "persist persists/s": true, "persist persists/s vs unbatched": true, "mix rows/s": true}
 	for _, f := range r.Figures {
 		key := f.Scenario + " " + f.Name
 		if !want[key] {

@@ -79,9 +79,13 @@ type Spec struct {
 	Rows    int `json:"rows,omitempty"`
 	Window  int `json:"window,omitempty"`
 
-	// Concurrency and Duration shape persist scenarios.
+	// Concurrency and Duration shape persist scenarios. Unbatched also runs
+	// a persist scenario's load against a second in-process server that
+	// commits each request on its own (--persist-batch 1): what batching
+	// gains.
 	Concurrency int           `json:"concurrency,omitempty"`
 	Duration    time.Duration `json:"duration_ns,omitempty"`
+	Unbatched   bool          `json:"unbatched,omitempty"`
 
 	// Persisters and Stalled add to a mix: persisting clients that run while
 	// the streams do, and streams that take one row and never accept it.
@@ -181,12 +185,12 @@ func DefaultSpecs(s Sizes) []Spec {
 		{Name: "open-10000", Kind: KindOpen, Streams: s.OpenStreams, Rows: 2, Window: 1, ProbeRows: 2000,
 			MaxRSSPerStream: 50 * 1000, MaxMySQLConns: 32,
 			Description: fmt.Sprintf("%d concurrent streams left unaccepted after their first row, then drained", s.OpenStreams)},
-		{Name: "persist-1", Kind: KindPersist, Concurrency: 1, Duration: s.PersistDuration, MinRatio: 1,
-			Description: "1 client persisting one event per request"},
+		{Name: "persist-1", Kind: KindPersist, Concurrency: 1, Duration: s.PersistDuration, MinRatio: 1, Unbatched: true,
+			Description: "1 client persisting one event per request; then the same against a server committing each request on its own"},
 		{Name: "persist-8", Kind: KindPersist, Concurrency: 8, Duration: s.PersistDuration,
 			Description: "8 clients persisting one event per request"},
-		{Name: "persist-64", Kind: KindPersist, Concurrency: 64, Duration: s.PersistDuration, MinRatio: 3,
-			Description: "64 clients persisting one event per request"},
+		{Name: "persist-64", Kind: KindPersist, Concurrency: 64, Duration: s.PersistDuration, MinRatio: 3, Unbatched: true,
+			Description: "64 clients persisting one event per request; then the same against a server committing each request on its own"},
 		{Name: "mix", Kind: KindMix, Streams: 100, Rows: 200, Window: 1, Persisters: 8, Stalled: 5,
 			Description: "100 streams of 200 rows, 8 persisting clients and 5 streams that never accept, at once"},
 		{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 1000, Rows: 100, Window: 1, Rounds: 4, MaxCost: 0.05,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -15,13 +16,44 @@ import (
 
 // runPersist is a persist scenario: raw INSERTs at the same concurrency,
 // then the server, each for spec.Duration.
+// With Unbatched, it then runs the same load against a second in-process
+// server that commits each request on its own (--persist-batch 1).
 func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) error {
 	var err error
 	if res.Baseline, err = e.rawInserts(ctx, spec); err != nil {
 		return err
 	}
 	e.settle()
-	res.Server, err = e.persistLoad(ctx, spec)
+	if res.Server, err = e.persistLoad(ctx, spec, spec.Name); err != nil || !spec.Unbatched {
+		return err
+	}
+	if e.srv == nil {
+		return nil // a running server's batching is its own: the figure says it did not run
+	}
+	scfg := e.scfg
+	scfg.PersistBatch = 1
+	p := e.prefix + "unbatched:"
+	scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
+	scfg.Redis.ClientName += "-unbatched"
+	scfg.Admin, scfg.HTTP.Addr = "", ""
+	other, err := e.startServer(ctx, scfg, "unbatched server")
+	if err != nil {
+		return err
+	}
+	cl := client.New(e.rdb, client.WithPersistChannel(scfg.PersistChannel), client.WithChannelPrefix(p+"r:"), client.WithReason())
+	mainSrv, mainCl := e.srv, e.cl
+	e.srv, e.cl = other, cl
+	defer func() {
+		e.srv, e.cl = mainSrv, mainCl
+		cl.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+		defer cancel()
+		if err := other.Shutdown(sctx); err != nil {
+			e.log.Warn("stop the unbatched in-process server", slog.Any("err", err))
+		}
+	}()
+	e.settle()
+	res.Unbatched, err = e.persistLoad(ctx, spec, spec.Name+" unbatched")
 	return err
 }
 
@@ -37,11 +69,11 @@ func (e *env) persistDoc(w, n int) client.Document {
 
 // persistLoad runs spec.Concurrency clients, each persisting one document
 // per request through the server until spec.Duration is over.
-func (e *env) persistLoad(ctx context.Context, spec Spec) (*Measure, error) {
+func (e *env) persistLoad(ctx context.Context, spec Spec, name string) (*Measure, error) {
 	ctx, cancel := context.WithTimeout(ctx, spec.Duration+phaseTimeout)
 	defer cancel()
-	stopProfile := e.profile(spec.Name)
-	ph := e.startPhase(spec.Name+" eventsource", 0, spec.Duration)
+	stopProfile := e.profile(name)
+	ph := e.startPhase(name+" eventsource", 0, spec.Duration)
 	dctx, stop := context.WithDeadline(ctx, ph.until)
 	var wg sync.WaitGroup
 	for w := range spec.Concurrency {
@@ -53,7 +85,7 @@ func (e *env) persistLoad(ctx context.Context, spec Spec) (*Measure, error) {
 	stopProfile()
 	m := ph.finish()
 	if err := ctx.Err(); err != nil {
-		return m, fmt.Errorf("%s: %w", spec.Name, err)
+		return m, fmt.Errorf("%s: %w", name, err)
 	}
 	return m, nil
 }

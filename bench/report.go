@@ -55,10 +55,13 @@ type ScenarioResult struct {
 	Spec Spec `json:"spec"`
 	// Server is the phase against the server; Baseline the ping-pong or raw
 	// INSERTs of the same shape.
-	Server   *Measure     `json:"server,omitempty"`
-	Baseline *Measure     `json:"baseline,omitempty"`
-	Open     *OpenStreams `json:"open,omitempty"`
-	Stalled  *Stalled     `json:"stalled,omitempty"`
+	Server   *Measure `json:"server,omitempty"`
+	Baseline *Measure `json:"baseline,omitempty"`
+	// Unbatched is a persist scenario's load against a server committing
+	// each request on its own, when the spec asks for it.
+	Unbatched *Measure     `json:"unbatched,omitempty"`
+	Open      *OpenStreams `json:"open,omitempty"`
+	Stalled   *Stalled     `json:"stalled,omitempty"`
 	// Legs and Instrument are an instrument-cost scenario's phases, in the
 	// order run, and its sums.
 	Legs       []*Measure      `json:"legs,omitempty"`
@@ -279,6 +282,15 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 		}
 		ratio(&f, base, fmt.Sprintf("raw INSERTs ×%d", spec.Concurrency), spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
 		out = append(out, f)
+		if spec.Unbatched {
+			u := Figure{Scenario: spec.Name, Name: "persists/s vs unbatched", Value: f.Value, Unit: "persists/s", Note: note}
+			if s.Unbatched != nil {
+				ratio(&u, s.Unbatched.PersistsPerSec, "eventsource, one at a time (--persist-batch 1)", 0, "")
+			} else {
+				u.Note = strings.TrimPrefix(u.Note+"; needs the in-process server", "; ")
+			}
+			out = append(out, u)
+		}
 	case KindInstrumentCost:
 		out = append(out, s.instrumentFigures(note)...)
 	case KindSSE:

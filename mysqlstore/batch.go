@@ -118,6 +118,16 @@ func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger, observe fu
 // BatcherOption changes how a Batcher runs its statements.
 type BatcherOption func(*Batcher)
 
+// WithMaxBatch commits at most n persist requests per batch (default 256);
+// 1 runs one INSERT per request, as without batching.
+func WithMaxBatch(n int) BatcherOption {
+	return func(b *Batcher) {
+		if n > 0 {
+			b.maxBatch = n
+		}
+	}
+}
+
 // WithStatements runs the batcher's INSERTs through st.
 func WithStatements(st *Statements) BatcherOption {
 	return func(b *Batcher) { b.statements = st }

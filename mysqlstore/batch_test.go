@@ -242,3 +242,51 @@ func queryIDs(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
 	}
 	return ids
 }
+
+// WithMaxBatch bounds the requests of one batch; 1 commits each alone.
+func TestBatcherMaxBatch(t *testing.T) {
+	db, name := mustMigrated(t)
+	b := mustBuilder(t, db, name+".event")
+	for _, max := range []int{1, 3} {
+		t.Run(fmt.Sprintf("at most %d", max), func(t *testing.T) {
+			var mu sync.Mutex
+			var sizes []int
+			batcher, err := mysqlstore.NewBatcher(testContext(t), db, slog.New(slog.NewTextHandler(io.Discard, nil)),
+				func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }, mysqlstore.WithMaxBatch(max))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer batcher.Close()
+			const requests = 20
+			var wg sync.WaitGroup
+			for i := range requests {
+				ins, err := b.Insert(fmt.Appendf(nil, `{"$insert":{"$documents":{"pid":"max%d","domain":"d","name":"n%d","data":{}}}}`, max, i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Add(1)
+				// Queued at once: the batcher finds the rest waiting while
+				// it commits the first.
+				batcher.Submit(ins, func(_ messages.OK, err error) {
+					if err != nil {
+						t.Error(err)
+					}
+					wg.Done()
+				})
+			}
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			total := 0
+			for _, n := range sizes {
+				total += n
+				if n > max {
+					t.Fatalf("a batch of %d requests, want at most %d (batches %v)", n, max, sizes)
+				}
+			}
+			if total != requests {
+				t.Fatalf("batches %v hold %d requests, want %d", sizes, total, requests)
+			}
+		})
+	}
+}

@@ -41,6 +41,9 @@ type Config struct {
 	// MaxBufferedRows bounds a result that cannot be paged (a table without
 	// an id column) and must be read whole.
 	MaxBufferedRows int
+	// PersistBatch is the most persist requests committed together, in one
+	// INSERT or one transaction; 1 commits each request on its own.
+	PersistBatch int
 	// ShutdownGrace is how long shutdown waits for in-flight persists.
 	ShutdownGrace time.Duration
 	// Tables is the allow-list of tables, as schema.table. The first one is
@@ -129,6 +132,7 @@ func DefaultConfig() Config {
 		MaxStreams:       20000,
 		PageSize:         256,
 		MaxBufferedRows:  100000,
+		PersistBatch:     256,
 		ShutdownGrace:    10 * time.Second,
 		Tables:           []string{"eventsource.event"},
 		Request:          messages.DefaultRequestLimits(),
@@ -188,6 +192,7 @@ func (c Config) Validate() error {
 	check(c.AcceptTimeout > 0, "accept timeout must be positive, got %s", c.AcceptTimeout)
 	check(c.MaxStreams >= 0, "max streams must not be negative, got %d", c.MaxStreams)
 	check(c.PageSize > 0, "page size must be positive, got %d", c.PageSize)
+	check(c.PersistBatch > 0, "persist batch must be positive, got %d", c.PersistBatch)
 	check(c.MySQL.PoolSize > 0, "MySQL pool size must be positive, got %d", c.MySQL.PoolSize)
 	check(c.MySQL.StatementCache >= 0, "MySQL statement cache must not be negative, got %d", c.MySQL.StatementCache)
 	check(c.MySQL.Port > 0 && c.MySQL.Port < 65536, "MYSQL_PORT %d out of range", c.MySQL.Port)

@@ -122,7 +122,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.stmts = mysqlstore.NewStatements(db, cfg.MySQL.StatementCache)
 		batchOpts = append(batchOpts, mysqlstore.WithStatements(s.stmts))
 	}
-	batchOpts = append(batchOpts, mysqlstore.WithCommitted(s.announceCommits))
+	batchOpts = append(batchOpts, mysqlstore.WithCommitted(s.announceCommits), mysqlstore.WithMaxBatch(cfg.PersistBatch))
 	if s.batch, err = mysqlstore.NewBatcher(ctx, db, s.logger, s.batchObserver(), batchOpts...); err != nil {
 		s.closeConnections()
 		return err

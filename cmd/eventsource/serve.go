@@ -37,6 +37,7 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.IntVar(&cfg.Query.MaxIn, "max-in", 1000, "longest $in or $nin list")
 	fs.Uint64Var(&cfg.Query.MaxLimit, "max-limit", 10_000_000, "largest $limit")
 	fs.IntVar(&cfg.Query.MaxDocuments, "max-documents", 1000, "most documents in one $insert")
+	fs.IntVar(&cfg.PersistBatch, "persist-batch", cfg.PersistBatch, "most persist requests committed together (1: each on its own)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long shutdown waits for persists in flight")
 	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "operators' HTTP listener: /actors, /metrics, /healthz, /readyz, /admin/actors (empty: none)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token the admin listener requires (default $EVENTSOURCE_ADMIN_TOKEN); required off loopback")
