@@ -22,10 +22,12 @@ type InstrumentCost struct {
 	Cost    float64   `json:"cost"`
 }
 
-// runInstrumentCost starts a second in-process server, with its own request
-// channels and the opposite Instrument, and runs streams-1000's fetch load
-// against the instrumented and the uninstrumented one in turn, on first, so
-// that drift of the machine hits both.
+// runInstrumentCost starts two fresh in-process servers, one instrumented
+// and one not, each with request channels of its own, and runs
+// streams-1000's fetch load against them in turn, on first, so that drift
+// of the machine hits both. Both are new: the run's main server has served
+// every scenario before this one, and would carry their leftovers (its
+// heap, its caches) into one leg only.
 func (e *env) runInstrumentCost(ctx context.Context, spec Spec, res *ScenarioResult) error {
 	if e.srv == nil {
 		return errors.New("instrument-cost compares two in-process servers: it cannot run against a running server (--fetch-channel)")
@@ -34,45 +36,55 @@ func (e *env) runInstrumentCost(ctx context.Context, spec Spec, res *ScenarioRes
 	if err != nil {
 		return err
 	}
-	scfg := e.scfg
-	scfg.Instrument = !scfg.Instrument
-	p := e.prefix + "2:"
-	scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
-	scfg.Redis.ClientName += "-2"
-	other, err := e.startServer(ctx, scfg, "server 2")
-	if err != nil {
-		return err
-	}
-	var otherFetcher fetcher
-	if e.wire != nil {
-		w := newWireFetcher(e.wireRdb, scfg.FetchChannel, p+"w:", func(err error) {
-			e.log.Warn("wire driver publish", slog.Any("err", err))
-		})
-		defer w.close()
-		otherFetcher = w
-	} else {
-		cl := client.New(e.rdb, client.WithFetchChannel(scfg.FetchChannel), client.WithPersistChannel(scfg.PersistChannel),
-			client.WithChannelPrefix(p+"r:"), client.WithReason())
-		defer cl.Close()
-		otherFetcher = clientFetcher{cl}
-	}
-	mainSrv, mainFetcher := e.srv, e.fetcher
-	defer func() {
-		e.srv, e.fetcher = mainSrv, mainFetcher
-		sctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
-		defer cancel()
-		if err := other.Shutdown(sctx); err != nil {
-			e.log.Warn("stop the second in-process server", slog.Any("err", err))
-		}
-	}()
 	type leg struct {
 		srv *server.Server
 		f   fetcher
 	}
-	on, off := leg{mainSrv, mainFetcher}, leg{other, otherFetcher}
-	if !e.scfg.Instrument {
-		on, off = off, on
+	start := func(instrument bool, name string) (leg, func(), error) {
+		scfg := e.scfg
+		scfg.Instrument = instrument
+		p := e.prefix + name + ":"
+		scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
+		scfg.Redis.ClientName += "-" + name
+		scfg.Admin, scfg.HTTP.Addr = "", ""
+		srv, err := e.startServer(ctx, scfg, "server "+name)
+		if err != nil {
+			return leg{}, nil, err
+		}
+		var f fetcher
+		var closeFetcher func()
+		if e.wire != nil {
+			w := newWireFetcher(e.wireRdb, scfg.FetchChannel, p+"w:", func(err error) {
+				e.log.Warn("wire driver publish", slog.Any("err", err))
+			})
+			f, closeFetcher = w, w.close
+		} else {
+			cl := client.New(e.rdb, client.WithFetchChannel(scfg.FetchChannel), client.WithPersistChannel(scfg.PersistChannel),
+				client.WithChannelPrefix(p+"r:"), client.WithReason())
+			f, closeFetcher = clientFetcher{cl}, func() { cl.Close() }
+		}
+		stop := func() {
+			closeFetcher()
+			sctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				e.log.Warn("stop an instrument-cost server", slog.String("server", name), slog.Any("err", err))
+			}
+		}
+		return leg{srv, f}, stop, nil
 	}
+	on, stopOn, err := start(true, "instrumented")
+	if err != nil {
+		return err
+	}
+	defer stopOn()
+	off, stopOff, err := start(false, "uninstrumented")
+	if err != nil {
+		return err
+	}
+	defer stopOff()
+	mainSrv, mainFetcher := e.srv, e.fetcher
+	defer func() { e.srv, e.fetcher = mainSrv, mainFetcher }()
 	ic := &InstrumentCost{}
 	res.Instrument = ic
 	rounds := max(spec.Rounds, 1)
