@@ -125,6 +125,11 @@ func New(rdb *redis.Client, opts ...Option) *Client {
 	return c
 }
 
+// requestSize is room for req's JSON, so that encoding it allocates once.
+func requestSize(req messages.Request) int {
+	return len(req.Channel) + len(req.Query) + 96
+}
+
 func randomToken() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
@@ -354,7 +359,7 @@ func (c *Client) finish(cl *call) {
 // zero means no server is listening, and waiting would be in vain.
 func (c *Client) request(ctx context.Context, channel string, req messages.Request) error {
 	// req.Query was checked by encodeQuery.
-	n, err := c.pub.publish(ctx, channel, req.AppendJSON(nil))
+	n, err := c.pub.publish(ctx, channel, req.AppendJSON(make([]byte, 0, requestSize(req))))
 	if err != nil {
 		return fmt.Errorf("publish request on %s: %w", channel, err)
 	}
