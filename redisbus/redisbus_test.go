@@ -635,7 +635,8 @@ func TestSubscriberReconnects(t *testing.T) {
 	rec.waitEvent(t, interrupted, "the message on the new channel", isInbound(ch2, "fresh"))
 }
 
-// readers counts the goroutines running a Subscriber's reader loop.
+// readers counts the goroutines of Subscribers: the reader loop and the
+// health watch.
 func readers() int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -646,7 +647,7 @@ func readers() int {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	return strings.Count(string(buf), "redisbus.(*Subscriber).run(")
+	return strings.Count(string(buf), "redisbus.(*Subscriber).run(") + strings.Count(string(buf), "redisbus.(*Subscriber).watch(")
 }
 
 // TestSubscriberClose is not parallel: it counts reader goroutines, and
@@ -670,8 +671,8 @@ func TestSubscriberClose(t *testing.T) {
 			before := readers()
 			sub, rec := mustSubscriber(t, "")
 			waitFor(t, 5*time.Second, func() error {
-				if n := readers(); n != before+1 {
-					return fmt.Errorf("%d reader goroutines, want %d", n, before+1)
+				if n := readers(); n != before+2 {
+					return fmt.Errorf("%d subscriber goroutines, want %d", n, before+2)
 				}
 				return nil
 			})
@@ -695,7 +696,7 @@ func TestSubscriberClose(t *testing.T) {
 			// call (seen once in CI).
 			waitFor(t, 5*time.Second, func() error {
 				if n := readers(); n != before {
-					return fmt.Errorf("%d reader goroutines after Close, want %d", n, before)
+					return fmt.Errorf("%d subscriber goroutines after Close, want %d", n, before)
 				}
 				return nil
 			})

@@ -43,7 +43,8 @@ type Subscriber struct {
 	healthy atomic.Bool
 	ctx     context.Context // canceled by Close: stops a dial and the watch
 	cancel  context.CancelFunc
-	done    chan struct{}
+	done    chan struct{} // closed when the reader has returned
+	watched chan struct{} // closed when the watch has returned
 }
 
 // Healthy reports whether the connection is up, as far as the reader knows.
@@ -68,6 +69,7 @@ func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts 
 		channels: map[string]struct{}{},
 		waiters:  map[string][]chan struct{}{},
 		done:     make(chan struct{}),
+		watched:  make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -192,11 +194,12 @@ func (s *Subscriber) send(ctx context.Context, command string, channels []string
 	return nil
 }
 
-// Close closes the connection and waits for the reader to stop. A second
-// Close does nothing.
+// Close closes the connection and waits for the reader and the watch to
+// stop. A second Close does nothing.
 func (s *Subscriber) Close() error {
 	if s.closing.Swap(true) {
 		<-s.done
+		<-s.watched
 		return nil
 	}
 	s.cancel()
@@ -207,6 +210,7 @@ func (s *Subscriber) Close() error {
 	}
 	s.mu.Unlock()
 	<-s.done
+	<-s.watched
 	if err != nil {
 		return fmt.Errorf("close subscriber: %w", err)
 	}
@@ -307,6 +311,7 @@ func (s *Subscriber) read(rr *respReader) error {
 // died without a reset (a vanished host, a dropped route) is otherwise
 // never noticed, since the reader only reads.
 func (s *Subscriber) watch() {
+	defer close(s.watched)
 	tick := time.NewTicker(s.health)
 	defer tick.Stop()
 	var seen uint64
