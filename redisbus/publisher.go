@@ -155,6 +155,9 @@ type publishConn struct {
 // closed it while it sat idle) is redialed and the batch sent once more, as
 // go-redis's pipelines retry; a failure after that fails what has no reply.
 func (pc *publishConn) publish(batch []publication) error {
+	if cap(pc.out) > maxKeptFrame {
+		pc.out = nil // a batch of huge rows: do not hold its buffer
+	}
 	pc.out = pc.out[:0]
 	for _, pub := range batch {
 		pc.out = appendPublish(pc.out, pub.channel, pub.payload)

@@ -28,8 +28,9 @@ import (
 // connection is then dropped and redialed.
 var errProtocol = errors.New("redis protocol error")
 
-// maxKeptFrame is the largest frame buffer kept between frames: a huge
-// message is read whole, but its buffer is not held afterwards.
+// maxKeptFrame is the largest buffer kept between frames, or between a
+// publisher's batches: a huge message is handled whole, but its buffer is
+// not held afterwards.
 const maxKeptFrame = 1 << 20
 
 // frame is one reply heard on a subscribed connection: a push such as
