@@ -122,6 +122,16 @@ func AppendTime(buf []byte, t time.Time, digits int) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes a JSON string holds as they are: printable ASCII
+// but the quote and the backslash. One load per byte instead of four
+// comparisons.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString writes s as a JSON string the way JSON.stringify does: only
 // quotes, backslashes and control characters are escaped (encoding/json also
 // escapes <, >, & and U+2028/9, which would change the bytes). Invalid UTF-8
@@ -134,7 +144,7 @@ func AppendString[S ~string | ~[]byte](buf []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if plain[c] {
 			i++
 			continue
 		}

@@ -438,3 +438,16 @@ func TestOKEncode(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAppendString encodes a row's text: an event's JSON data and its
+// pid.
+func BenchmarkAppendString(b *testing.B) {
+	data := []byte(`{"n": 12345, "text": "abcdefghijabcdefghijabcdefghij", "more": "some longer plain text value here"}`)
+	pid := []byte("bench-abcdef0123-p-42")
+	buf := make([]byte, 0, 512)
+	b.SetBytes(int64(len(data) + len(pid)))
+	for b.Loop() {
+		buf = messages.AppendString(buf[:0], data)
+		buf = messages.AppendString(buf, pid)
+	}
+}
