@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -249,6 +250,41 @@ func TestAppendTime(t *testing.T) {
 		if got := string(messages.AppendTime(nil, ts, tt.digits)); got != tt.want {
 			t.Errorf("AppendTime(%d) = %s, want %s", tt.digits, got, tt.want)
 		}
+	}
+}
+
+// AppendTime writes what the layouts of time.Format write, for any time.
+func TestAppendTimeMatchesFormat(t *testing.T) {
+	t.Parallel()
+	layouts := map[int]string{3: "2006-01-02T15:04:05.000Z", 6: "2006-01-02T15:04:05.000000Z", 9: "2006-01-02T15:04:05.000000000Z"}
+	times := []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 2, 3, 4, 5, 6, 7, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2020, 2, 29, 23, 59, 59, 999500000, time.FixedZone("", -5*3600)),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(-1, 6, 15, 12, 0, 0, 0, time.UTC),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		times = append(times, time.Unix(rng.Int64N(400*365*24*3600)-50*365*24*3600, rng.Int64N(1e9)))
+	}
+	for _, ts := range times {
+		for digits, layout := range layouts {
+			if got, want := string(messages.AppendTime(nil, ts, digits)), ts.UTC().Format(layout); got != want {
+				t.Fatalf("AppendTime(%v, %d) = %s, want %s", ts, digits, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkAppendTime(b *testing.B) {
+	ts := time.Date(2026, 12, 2, 17, 0, 0, 123456789, time.UTC)
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		buf = messages.AppendTime(buf[:0], ts, 3)
 	}
 }
 
