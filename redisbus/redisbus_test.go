@@ -492,6 +492,53 @@ func TestSubscribeWait(t *testing.T) {
 	})
 }
 
+// Subscriptions from many goroutines at once share writes; every one is
+// confirmed, and every unsubscription takes effect.
+func TestConcurrentSubscriptions(t *testing.T) {
+	t.Parallel()
+	admin := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	sub, _ := mustSubscriber(t, "")
+	ctx := testContext(t)
+	const goroutines, each = 50, 20
+	name := func(g, i int) string { return fmt.Sprintf("%sg%d-c%d", prefix, g, i) }
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				if err := sub.SubscribeWait(ctx, name(g, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			// The odd ones go again at once.
+			for i := 1; i < each; i += 2 {
+				if err := sub.Unsubscribe(ctx, name(g, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		for g := range goroutines {
+			for i := range each {
+				want := int64(1 - i%2)
+				if n := numSub(t, admin, name(g, i)); n != want {
+					return fmt.Errorf("%s has %d subscribers, want %d", name(g, i), n, want)
+				}
+			}
+		}
+		return nil
+	})
+}
+
 func TestUnsubscribe(t *testing.T) {
 	t.Parallel()
 	pubRdb := mustRedis(t, nil)
@@ -635,8 +682,8 @@ func TestSubscriberReconnects(t *testing.T) {
 	rec.waitEvent(t, interrupted, "the message on the new channel", isInbound(ch2, "fresh"))
 }
 
-// readers counts the goroutines of Subscribers: the reader loop and the
-// health watch.
+// readers counts the goroutines of Subscribers: the reader, the health
+// watch and the writer.
 func readers() int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -647,7 +694,11 @@ func readers() int {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	return strings.Count(string(buf), "redisbus.(*Subscriber).run(") + strings.Count(string(buf), "redisbus.(*Subscriber).watch(")
+	n := 0
+	for _, loop := range []string{"run", "watch", "write"} {
+		n += strings.Count(string(buf), "redisbus.(*Subscriber)."+loop+"(")
+	}
+	return n
 }
 
 // TestSubscriberClose is not parallel: it counts reader goroutines, and
@@ -671,8 +722,8 @@ func TestSubscriberClose(t *testing.T) {
 			before := readers()
 			sub, rec := mustSubscriber(t, "")
 			waitFor(t, 5*time.Second, func() error {
-				if n := readers(); n != before+2 {
-					return fmt.Errorf("%d subscriber goroutines, want %d", n, before+2)
+				if n := readers(); n != before+3 {
+					return fmt.Errorf("%d subscriber goroutines, want %d", n, before+3)
 				}
 				return nil
 			})

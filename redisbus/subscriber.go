@@ -36,7 +36,11 @@ type Subscriber struct {
 	conn     net.Conn            // nil while (re)connecting
 	channels map[string]struct{} // what the connection is to be subscribed to
 	waiters  map[string][]chan struct{}
-	out      []byte // commands being written, kept for reuse
+	// pending are commands for conn that the writer has not taken yet;
+	// spare is the buffer it gave back. A thousand streams that start at
+	// once subscribe in a few writes instead of a thousand.
+	pending, spare []byte
+	kick           chan struct{} // wakes the writer; holds one signal
 
 	heard   atomic.Uint64 // frames read: the health watch's sign of life
 	closing atomic.Bool
@@ -45,6 +49,7 @@ type Subscriber struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the reader has returned
 	watched chan struct{} // closed when the watch has returned
+	written chan struct{} // closed when the writer has returned
 }
 
 // Healthy reports whether the connection is up, as far as the reader knows.
@@ -70,6 +75,8 @@ func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts 
 		waiters:  map[string][]chan struct{}{},
 		done:     make(chan struct{}),
 		watched:  make(chan struct{}),
+		written:  make(chan struct{}),
+		kick:     make(chan struct{}, 1),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -78,6 +85,7 @@ func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts 
 	s.healthy.Store(true)
 	go s.run()
 	go s.watch()
+	go s.write()
 	return s
 }
 
@@ -114,21 +122,19 @@ func WithHealthInterval(d time.Duration) SubscriberOption {
 	return func(s *Subscriber) { s.health = d }
 }
 
-// Subscribe sends SUBSCRIBE; the confirmation reaches the sink as
+// Subscribe queues SUBSCRIBE; the confirmation reaches the sink as
 // messages.Subscribed. While the subscriber is (re)connecting, the
-// channels are subscribed as soon as it is connected.
-func (s *Subscriber) Subscribe(ctx context.Context, channels ...string) error {
+// channels are subscribed as soon as it is connected, and a write that
+// fails drops the connection, whose successor subscribes them: only Close
+// makes Subscribe fail.
+func (s *Subscriber) Subscribe(_ context.Context, channels ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.queue("SUBSCRIBE", channels); err != nil {
+		return fmt.Errorf("subscribe %q: %w", channels, err)
+	}
 	for _, ch := range channels {
 		s.channels[ch] = struct{}{}
-	}
-	err := s.send(ctx, "SUBSCRIBE", channels)
-	if err != nil {
-		for _, ch := range channels {
-			delete(s.channels, ch)
-		}
-		return fmt.Errorf("subscribe %q: %w", channels, err)
 	}
 	return nil
 }
@@ -155,43 +161,67 @@ func (s *Subscriber) SubscribeWait(ctx context.Context, channels ...string) erro
 	return nil
 }
 
-// Unsubscribe sends UNSUBSCRIBE; the channels are not resubscribed after a
-// reconnect either.
-func (s *Subscriber) Unsubscribe(ctx context.Context, channels ...string) error {
+// Unsubscribe queues UNSUBSCRIBE; the channels are not resubscribed after
+// a reconnect either.
+func (s *Subscriber) Unsubscribe(_ context.Context, channels ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ch := range channels {
 		delete(s.channels, ch)
 	}
-	if s.conn == nil {
-		return nil // the next connection will not subscribe them
-	}
-	if err := s.send(ctx, "UNSUBSCRIBE", channels); err != nil {
+	if err := s.queue("UNSUBSCRIBE", channels); err != nil {
 		return fmt.Errorf("unsubscribe %q: %w", channels, err)
 	}
 	return nil
 }
 
-// send writes command with channels as its arguments; s.mu is held. A
-// failed write closes the connection, so the reader redials.
-func (s *Subscriber) send(ctx context.Context, command string, channels []string) error {
+// queue adds command, with channels as its arguments, to what the writer
+// sends next; s.mu is held. Without a connection there is nothing to
+// queue: the next connection subscribes everything in s.channels.
+func (s *Subscriber) queue(command string, channels []string) error {
 	switch {
 	case s.closing.Load():
 		return redis.ErrClosed
 	case s.conn == nil:
-		return nil // the next connection subscribes everything in s.channels
+		return nil
 	}
-	s.out = appendCommand(s.out[:0], command, channels...)
-	until, ok := ctx.Deadline()
-	if !ok {
-		until = deadline(s.opt.WriteTimeout)
-	}
-	_ = s.conn.SetWriteDeadline(until)
-	if _, err := s.conn.Write(s.out); err != nil {
-		_ = s.conn.Close()
-		return fmt.Errorf("write %s: %w", command, err)
+	s.pending = appendCommand(s.pending, command, channels...)
+	select {
+	case s.kick <- struct{}{}:
+	default: // the writer is woken already
 	}
 	return nil
+}
+
+// write is the writer goroutine: it sends whatever commands queued up
+// while it wrote the last ones, in one write. A failed write drops the
+// connection, so the reader redials and resubscribes.
+func (s *Subscriber) write() {
+	defer close(s.written)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.kick:
+		}
+		s.mu.Lock()
+		out, conn := s.pending, s.conn
+		s.pending = s.spare[:0]
+		s.mu.Unlock()
+		if conn != nil && len(out) > 0 {
+			_ = conn.SetWriteDeadline(deadline(s.opt.WriteTimeout))
+			if _, err := conn.Write(out); err != nil {
+				s.logger.Debug("redis subscriber write failed", slog.Any("err", err))
+				_ = conn.Close()
+			}
+		}
+		if cap(out) > maxKeptFrame {
+			out = nil
+		}
+		s.mu.Lock()
+		s.spare = out[:0]
+		s.mu.Unlock()
+	}
 }
 
 // Close closes the connection and waits for the reader and the watch to
@@ -200,6 +230,7 @@ func (s *Subscriber) Close() error {
 	if s.closing.Swap(true) {
 		<-s.done
 		<-s.watched
+		<-s.written
 		return nil
 	}
 	s.cancel()
@@ -211,6 +242,7 @@ func (s *Subscriber) Close() error {
 	s.mu.Unlock()
 	<-s.done
 	<-s.watched
+	<-s.written
 	if err != nil {
 		return fmt.Errorf("close subscriber: %w", err)
 	}
@@ -270,14 +302,18 @@ func (s *Subscriber) connect() (*respReader, error) {
 		s.ob.closed()
 		return nil, redis.ErrClosed
 	}
-	s.conn = conn
+	// Commands queued for the last connection are moot: this one subscribes
+	// the whole set, before anything queued from now on.
+	s.pending = s.pending[:0]
 	if len(s.channels) > 0 {
-		if err := s.send(s.ctx, "SUBSCRIBE", slices.Collect(maps.Keys(s.channels))); err != nil {
-			s.conn = nil
+		_ = conn.SetWriteDeadline(deadline(s.opt.WriteTimeout))
+		if _, err := conn.Write(appendCommand(nil, "SUBSCRIBE", slices.Collect(maps.Keys(s.channels))...)); err != nil {
+			_ = conn.Close()
 			s.ob.closed()
-			return nil, err // send closed the connection
+			return nil, fmt.Errorf("write SUBSCRIBE: %w", err)
 		}
 	}
+	s.conn = conn
 	return rr, nil
 }
 
@@ -334,7 +370,7 @@ func (s *Subscriber) watch() {
 			_ = s.conn.Close() // the reader fails and redials
 			pinged = false
 		default:
-			pinged = s.send(s.ctx, "PING", nil) == nil
+			pinged = s.queue("PING", nil) == nil
 		}
 		s.mu.Unlock()
 	}
