@@ -641,21 +641,8 @@ func TestSubscriberReconnects(t *testing.T) {
 		return ok && bi.Err != nil
 	})
 
-	// go-redis redials and resubscribes on its own; publish until a message
-	// gets through again.
-	var attempt int
-	waitFor(t, 20*time.Second, func() error {
-		attempt++
-		if err := admin.Publish(ctx, ch, "after-"+strconv.Itoa(attempt)).Err(); err != nil {
-			return err
-		}
-		for _, ev := range rec.snapshot()[interrupted:] {
-			if in, ok := ev.(messages.Inbound); ok && in.Channel == ch && strings.HasPrefix(string(in.Payload), "after-") {
-				return nil
-			}
-		}
-		return errors.New("no message delivered since the connection was killed")
-	})
+	// The subscriber redials and resubscribes on its own.
+	publishUntilHeard(t, admin, rec, ch, interrupted)
 	// The new connection carries the name, and is another one.
 	ids2 := subscriberIDs(t, admin, name)
 	if len(ids2) != 1 || ids2[0] == ids[0] {
@@ -680,6 +667,26 @@ func TestSubscriberReconnects(t *testing.T) {
 		t.Fatalf("PUBLISH on a channel subscribed after the reconnect reached %d (%v), want 1", n, err)
 	}
 	rec.waitEvent(t, interrupted, "the message on the new channel", isInbound(ch2, "fresh"))
+}
+
+// publishUntilHeard publishes on channel until the recorder hears one of
+// those messages at or after event from: a subscriber that lost its
+// connection is back and subscribed.
+func publishUntilHeard(tb testing.TB, admin *redis.Client, rec *recorder, channel string, from int) {
+	tb.Helper()
+	var attempt int
+	waitFor(tb, 20*time.Second, func() error {
+		attempt++
+		if err := admin.Publish(testContext(tb), channel, "after-"+strconv.Itoa(attempt)).Err(); err != nil {
+			return err
+		}
+		for _, ev := range rec.snapshot()[from:] {
+			if in, ok := ev.(messages.Inbound); ok && in.Channel == channel && strings.HasPrefix(string(in.Payload), "after-") {
+				return nil
+			}
+		}
+		return errors.New("no message delivered since the connection was lost")
+	})
 }
 
 // readers counts the goroutines of Subscribers: the reader, the health
@@ -978,23 +985,7 @@ func TestSubscriberReplacesASilentConnection(t *testing.T) {
 		_, ok := msg.(messages.BusInterrupted)
 		return ok
 	})
-	if sub.Healthy() {
-		// It may already be back: then it must have resubscribed.
-		t.Log("healthy again right after the interruption")
-	}
-	var attempt int
-	waitFor(t, 20*time.Second, func() error {
-		attempt++
-		if err := admin.Publish(ctx, ch, "after-"+strconv.Itoa(attempt)).Err(); err != nil {
-			return err
-		}
-		for _, ev := range rec.snapshot()[from:] {
-			if in, ok := ev.(messages.Inbound); ok && in.Channel == ch && strings.HasPrefix(string(in.Payload), "after-") {
-				return nil
-			}
-		}
-		return errors.New("no message delivered since the connection froze")
-	})
+	publishUntilHeard(t, admin, rec, ch, from)
 	if !sub.Healthy() {
 		t.Fatal("not healthy after delivering again")
 	}

@@ -95,7 +95,8 @@ type SubscriberOption func(*Subscriber)
 // WithFilter has filter see each message before the sink, in place: both
 // slices are valid only during the call. When it reports the message
 // handled, the sink does not get it. Most of what the server hears (the
-// echoes of its own rows, "accepted") is handled this way without a copy.
+// echoes of its own rows, "accepted") is handled this way without an
+// allocation.
 func WithFilter(filter func(channel, payload []byte) bool) SubscriberOption {
 	return func(s *Subscriber) { s.filter = filter }
 }
