@@ -127,7 +127,10 @@ func (e *env) runFetch(ctx context.Context, spec Spec, res *ScenarioResult) erro
 		return err
 	}
 	rounds := max(spec.Rounds, 1)
-	type pair struct{ baseline, server *Measure }
+	type pair struct {
+		baseline, server *Measure
+		ratio            float64
+	}
 	var pairs []pair
 	for r := range rounds {
 		label := spec.Name
@@ -145,22 +148,16 @@ func (e *env) runFetch(ctx context.Context, spec Spec, res *ScenarioResult) erro
 			res.Baseline, res.Server = p.baseline, p.server
 			return err
 		}
+		p.ratio = safeRatio(p.server.RowsPerSec, p.baseline.RowsPerSec)
 		pairs = append(pairs, p)
 		if rounds > 1 {
-			res.Rounds = append(res.Rounds, Round{BaselineRowsPerSec: p.baseline.RowsPerSec, RowsPerSec: p.server.RowsPerSec,
-				Ratio: safeRatio(p.server.RowsPerSec, p.baseline.RowsPerSec)})
+			res.Rounds = append(res.Rounds, Round{BaselineRowsPerSec: p.baseline.RowsPerSec, RowsPerSec: p.server.RowsPerSec, Ratio: p.ratio})
 		}
 	}
-	// The median by ratio; of an even number, the lower middle one.
-	order := make([]int, len(pairs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		return cmp.Compare(safeRatio(pairs[a].server.RowsPerSec, pairs[a].baseline.RowsPerSec),
-			safeRatio(pairs[b].server.RowsPerSec, pairs[b].baseline.RowsPerSec))
-	})
-	median := pairs[order[(len(order)-1)/2]]
+	// The median by ratio; of an even number, the lower middle one. The
+	// rounds in run order are in res.Rounds already.
+	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })
+	median := pairs[(len(pairs)-1)/2]
 	res.Baseline, res.Server = median.baseline, median.server
 	return nil
 }

@@ -41,37 +41,20 @@ func (e *env) runInstrumentCost(ctx context.Context, spec Spec, res *ScenarioRes
 		f   fetcher
 	}
 	start := func(instrument bool, name string) (leg, func(), error) {
-		scfg := e.scfg
-		scfg.Instrument = instrument
-		p := e.prefix + name + ":"
-		scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
-		scfg.Redis.ClientName += "-" + name
-		scfg.Admin, scfg.HTTP.Addr = "", ""
-		srv, err := e.startServer(ctx, scfg, "server "+name)
+		scfg, srv, stopServer, err := e.startSideServer(ctx, name, func(c *server.Config) { c.Instrument = instrument })
 		if err != nil {
 			return leg{}, nil, err
 		}
-		var f fetcher
-		var closeFetcher func()
+		p := e.sidePrefix(name)
 		if e.wire != nil {
 			w := newWireFetcher(e.wireRdb, scfg.FetchChannel, p+"w:", func(err error) {
 				e.log.Warn("wire driver publish", slog.Any("err", err))
 			})
-			f, closeFetcher = w, w.close
-		} else {
-			cl := client.New(e.rdb, client.WithFetchChannel(scfg.FetchChannel), client.WithPersistChannel(scfg.PersistChannel),
-				client.WithChannelPrefix(p+"r:"), client.WithReason())
-			f, closeFetcher = clientFetcher{cl}, func() { cl.Close() }
+			return leg{srv, w}, func() { w.close(); stopServer() }, nil
 		}
-		stop := func() {
-			closeFetcher()
-			sctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				e.log.Warn("stop an instrument-cost server", slog.String("server", name), slog.Any("err", err))
-			}
-		}
-		return leg{srv, f}, stop, nil
+		cl := client.New(e.rdb, client.WithFetchChannel(scfg.FetchChannel), client.WithPersistChannel(scfg.PersistChannel),
+			client.WithChannelPrefix(p+"r:"), client.WithReason())
+		return leg{srv, clientFetcher{cl}}, func() { cl.Close(); stopServer() }, nil
 	}
 	on, stopOn, err := start(true, "instrumented")
 	if err != nil {

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/eventsource/eventsource/client"
 	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/server"
 )
 
 // runPersist is a persist scenario: raw INSERTs at the same concurrency,
@@ -30,27 +30,17 @@ func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) er
 	if e.srv == nil {
 		return nil // a running server's batching is its own: the figure says it did not run
 	}
-	scfg := e.scfg
-	scfg.PersistBatch = 1
-	p := e.prefix + "unbatched:"
-	scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
-	scfg.Redis.ClientName += "-unbatched"
-	scfg.Admin, scfg.HTTP.Addr = "", ""
-	other, err := e.startServer(ctx, scfg, "unbatched server")
+	scfg, other, stop, err := e.startSideServer(ctx, "unbatched", func(c *server.Config) { c.PersistBatch = 1 })
 	if err != nil {
 		return err
 	}
-	cl := client.New(e.rdb, client.WithPersistChannel(scfg.PersistChannel), client.WithChannelPrefix(p+"r:"), client.WithReason())
+	cl := client.New(e.rdb, client.WithPersistChannel(scfg.PersistChannel), client.WithChannelPrefix(e.sidePrefix("unbatched")+"r:"), client.WithReason())
 	mainSrv, mainCl := e.srv, e.cl
 	e.srv, e.cl = other, cl
 	defer func() {
 		e.srv, e.cl = mainSrv, mainCl
 		cl.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
-		defer cancel()
-		if err := other.Shutdown(sctx); err != nil {
-			e.log.Warn("stop the unbatched in-process server", slog.Any("err", err))
-		}
+		stop()
 	}()
 	e.settle()
 	res.Unbatched, err = e.persistLoad(ctx, spec, spec.Name+" unbatched")

@@ -243,6 +243,34 @@ func (e *env) startServer(ctx context.Context, scfg server.Config, component str
 	return srv, nil
 }
 
+// startSideServer starts another in-process server, beside the run's main
+// one, on the main one's configuration changed by change, with request
+// channels under the run's prefix and name, no admin or HTTP listener, and
+// its Redis connections named after it. stop shuts it down.
+func (e *env) startSideServer(ctx context.Context, name string, change func(*server.Config)) (scfg server.Config, srv *server.Server, stop func(), err error) {
+	scfg = e.scfg
+	change(&scfg)
+	p := e.sidePrefix(name)
+	scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
+	scfg.Redis.ClientName += "-" + name
+	scfg.Admin, scfg.HTTP.Addr = "", ""
+	if srv, err = e.startServer(ctx, scfg, name+" server"); err != nil {
+		return scfg, nil, nil, err
+	}
+	stop = func() {
+		sctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			e.log.Warn("stop a side server", slog.String("server", name), slog.Any("err", err))
+		}
+	}
+	return scfg, srv, stop, nil
+}
+
+// sidePrefix is where a side server's channels, and its clients' response
+// channels, live.
+func (e *env) sidePrefix(name string) string { return e.prefix + name + ":" }
+
 // tearDown stops what setUp started and removes what the run wrote.
 func (e *env) tearDown() error {
 	var errs []error
