@@ -224,23 +224,29 @@ func selectIDs(t *testing.T, db *sql.DB, database, pid string) []int64 {
 // queryIDs returns the first column of query's rows, ids.
 func queryIDs(t *testing.T, db *sql.DB, query string, args ...any) []int64 {
 	t.Helper()
-	rows, err := db.QueryContext(testContext(t), query, args...)
+	return queryColumn[int64](t, db, query, args...)
+}
+
+// queryColumn runs a query of one column and returns its values.
+func queryColumn[T any](tb testing.TB, db *sql.DB, query string, args ...any) []T {
+	tb.Helper()
+	rows, err := db.QueryContext(testContext(tb), query, args...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer rows.Close()
-	var ids []int64
+	var values []T
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			tb.Fatal(err)
 		}
-		ids = append(ids, id)
+		values = append(values, v)
 	}
 	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return ids
+	return values
 }
 
 // WithMaxBatch bounds the requests of one batch; 1 commits each alone.

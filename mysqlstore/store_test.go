@@ -114,24 +114,8 @@ func mustPage(tb testing.TB, db *sql.DB, b *sqlbuild.Builder, query string, p sq
 
 func columnNames(tb testing.TB, db *sql.DB, schema, table string) []string {
 	tb.Helper()
-	rows, err := db.QueryContext(testContext(tb), `SELECT COLUMN_NAME FROM information_schema.COLUMNS
+	return queryColumn[string](tb, db, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, schema, table)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			tb.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return names
 }
 
 func TestMigrate(t *testing.T) {
