@@ -189,34 +189,62 @@ func TestWireDriver(t *testing.T) {
 // A fetch scenario of several rounds reports each, and the median one as
 // its figure.
 func TestRoundsKeepTheMedian(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	r, err := Run(ctx, tinyConfig(DriverWire, Spec{Name: "rounds", Kind: KindFetch, Streams: 2, Rows: 10, Window: 1, Rounds: 3, MinRatio: 0.01}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := scenario(t, r, "rounds")
-	if len(s.Rounds) != 3 {
-		t.Fatalf("%d rounds reported, want 3", len(s.Rounds))
-	}
-	checkMeasure(t, "the median round", s.Server, 2*10)
-	var ratios []float64
-	for _, round := range s.Rounds {
-		if !(round.RowsPerSec > 0 && round.BaselineRowsPerSec > 0) || round.Ratio != round.RowsPerSec/round.BaselineRowsPerSec {
-			t.Fatalf("round %+v", round)
-		}
-		ratios = append(ratios, round.Ratio)
-	}
-	slices.Sort(ratios)
-	if got := s.Server.RowsPerSec / s.Baseline.RowsPerSec; got != ratios[1] {
-		t.Fatalf("figure's ratio %v, want the median of %v", got, ratios)
-	}
-	var buf bytes.Buffer
-	if err := WriteText(&buf, r); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "the median of 3 rounds, whose ratios were") {
-		t.Fatalf("text report does not tell the rounds:\n%s", buf.String())
+	for _, tc := range []struct {
+		spec Spec
+		// main is the scenario's main figure in a round and in a phase.
+		main      func(Round) (server, baseline float64)
+		measure   func(*Measure) float64
+		wantCount int64 // rows or persists the median round's server phase counted at least
+	}{
+		{
+			spec:      Spec{Name: "fetch-rounds", Kind: KindFetch, Streams: 2, Rows: 10, Window: 1, Rounds: 3, MinRatio: 0.01},
+			main:      func(r Round) (float64, float64) { return r.RowsPerSec, r.BaselineRowsPerSec },
+			measure:   func(m *Measure) float64 { return m.RowsPerSec },
+			wantCount: 2 * 10,
+		},
+		{
+			spec:      Spec{Name: "persist-rounds", Kind: KindPersist, Concurrency: 2, Duration: 200 * time.Millisecond, Rounds: 3, MinRatio: 0.01},
+			main:      func(r Round) (float64, float64) { return r.PersistsPerSec, r.BaselinePersistsPerSec },
+			measure:   func(m *Measure) float64 { return m.PersistsPerSec },
+			wantCount: 1,
+		},
+	} {
+		t.Run(tc.spec.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r, err := Run(ctx, tinyConfig(DriverWire, tc.spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := scenario(t, r, tc.spec.Name)
+			if len(s.Rounds) != 3 {
+				t.Fatalf("%d rounds reported, want 3", len(s.Rounds))
+			}
+			if tc.spec.Kind == KindFetch {
+				checkMeasure(t, "the median round", s.Server, tc.wantCount)
+			} else if s.Server.Persists < tc.wantCount {
+				t.Fatalf("the median round persisted %d", s.Server.Persists)
+			}
+			var ratios []float64
+			for _, round := range s.Rounds {
+				server, baseline := tc.main(round)
+				if !(server > 0 && baseline > 0) || round.Ratio != server/baseline {
+					t.Fatalf("round %+v", round)
+				}
+				ratios = append(ratios, round.Ratio)
+			}
+			slices.Sort(ratios)
+			if got := tc.measure(s.Server) / tc.measure(s.Baseline); got != ratios[1] {
+				t.Fatalf("figure's ratio %v, want the median of %v", got, ratios)
+			}
+			var buf bytes.Buffer
+			if err := WriteText(&buf, r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(buf.String(), "the median of 3 rounds, whose ratios were") {
+				t.Fatalf("text report does not tell the rounds:\n%s", buf.String())
+			}
+		})
 	}
 }
 

@@ -98,8 +98,8 @@ type Spec struct {
 
 	// Rounds is how many times an instrument-cost scenario runs each of its
 	// legs, alternating instrumented and not (0: 2), and how many times a
-	// fetch scenario runs its baseline and its server phase, alternating:
-	// its figure is then the round of median ratio (0: 1). A phase of a
+	// fetch or persist scenario runs its baseline and its server phase,
+	// alternating: its figure is then the round of median ratio (0: 1). A phase of a
 	// fraction of a second swings with whatever else the machine does; the
 	// median of paired rounds does not.
 	Rounds int `json:"rounds,omitempty"`
@@ -139,13 +139,13 @@ type Sizes struct {
 	SSEEvents      int
 	SSERate        float64
 	// Rounds is how many paired rounds the concurrent fetch scenarios
-	// (streams-100, streams-1000) run.
+	// (streams-100, streams-1000) and the persist scenarios run.
 	Rounds int
 }
 
 // DefaultSizes fit the default set in a few minutes on a 2-core machine.
 func DefaultSizes() Sizes {
-	return Sizes{SingleRows: 30000, OpenStreams: 10000, PersistDuration: 5 * time.Second,
+	return Sizes{SingleRows: 30000, OpenStreams: 10000, PersistDuration: 3 * time.Second,
 		SSESubscribers: 10000, SSEEvents: 40, SSERate: 2, Rounds: 3}
 }
 
@@ -185,12 +185,12 @@ func DefaultSpecs(s Sizes) []Spec {
 		{Name: "open-10000", Kind: KindOpen, Streams: s.OpenStreams, Rows: 2, Window: 1, ProbeRows: 2000,
 			MaxRSSPerStream: 50 * 1000, MaxMySQLConns: 32,
 			Description: fmt.Sprintf("%d concurrent streams left unaccepted after their first row, then drained", s.OpenStreams)},
-		{Name: "persist-1", Kind: KindPersist, Concurrency: 1, Duration: s.PersistDuration, MinRatio: 1, Unbatched: true,
-			Description: "1 client persisting one event per request; then the same against a server committing each request on its own"},
-		{Name: "persist-8", Kind: KindPersist, Concurrency: 8, Duration: s.PersistDuration,
-			Description: "8 clients persisting one event per request"},
-		{Name: "persist-64", Kind: KindPersist, Concurrency: 64, Duration: s.PersistDuration, MinRatio: 3, Unbatched: true,
-			Description: "64 clients persisting one event per request; then the same against a server committing each request on its own"},
+		{Name: "persist-1", Kind: KindPersist, Concurrency: 1, Duration: s.PersistDuration, MinRatio: 1, Unbatched: true, Rounds: s.Rounds,
+			Description: fmt.Sprintf("1 client persisting one event per request, the median of %d paired rounds; then the same against a server committing each request on its own", s.Rounds)},
+		{Name: "persist-8", Kind: KindPersist, Concurrency: 8, Duration: s.PersistDuration, Rounds: s.Rounds,
+			Description: fmt.Sprintf("8 clients persisting one event per request, the median of %d paired rounds", s.Rounds)},
+		{Name: "persist-64", Kind: KindPersist, Concurrency: 64, Duration: s.PersistDuration, MinRatio: 3, Unbatched: true, Rounds: s.Rounds,
+			Description: fmt.Sprintf("64 clients persisting one event per request, the median of %d paired rounds; then the same against a server committing each request on its own", s.Rounds)},
 		{Name: "mix", Kind: KindMix, Streams: 100, Rows: 200, Window: 1, Persisters: 8, Stalled: 5,
 			Description: "100 streams of 200 rows, 8 persisting clients and 5 streams that never accept, at once"},
 		{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 1000, Rows: 100, Window: 1, Rounds: 4, MaxCost: 0.05,

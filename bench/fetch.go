@@ -1,11 +1,9 @@
 package bench
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,48 +116,33 @@ func (e *env) fetchOne(ctx context.Context, s sink, i int, pid string, o streamO
 }
 
 // runFetch is a fetch scenario: the ping-pong baseline, then the server,
-// same streams, rows and window.
-// With Rounds, it runs the pair that many times and keeps the round of
-// median ratio.
+// same streams, rows and window. With Rounds, it runs the pair that many
+// times and keeps the round of median ratio.
 func (e *env) runFetch(ctx context.Context, spec Spec, res *ScenarioResult) error {
 	pids, err := e.seed(ctx, spec.Streams, spec.Rows)
 	if err != nil {
 		return err
 	}
-	rounds := max(spec.Rounds, 1)
-	type pair struct {
-		baseline, server *Measure
-		ratio            float64
-	}
-	var pairs []pair
-	for r := range rounds {
-		label := spec.Name
-		if rounds > 1 {
-			label = fmt.Sprintf("%s (round %d of %d)", spec.Name, r+1, rounds)
-			e.settle()
-		}
+	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string) (pair, error) {
 		var p pair
+		var err error
 		if p.baseline, err = e.pingPong(ctx, label+" ping-pong", spec.Streams, spec.Rows, spec.Window); err != nil {
-			return err
+			return p, err
 		}
 		e.settle()
-		p.server, err = e.fetchLoad(ctx, label, pids, spec.Rows, spec.Window)
-		if err != nil {
-			res.Baseline, res.Server = p.baseline, p.server
-			return err
+		if p.server, err = e.fetchLoad(ctx, label, pids, spec.Rows, spec.Window); err != nil {
+			return p, err
 		}
 		p.ratio = safeRatio(p.server.RowsPerSec, p.baseline.RowsPerSec)
-		pairs = append(pairs, p)
-		if rounds > 1 {
+		return p, nil
+	})
+	res.Baseline, res.Server = median.baseline, median.server
+	if len(rounds) > 1 {
+		for _, p := range rounds {
 			res.Rounds = append(res.Rounds, Round{BaselineRowsPerSec: p.baseline.RowsPerSec, RowsPerSec: p.server.RowsPerSec, Ratio: p.ratio})
 		}
 	}
-	// The median by ratio; of an even number, the lower middle one. The
-	// rounds in run order are in res.Rounds already.
-	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })
-	median := pairs[(len(pairs)-1)/2]
-	res.Baseline, res.Server = median.baseline, median.server
-	return nil
+	return err
 }
 
 func safeRatio(a, b float64) float64 {

@@ -15,16 +15,31 @@ import (
 )
 
 // runPersist is a persist scenario: raw INSERTs at the same concurrency,
-// then the server, each for spec.Duration.
-// With Unbatched, it then runs the same load against a second in-process
-// server that commits each request on its own (--persist-batch 1).
+// then the server, each for spec.Duration; with Rounds, that pair that many
+// times, keeping the round of median ratio. With Unbatched, it then runs the
+// same load against a second in-process server that commits each request on
+// its own (--persist-batch 1).
 func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) error {
-	var err error
-	if res.Baseline, err = e.rawInserts(ctx, spec); err != nil {
-		return err
+	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string) (pair, error) {
+		var p pair
+		var err error
+		if p.baseline, err = e.rawInserts(ctx, label, spec); err != nil {
+			return p, err
+		}
+		e.settle()
+		if p.server, err = e.persistLoad(ctx, spec, label); err != nil {
+			return p, err
+		}
+		p.ratio = safeRatio(p.server.PersistsPerSec, p.baseline.PersistsPerSec)
+		return p, nil
+	})
+	res.Baseline, res.Server = median.baseline, median.server
+	if len(rounds) > 1 {
+		for _, p := range rounds {
+			res.Rounds = append(res.Rounds, Round{BaselinePersistsPerSec: p.baseline.PersistsPerSec, PersistsPerSec: p.server.PersistsPerSec, Ratio: p.ratio})
+		}
 	}
-	e.settle()
-	if res.Server, err = e.persistLoad(ctx, spec, spec.Name); err != nil || !spec.Unbatched {
+	if err != nil || !spec.Unbatched {
 		return err
 	}
 	if e.srv == nil {
@@ -107,7 +122,7 @@ func (e *env) persistLoop(ctx context.Context, ph *phase, w int) {
 // rawInserts is the persists' baseline: spec.Concurrency clients, each on
 // its own MySQL connection with the INSERT prepared once, running one
 // autocommitted single-row INSERT of the same documents per request.
-func (e *env) rawInserts(ctx context.Context, spec Spec) (*Measure, error) {
+func (e *env) rawInserts(ctx context.Context, label string, spec Spec) (*Measure, error) {
 	store := e.cfg.Server.MySQL.StoreConfig()
 	// No default database: an external server's connections are told apart
 	// by theirs.
@@ -144,7 +159,7 @@ func (e *env) rawInserts(ctx context.Context, spec Spec) (*Measure, error) {
 		}
 		workers[i].stmt = stmt
 	}
-	ph := e.startPhase(spec.Name+" raw INSERTs", 0, spec.Duration)
+	ph := e.startPhase(label+" raw INSERTs", 0, spec.Duration)
 	dctx, stop := context.WithDeadline(ctx, ph.until)
 	defer stop()
 	var wg sync.WaitGroup

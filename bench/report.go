@@ -68,17 +68,21 @@ type ScenarioResult struct {
 	Instrument *InstrumentCost `json:"instrument,omitempty"`
 	// SSE is an sse scenario's commit-to-delivery measure.
 	SSE *PoolSummary `json:"sse,omitempty"`
-	// Rounds are a fetch scenario's paired rounds, in the order run, when it
-	// ran more than one; Server and Baseline are then the median round's.
+	// Rounds are a fetch or persist scenario's paired rounds, in the order
+	// run, when it ran more than one; Server and Baseline are then the
+	// median round's.
 	Rounds []Round `json:"rounds,omitempty"`
 	Error  string  `json:"error,omitempty"`
 }
 
-// Round is one paired round of a fetch scenario.
+// Round is one paired round of a fetch scenario (rows/s) or of a persist
+// scenario (persists/s).
 type Round struct {
-	BaselineRowsPerSec float64 `json:"baseline_rows_per_sec"`
-	RowsPerSec         float64 `json:"rows_per_sec"`
-	Ratio              float64 `json:"ratio"`
+	BaselineRowsPerSec     float64 `json:"baseline_rows_per_sec,omitempty"`
+	RowsPerSec             float64 `json:"rows_per_sec,omitempty"`
+	BaselinePersistsPerSec float64 `json:"baseline_persists_per_sec,omitempty"`
+	PersistsPerSec         float64 `json:"persists_per_sec,omitempty"`
+	Ratio                  float64 `json:"ratio"`
 }
 
 // Measure is one measured phase.
@@ -214,6 +218,19 @@ func (r *Report) judge() {
 	}
 }
 
+// noteRounds tells in f's note the ratio of every paired round, when the
+// scenario ran more than one and f is the median round's.
+func (s *ScenarioResult) noteRounds(f *Figure) {
+	if len(s.Rounds) < 2 {
+		return
+	}
+	ratios := make([]string, len(s.Rounds))
+	for i, r := range s.Rounds {
+		ratios[i] = fmt.Sprintf("%.2f", r.Ratio)
+	}
+	f.Note = strings.TrimPrefix(f.Note+fmt.Sprintf("; the median of %d rounds, whose ratios were %s", len(s.Rounds), strings.Join(ratios, ", ")), "; ")
+}
+
 func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 	spec := s.Spec
 	var out []Figure
@@ -259,13 +276,7 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 			out = append(out, g)
 		} else {
 			ratio(&f, base, ppName, spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
-			if len(s.Rounds) > 1 {
-				ratios := make([]string, len(s.Rounds))
-				for i, r := range s.Rounds {
-					ratios[i] = fmt.Sprintf("%.2f", r.Ratio)
-				}
-				f.Note = strings.TrimPrefix(f.Note+fmt.Sprintf("; the median of %d rounds, whose ratios were %s", len(s.Rounds), strings.Join(ratios, ", ")), "; ")
-			}
+			s.noteRounds(&f)
 			out = append(out, f)
 		}
 		if spec.Kind == KindMix && s.Server != nil {
@@ -281,6 +292,7 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 			base = s.Baseline.PersistsPerSec
 		}
 		ratio(&f, base, fmt.Sprintf("raw INSERTs ×%d", spec.Concurrency), spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
+		s.noteRounds(&f)
 		out = append(out, f)
 		if spec.Unbatched {
 			u := Figure{Scenario: spec.Name, Name: "persists/s vs unbatched", Value: f.Value, Unit: "persists/s", Note: note}

@@ -48,7 +48,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&sizes.SSESubscribers, "sse-subscribers", sizes.SSESubscribers, "SSE subscribers the sse scenario holds (in a child process: each needs a file descriptor on both ends)")
 	fs.IntVar(&sizes.SSEEvents, "sse-events", sizes.SSEEvents, "events the sse scenario persists")
 	fs.Float64Var(&sizes.SSERate, "sse-rate", sizes.SSERate, "events per second the sse scenario persists")
-	fs.IntVar(&sizes.Rounds, "rounds", sizes.Rounds, "paired rounds (ping-pong, then server) of streams-100 and streams-1000; each reports its round of median ratio")
+	fs.IntVar(&sizes.Rounds, "rounds", sizes.Rounds, "paired rounds (baseline, then server) of streams-100, streams-1000 and the persist scenarios; each reports its round of median ratio")
 	driver := fs.String("driver", string(bench.DriverClient), "how streams talk to the server: client (the client package, as services do) or wire (pipelined like the ping-pong's client side; persists use the client either way)")
 	clientPool := fs.Int("client-pool", 0, "go-redis pool size of the bench's client (0: go-redis's default, 10 per CPU)")
 	interval := fs.Duration("sample-interval", 250*time.Millisecond, "step of the timelines")
