@@ -123,7 +123,7 @@ func (e *env) runFetch(ctx context.Context, spec Spec, res *ScenarioResult) erro
 	if err != nil {
 		return err
 	}
-	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string) (pair, error) {
+	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string, _ bool) (pair, error) {
 		var p pair
 		var err error
 		if p.baseline, err = e.pingPong(ctx, label+" ping-pong", spec.Streams, spec.Rows, spec.Window); err != nil {

@@ -20,9 +20,13 @@ import (
 // same load against a second in-process server that commits each request on
 // its own (--persist-batch 1).
 func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) error {
-	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string) (pair, error) {
+	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string, warmUp bool) (pair, error) {
 		var p pair
 		var err error
+		spec := spec
+		if warmUp {
+			spec.Duration = min(spec.Duration, time.Second)
+		}
 		if p.baseline, err = e.rawInserts(ctx, label, spec); err != nil {
 			return p, err
 		}

@@ -82,6 +82,9 @@ func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 		if err := ctx.Err(); err != nil {
 			return report, fmt.Errorf("bench interrupted before %s: %w", spec.Name, err)
 		}
+		if len(report.Scenarios) > 0 {
+			e.settle() // what the last scenario left behind is not this one's
+		}
 		e.progress().Note(fmt.Sprintf("scenario %s: %s", spec.Name, spec.Description))
 		res := &ScenarioResult{Spec: spec}
 		var serr error
