@@ -56,6 +56,9 @@ type Deps struct {
 	// Routes, if not nil, is kept up to date with the running streams, for
 	// the subscriber to deliver controls to them directly.
 	Routes *Routes
+	// Readers, if not nil, runs the streams' page reads; otherwise each
+	// read has a goroutine of its own.
+	Readers *Readers
 }
 
 // Drain asks the router to stop admitting and to end every fetch stream
@@ -361,7 +364,7 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 		c.stopTimer = nil
 	}
 	settings := streamSettings{
-		store: r.deps.Store, publisher: r.deps.Publisher, logger: r.deps.Logger, metrics: r.deps.Metrics,
+		store: r.deps.Store, readers: r.deps.Readers, publisher: r.deps.Publisher, logger: r.deps.Logger, metrics: r.deps.Metrics,
 		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows,
 	}
 	req, sel, live := c.req, c.sel, c.live

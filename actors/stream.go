@@ -49,6 +49,7 @@ type (
 // streamSettings are the per-server settings of streams.
 type streamSettings struct {
 	store         Store
+	readers       *Readers // nil: a goroutine per read
 	publisher     Publisher
 	logger        *slog.Logger
 	metrics       *metrics.Metrics
@@ -265,10 +266,15 @@ func (s *stream) cancelTimer() {
 func (s *stream) read() {
 	s.reading = true
 	cur, self, root, ioCtx := s.cursor, s.self, s.root, s.ioCtx
-	go func() {
+	read := func() {
 		page, done, err := cur.next(ioCtx)
 		root.Send(self, pageRead{rows: page.Payloads, done: done, err: err})
-	}()
+	}
+	if s.readers == nil {
+		go read()
+		return
+	}
+	s.readers.Run(read)
 }
 
 func (s *stream) fail(ctx actor.Context, reason messages.Reason, err error) {

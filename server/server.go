@@ -37,14 +37,16 @@ type Server struct {
 	logger  *slog.Logger
 	options options
 
-	db     *sql.DB
-	stmts  *mysqlstore.Statements
-	rdb    *redis.Client
-	sub    *redisbus.Subscriber
-	pub    *redisbus.Publisher
-	batch  *mysqlstore.Batcher
-	system *actor.ActorSystem
-	router *actor.PID
+	db    *sql.DB
+	stmts *mysqlstore.Statements
+	rdb   *redis.Client
+	sub   *redisbus.Subscriber
+	pub   *redisbus.Publisher
+	batch *mysqlstore.Batcher
+	// readers run the streams' page reads, one per MySQL connection.
+	readers *actors.Readers
+	system  *actor.ActorSystem
+	router  *actor.PID
 	// gateway is the HTTP gateway; nil without --http.
 	gateway *gateway.Gateway
 
@@ -172,13 +174,14 @@ func (s *Server) Start(ctx context.Context) error {
 		kind := messages.ParseControl(payload)
 		return kind == messages.ControlNone || routes.Deliver(s.system.Root, channel, kind)
 	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes), redisbus.ObservedBy(s.metrics))
+	s.readers = actors.NewReaders(cfg.MySQL.PoolSize)
 	props := actors.NewRouterProps(actors.Config{
 		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
 		CommitChannel: cfg.CommitChannel, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
 	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
-		Registry: s.registry, Metrics: s.metrics, Routes: routes})
+		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers})
 	props = props.Clone(actor.WithMailbox(actor.Bounded(1<<16, s.metrics.MailboxDepth("router"))))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
 	if err != nil {
@@ -356,6 +359,9 @@ func (s *Server) closeConnections() {
 	}
 	if s.system != nil {
 		s.system.Shutdown()
+	}
+	if s.readers != nil {
+		s.readers.Close() // after the streams: reads still queued see their stream stopped
 	}
 	if s.rdb != nil {
 		_ = s.rdb.Close()
