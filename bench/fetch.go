@@ -123,26 +123,14 @@ func (e *env) runFetch(ctx context.Context, spec Spec, res *ScenarioResult) erro
 	if err != nil {
 		return err
 	}
-	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string, _ bool) (pair, error) {
-		var p pair
-		var err error
-		if p.baseline, err = e.pingPong(ctx, label+" ping-pong", spec.Streams, spec.Rows, spec.Window); err != nil {
-			return p, err
+	return e.pairedRounds(res, func(label string, _ bool) (baseline, server *Measure, err error) {
+		if baseline, err = e.pingPong(ctx, label+" ping-pong", spec.Streams, spec.Rows, spec.Window); err != nil {
+			return baseline, nil, err
 		}
 		e.settle()
-		if p.server, err = e.fetchLoad(ctx, label, pids, spec.Rows, spec.Window); err != nil {
-			return p, err
-		}
-		p.ratio = safeRatio(p.server.RowsPerSec, p.baseline.RowsPerSec)
-		return p, nil
+		server, err = e.fetchLoad(ctx, label, pids, spec.Rows, spec.Window)
+		return baseline, server, err
 	})
-	res.Baseline, res.Server = median.baseline, median.server
-	if len(rounds) > 1 {
-		for _, p := range rounds {
-			res.Rounds = append(res.Rounds, Round{BaselineRowsPerSec: p.baseline.RowsPerSec, RowsPerSec: p.server.RowsPerSec, Ratio: p.ratio})
-		}
-	}
-	return err
 }
 
 func safeRatio(a, b float64) float64 {

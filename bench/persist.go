@@ -20,29 +20,18 @@ import (
 // same load against a second in-process server that commits each request on
 // its own (--persist-batch 1).
 func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) error {
-	median, rounds, err := e.pairedRounds(spec.Name, spec.Rounds, func(label string, warmUp bool) (pair, error) {
-		var p pair
-		var err error
+	err := e.pairedRounds(res, func(label string, warmUp bool) (baseline, server *Measure, err error) {
 		spec := spec
 		if warmUp {
 			spec.Duration = min(spec.Duration, time.Second)
 		}
-		if p.baseline, err = e.rawInserts(ctx, label, spec); err != nil {
-			return p, err
+		if baseline, err = e.rawInserts(ctx, label, spec); err != nil {
+			return baseline, nil, err
 		}
 		e.settle()
-		if p.server, err = e.persistLoad(ctx, spec, label); err != nil {
-			return p, err
-		}
-		p.ratio = safeRatio(p.server.PersistsPerSec, p.baseline.PersistsPerSec)
-		return p, nil
+		server, err = e.persistLoad(ctx, spec, label)
+		return baseline, server, err
 	})
-	res.Baseline, res.Server = median.baseline, median.server
-	if len(rounds) > 1 {
-		for _, p := range rounds {
-			res.Rounds = append(res.Rounds, Round{BaselinePersistsPerSec: p.baseline.PersistsPerSec, PersistsPerSec: p.server.PersistsPerSec, Ratio: p.ratio})
-		}
-	}
 	if err != nil || !spec.Unbatched {
 		return err
 	}

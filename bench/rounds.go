@@ -13,38 +13,65 @@ type pair struct {
 	ratio            float64
 }
 
-// pairedRounds runs one round n times, settling the machine between them,
-// and returns the round of median ratio (of an even number, the lower middle
-// one) with every round in the order run. A phase of a few seconds swings
-// with whatever else the machine does (a slow fsync, another tenant); the
-// median of paired rounds does not. With more than one round, an unreported
-// warm-up round (warmUp true: the round may be shorter) goes first: a
-// server's first load at a new scale grows its heap, its pools and its
-// subscriptions, and runs while InnoDB writes back the rows just seeded;
-// the first of three 1,000-stream rounds read lowest in 8 of 12 runs.
-// On error, the failed round's phases come back as the median so that the
-// report shows what ran.
-func (e *env) pairedRounds(name string, n int, round func(label string, warmUp bool) (pair, error)) (median pair, rounds []pair, err error) {
-	n = max(n, 1)
+// mainFigure is what a paired scenario compares: persists/s for a persist
+// scenario, rows/s otherwise.
+func mainFigure(kind Kind, m *Measure) float64 {
+	if kind == KindPersist {
+		return m.PersistsPerSec
+	}
+	return m.RowsPerSec
+}
+
+// report is the pair as a reported Round.
+func (p pair) report(kind Kind) Round {
+	if kind == KindPersist {
+		return Round{BaselinePersistsPerSec: p.baseline.PersistsPerSec, PersistsPerSec: p.server.PersistsPerSec, Ratio: p.ratio}
+	}
+	return Round{BaselineRowsPerSec: p.baseline.RowsPerSec, RowsPerSec: p.server.RowsPerSec, Ratio: p.ratio}
+}
+
+// pairedRounds runs a scenario's round (its baseline phase, then the
+// server's) res.Spec.Rounds times, settling the machine between them, and
+// gives res the round of median ratio (of an even number, the lower middle
+// one), with every round in the order run when there were several. A
+// phase of a few seconds swings with whatever else the machine does (a
+// slow fsync, another tenant); the median of paired rounds does not. With
+// more than one round, an unreported warm-up round (warmUp true: the round
+// may be shorter) goes first: a server's first load at a new scale grows
+// its heap, its pools and its subscriptions, and runs while InnoDB writes
+// back the rows just seeded; the first of three 1,000-stream rounds read
+// lowest in 8 of 12 runs. On error, res gets the failed round's phases, so
+// that the report shows what ran.
+func (e *env) pairedRounds(res *ScenarioResult, round func(label string, warmUp bool) (baseline, server *Measure, err error)) error {
+	spec := res.Spec
+	n := max(spec.Rounds, 1)
 	if n > 1 {
 		e.settle()
-		if p, err := round(name+" (warm-up)", true); err != nil {
-			return p, nil, fmt.Errorf("warm-up: %w", err)
+		if _, _, err := round(spec.Name+" (warm-up)", true); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	var rounds []pair
 	for r := range n {
-		label := name
+		label := spec.Name
 		if n > 1 {
-			label = fmt.Sprintf("%s (round %d of %d)", name, r+1, n)
+			label = fmt.Sprintf("%s (round %d of %d)", spec.Name, r+1, n)
 			e.settle()
 		}
-		p, err := round(label, false)
+		baseline, server, err := round(label, false)
 		if err != nil {
-			return p, rounds, err
+			res.Baseline, res.Server = baseline, server
+			return err
 		}
-		rounds = append(rounds, p)
+		rounds = append(rounds, pair{baseline, server, safeRatio(mainFigure(spec.Kind, server), mainFigure(spec.Kind, baseline))})
 	}
-	sorted := slices.Clone(rounds)
-	slices.SortStableFunc(sorted, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })
-	return sorted[(len(sorted)-1)/2], rounds, nil
+	if n > 1 {
+		for _, p := range rounds {
+			res.Rounds = append(res.Rounds, p.report(spec.Kind))
+		}
+	}
+	slices.SortStableFunc(rounds, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })
+	median := rounds[(len(rounds)-1)/2]
+	res.Baseline, res.Server = median.baseline, median.server
+	return nil
 }
