@@ -56,7 +56,6 @@ func (p *persist) Receive(ctx actor.Context) {
 			// The reply goes out from here, the batcher's goroutine: a trip
 			// through this actor's mailbox first would add a goroutine
 			// wake-up to every persist's latency. The actor keeps the books.
-			// (Publishing last leaves the publisher's goroutine next to run.)
 			root.Send(self, inserted{ok: ok, err: err})
 			p.reply(ok, err)
 		})

@@ -25,9 +25,9 @@ type InstrumentCost struct {
 // runInstrumentCost starts two fresh in-process servers, one instrumented
 // and one not, each with request channels of its own, warms both up, and
 // runs streams-1000's fetch load against them in turn, on first, so that
-// drift of the machine hits both. Both are new: the run's main server has served
-// every scenario before this one, and would carry their leftovers (its
-// heap, its caches) into one leg only.
+// drift of the machine hits both. Both are new: the run's main server has
+// served every scenario before this one, and would carry their leftovers
+// (its heap, its caches) into one leg only.
 func (e *env) runInstrumentCost(ctx context.Context, spec Spec, res *ScenarioResult) error {
 	if e.srv == nil {
 		return errors.New("instrument-cost compares two in-process servers: it cannot run against a running server (--fetch-channel)")
