@@ -43,7 +43,7 @@ func TestCursorWhenTheSeekChoiceFails(t *testing.T) {
 		}
 		db.Close()
 	})
-	if err := mysqlstore.Migrate(ctx, db, name); err != nil {
+	if _, err := mysqlstore.Migrate(ctx, db, name); err != nil {
 		t.Fatal(err)
 	}
 	values := make([]string, 300)
@@ -58,7 +58,7 @@ func TestCursorWhenTheSeekChoiceFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No index is exactly (pid, domain): the second page asks which to seek on.
-	sel, err := sqlbuild.NewBuilder(catalog, sqlbuild.Limits{}).Select([]byte(`{"$select":{"$where":{"pid":"p","domain":"d1"}}}`))
+	sel, err := sqlbuild.NewBuilder(catalog, sqlbuild.Limits{}).SelectJSON([]byte(`{"$select":{"$where":{"pid":"p","domain":"d1"}}}`), sqlbuild.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

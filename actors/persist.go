@@ -32,7 +32,7 @@ type persist struct {
 	metrics   *metrics.Metrics
 	live      *supervision.Live
 	channel   string
-	req       messages.Request
+	req       messages.ReceivedRequest
 	ins       *sqlbuild.Insert
 	started   time.Time
 }
@@ -41,7 +41,7 @@ func (p *persist) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		p.started = time.Now()
-		ins, err := p.builder.Insert(p.req.Query)
+		ins, err := p.builder.Insert(p.req.Query, sqlbuild.Scope{})
 		if err != nil {
 			p.metrics.RequestRefused(string(messages.ReasonBadRequest))
 			p.live.SetError(err.Error())

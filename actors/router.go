@@ -20,12 +20,9 @@ import (
 
 // Config is what the router needs to know of the server's configuration.
 type Config struct {
-	FetchChannel     string
-	PersistChannel   string
-	FetchNextChannel string
-	// CommitChannel is where servers announce commits (messages.Committed);
-	// reserved like the request channels, so no client may answer there.
-	CommitChannel string
+	// Channels are the request channels the router hears, and the commit
+	// channel, reserved like them so that no client may answer there.
+	Channels      messages.Channels
 	AcceptTimeout time.Duration
 	// MaxStreams bounds fetch streams and persists together (0: no limit).
 	MaxStreams      int
@@ -103,7 +100,7 @@ const (
 type child struct {
 	kind childKind
 	pid  *actor.PID // nil while the subscription is pending
-	req  messages.Request
+	req  messages.ReceivedRequest
 	sel  *sqlbuild.Select
 	// ending: the child published its terminal; its channel is already
 	// unsubscribed and the name is freed when it has stopped. ended says
@@ -144,11 +141,11 @@ func (r *router) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case messages.Inbound:
 		switch msg.Channel {
-		case r.cfg.FetchChannel:
+		case r.cfg.Channels.Fetch:
 			r.request(ctx, fetchChild, msg.Payload)
-		case r.cfg.PersistChannel:
+		case r.cfg.Channels.Persist:
 			r.request(ctx, persistChild, msg.Payload)
-		case r.cfg.FetchNextChannel:
+		case r.cfg.Channels.FetchNext:
 			r.legacyNext(ctx, msg.Payload)
 		default:
 			r.control(ctx, msg.Channel, msg.Payload)
@@ -281,7 +278,7 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		return
 	}
 	channel := req.Channel
-	if r.isRequestChannel(channel) {
+	if r.cfg.Channels.Reserved(channel) {
 		// Answering there would be read as a request: log only.
 		r.deps.Logger.Warn("request refused: response channel is a request channel", slog.String("channel", channel), slog.String("reason", string(messages.ReasonRefused)))
 		r.deps.Metrics.RequestRefused(string(messages.ReasonRefused))
@@ -307,7 +304,7 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 	}
 	switch kind {
 	case fetchChild:
-		sel, err := r.deps.Builder.Select(req.Query)
+		sel, err := r.deps.Builder.Select(req.Query, sqlbuild.Scope{})
 		if err != nil {
 			r.refuse(channel, req, messages.ReasonBadRequest, err.Error())
 			return
@@ -464,13 +461,13 @@ func (r *router) refusePending(_ actor.Context, channel string, reason messages.
 }
 
 // refuse answers a request that gets no child with "error".
-func (r *router) refuse(channel string, req messages.Request, reason messages.Reason, message string) {
+func (r *router) refuse(channel string, req messages.ReceivedRequest, reason messages.Reason, message string) {
 	r.deps.Metrics.RequestRefused(string(reason))
 	r.deps.Logger.Warn("request refused", slog.String("channel", channel), slog.String("reason", string(reason)), slog.String("err", message))
 	r.publishError(channel, req, reason, message)
 }
 
-func (r *router) publishError(channel string, req messages.Request, reason messages.Reason, message string) {
+func (r *router) publishError(channel string, req messages.ReceivedRequest, reason messages.Reason, message string) {
 	if message == "" {
 		message = safeMessage(reason, nil)
 	}
@@ -483,11 +480,6 @@ func (r *router) unsubscribe(channel string) {
 	if err := r.deps.Subscriptions.Unsubscribe(ctx, channel); err != nil {
 		r.deps.Logger.Warn("unsubscribe failed", slog.String("channel", channel), slog.Any("err", err))
 	}
-}
-
-func (r *router) isRequestChannel(channel string) bool {
-	return channel == r.cfg.FetchChannel || channel == r.cfg.PersistChannel || channel == r.cfg.FetchNextChannel ||
-		(r.cfg.CommitChannel != "" && channel == r.cfg.CommitChannel)
 }
 
 func (r *router) checkDrained() {

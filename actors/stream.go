@@ -63,7 +63,7 @@ type streamSettings struct {
 type stream struct {
 	streamSettings
 	channel string
-	req     messages.Request
+	req     messages.ReceivedRequest
 	window  int
 	live    *supervision.Live // the registry entry; nil without a registry
 
@@ -89,7 +89,7 @@ type stream struct {
 	finished  bool
 }
 
-func newStream(settings streamSettings, channel string, req messages.Request, sel *sqlbuild.Select, live *supervision.Live) *stream {
+func newStream(settings streamSettings, channel string, req messages.ReceivedRequest, sel *sqlbuild.Select, live *supervision.Live) *stream {
 	window := req.Window
 	if window <= 0 {
 		window = 1

@@ -182,7 +182,7 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 	} else {
 		e.database = "es_bench_" + e.runID
 		e.table = quoteIdent(e.database) + ".`event`"
-		if err := mysqlstore.Migrate(ctx, admin, e.database); err != nil {
+		if _, err := mysqlstore.Migrate(ctx, admin, e.database); err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
 		scfg.MySQL.Database = e.database

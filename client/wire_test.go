@@ -65,7 +65,7 @@ func (f *fakeServer) next() (*fakeStream, error) {
 
 // fakeStream is the server's side of one response channel.
 type fakeStream struct {
-	req messages.Request
+	req messages.ReceivedRequest
 	rdb *redis.Client
 	ps  *redis.PubSub
 }
@@ -559,8 +559,8 @@ func TestFetchQueryForms(t *testing.T) {
 			srv := startFake(t, rdb, p+"fetch")
 			c := mustClient(t, rdb, client.WithFetchChannel(p+"fetch"), client.WithChannelPrefix(p))
 			wait := srv.serve(t, func(s *fakeStream) error {
-				if string(s.req.Query) != want {
-					return fmt.Errorf("query = %s, want %s", s.req.Query, want)
+				if string(s.req.Query.AppendJSON(nil)) != want {
+					return fmt.Errorf("query = %s, want %s", s.req.Query.AppendJSON(nil), want)
 				}
 				return s.send(`"end"`)
 			})
@@ -624,7 +624,7 @@ func TestFetchConcurrentFake(t *testing.T) {
 				var q struct {
 					ID int `json:"id"`
 				}
-				if err := json.Unmarshal(s.req.Query, &q); err != nil {
+				if err := json.Unmarshal(s.req.Query.AppendJSON(nil), &q); err != nil {
 					serverErr <- err
 					return
 				}
@@ -717,8 +717,8 @@ func TestPersistFake(t *testing.T) {
 			srv := startFake(t, rdb, p+"persist")
 			c := mustClient(t, rdb, client.WithPersistChannel(p+"persist"), client.WithChannelPrefix(p))
 			wait := srv.serve(t, func(s *fakeStream) error {
-				if string(s.req.Query) != tt.wantQuery {
-					return fmt.Errorf("query = %s, want %s", s.req.Query, tt.wantQuery)
+				if string(s.req.Query.AppendJSON(nil)) != tt.wantQuery {
+					return fmt.Errorf("query = %s, want %s", s.req.Query.AppendJSON(nil), tt.wantQuery)
 				}
 				return s.send(tt.reply...)
 			})

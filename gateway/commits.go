@@ -2,13 +2,14 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
+	"github.com/eventsource/eventsource/ordjson"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -80,17 +81,18 @@ func (g *Gateway) readCommits() {
 
 // readCommitted reads the events a notification names.
 func (g *Gateway) readCommitted(note messages.Committed) ([]*Event, error) {
-	ranges := make([]any, len(note.Ranges))
+	ranges := make([]*ordjson.Value, len(note.Ranges))
 	var top int64
 	for i, r := range note.Ranges {
-		ranges[i] = map[string]any{"id": map[string]any{"$between": r}}
+		between := ordjson.NewArray(number(r[0]), number(r[1]))
+		ranges[i] = ordjson.NewObject(ordjson.Member{Key: "id", Value: ordjson.NewObject(ordjson.Member{Key: "$between", Value: between})})
 		top = max(top, r[1])
 	}
-	where := any(ranges[0])
+	where := ranges[0]
 	if len(ranges) > 1 {
-		where = map[string]any{"$or": ranges}
+		where = ordjson.NewObject(ordjson.Member{Key: "$or", Value: ordjson.NewArray(ranges...)})
 	}
-	sel, err := g.selectEvents(where)
+	sel, err := g.selectEvents(where, sqlbuild.Scope{})
 	if err != nil {
 		return nil, err
 	}
@@ -117,39 +119,28 @@ func (g *Gateway) readCommitted(note messages.Committed) ([]*Event, error) {
 	}
 }
 
-// selectEvents builds the select of event columns with where (a value
-// that encodes as a $where object; nil: none) from the event table.
-func (g *Gateway) selectEvents(where any) (*sqlbuild.Select, error) {
-	q := struct {
-		Select struct {
-			Columns []string `json:"$columns"`
-			From    string   `json:"$from"`
-			Where   any      `json:"$where,omitempty"`
-		} `json:"$select"`
-	}{}
-	q.Select.Columns, q.Select.From, q.Select.Where = eventColumns, g.table.QualifiedName(), where
-	raw, err := json.Marshal(q)
-	if err != nil {
-		return nil, fmt.Errorf("encode event select: %w", err)
+// number is an integer as a JSON value.
+func number(n int64) *ordjson.Value {
+	return &ordjson.Value{Kind: ordjson.Number, Text: strconv.FormatInt(n, 10)}
+}
+
+// selectEvents builds the select of event columns from the event table,
+// with where (a $where object; nil: none), in scope.
+func (g *Gateway) selectEvents(where *ordjson.Value, scope sqlbuild.Scope) (*sqlbuild.Select, error) {
+	columns := make([]*ordjson.Value, len(eventColumns))
+	for i, c := range eventColumns {
+		columns[i] = ordjson.NewString(c)
 	}
-	sel, err := g.deps.Builder.Select(raw)
+	body := ordjson.NewObject(
+		ordjson.Member{Key: "$columns", Value: ordjson.NewArray(columns...)},
+		ordjson.Member{Key: "$from", Value: ordjson.NewString(g.table.QualifiedName())},
+	)
+	if where != nil {
+		body.Members = append(body.Members, ordjson.Member{Key: "$where", Value: where})
+	}
+	sel, err := g.deps.Builder.Select(ordjson.NewObject(ordjson.Member{Key: "$select", Value: body}), scope)
 	if err != nil {
 		return nil, fmt.Errorf("build event select: %w", err)
 	}
 	return sel, nil
-}
-
-// filterWhere is the $where of a filter. $in takes its values literally
-// (a plain string starting with ~~ would name a column).
-func filterWhere(f filter) any {
-	where := map[string]any{}
-	for col, v := range map[string]string{"domain": f.domain, "name": f.name, "pid": f.pid} {
-		if v != "" {
-			where[col] = map[string]any{"$in": []string{v}}
-		}
-	}
-	if len(where) == 0 {
-		return nil
-	}
-	return where
 }

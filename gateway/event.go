@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/ordjson"
 )
 
 // eventColumns are the columns of the event JSON, in its order:
@@ -75,80 +76,75 @@ func compactJSON(row messages.Row) messages.Row {
 
 // EventInput is one event a client posts: POST /events and persist tasks.
 type EventInput struct {
-	Pid    string          `json:"pid"`
-	Domain string          `json:"domain"`
-	Name   string          `json:"name"`
-	Data   json.RawMessage `json:"data"`
+	Pid, Domain, Name string
+	// Data is the event's data as the client sent it: any JSON value (null
+	// is stored as SQL NULL).
+	Data *ordjson.Value
 }
 
-// decodeEvents reads one event or an array of them, and checks each.
-func decodeEvents(body []byte) ([]EventInput, error) {
-	body = bytes.TrimSpace(body)
-	var items []json.RawMessage
-	switch {
-	case len(body) > 0 && body[0] == '[':
-		if err := json.Unmarshal(body, &items); err != nil {
-			return nil, badRequest("events: %s", jsonProblem(err))
-		}
-		if len(items) == 0 {
+// decodeEvents reads one event or an array of them from a decoded body,
+// and checks each.
+func decodeEvents(v *ordjson.Value) ([]EventInput, error) {
+	items := []*ordjson.Value{v}
+	switch v.Kind {
+	case ordjson.Array:
+		if len(v.Items) == 0 {
 			return nil, badRequest("events: the array is empty")
 		}
-	case len(body) > 0 && body[0] == '{':
-		items = []json.RawMessage{body}
+		items = v.Items
+	case ordjson.Object:
 	default:
 		return nil, badRequest("events: want an event object or an array of them")
 	}
 	events := make([]EventInput, len(items))
-	for i, raw := range items {
-		if err := decodeStrict(raw, &events[i], fmt.Sprintf("event %d", i)); err != nil {
+	for i, item := range items {
+		what := fmt.Sprintf("event %d", i)
+		if err := objectMembers(item, what, "pid", "domain", "name", "data"); err != nil {
 			return nil, err
 		}
-		if err := events[i].check(i); err != nil {
-			return nil, err
+		e := &events[i]
+		for _, f := range []struct {
+			name string
+			into *string
+		}{{"pid", &e.Pid}, {"domain", &e.Domain}, {"name", &e.Name}} {
+			var err error
+			if *f.into, err = stringMember(item, f.name, what); err != nil {
+				return nil, err
+			}
+			if *f.into == "" {
+				return nil, badRequest("%s: %q must be a non-empty string", what, f.name)
+			}
+		}
+		if e.Data = item.Get("data"); e.Data == nil {
+			return nil, badRequest("%s: \"data\" is required (any JSON value)", what)
 		}
 	}
 	return events, nil
 }
 
-func (e EventInput) check(i int) error {
-	for _, f := range []struct{ name, value string }{{"pid", e.Pid}, {"domain", e.Domain}, {"name", e.Name}} {
-		if f.value == "" {
-			return badRequest("event %d: %q must be a non-empty string", i, f.name)
-		}
-	}
-	if len(bytes.TrimSpace(e.Data)) == 0 {
-		return badRequest("event %d: \"data\" is required (any JSON value)", i)
-	}
-	return nil
-}
-
-// insertQuery is the $insert of events into table, for the builder.
-func insertQuery(table string, events []EventInput) []byte {
-	type doc struct {
-		Pid    string          `json:"pid"`
-		Domain string          `json:"domain"`
-		Name   string          `json:"name"`
-		Data   json.RawMessage `json:"data"`
-	}
-	docs := make([]doc, len(events))
+// insertQuery is the $insert of events into table, as the builder reads
+// it.
+func insertQuery(table string, events []EventInput) *ordjson.Value {
+	docs := make([]*ordjson.Value, len(events))
 	for i, e := range events {
-		docs[i] = doc(e)
-		// The builder reads a string for a JSON column as JSON text (what
-		// Redis clients send); over HTTP data is the value itself, so a
-		// string goes as the JSON text of that string.
-		if data := bytes.TrimSpace(e.Data); len(data) > 0 && data[0] == '"' {
-			docs[i].Data, _ = json.Marshal(string(data))
+		data := e.Data
+		if data.Kind == ordjson.String {
+			// The builder reads a string for a JSON column as JSON text
+			// (what Redis clients send); over HTTP data is the value
+			// itself, so a string goes as the JSON text of that string.
+			data = ordjson.NewString(string(ordjson.AppendString(nil, data.Text)))
 		}
+		docs[i] = ordjson.NewObject(
+			ordjson.Member{Key: "pid", Value: ordjson.NewString(e.Pid)},
+			ordjson.Member{Key: "domain", Value: ordjson.NewString(e.Domain)},
+			ordjson.Member{Key: "name", Value: ordjson.NewString(e.Name)},
+			ordjson.Member{Key: "data", Value: data},
+		)
 	}
-	var q struct {
-		Insert struct {
-			Into      string `json:"$into"`
-			Documents []doc  `json:"$documents"`
-		} `json:"$insert"`
-	}
-	q.Insert.Into, q.Insert.Documents = table, docs
-	b, _ := json.Marshal(q) // strings and valid raw JSON always encode
-	return b
+	return ordjson.NewObject(ordjson.Member{Key: "$insert", Value: ordjson.NewObject(
+		ordjson.Member{Key: "$into", Value: ordjson.NewString(table)},
+		ordjson.Member{Key: "$documents", Value: ordjson.NewArray(docs...)},
+	)})
 }
 
 // jsonMarshal encodes v as JSON.stringify would: no HTML escaping, no

@@ -25,7 +25,7 @@ func TestPostEventsRefusesBadBodies(t *testing.T) {
 		status     int
 		code, msg  string
 	}{
-		{"not JSON", `{"pid":`, 400, "bad_request", "event 0"},
+		{"not JSON", `{"pid":`, 400, "bad_request", "events: unexpected end of JSON"},
 		{"a string", `"hello"`, 400, "bad_request", "want an event object or an array"},
 		{"empty array", `[]`, 400, "bad_request", "the array is empty"},
 		{"no pid", `{"domain":"d","name":"n","data":1}`, 400, "bad_request", `"pid" must be a non-empty string`},

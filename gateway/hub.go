@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/ordjson"
 )
 
 // listener is one subscription: a GET /events stream, or one key of a
@@ -190,7 +190,7 @@ func (h *hub) tick(now time.Time) {
 		return
 	}
 	payload := []byte(`{"key":"tick","time":`)
-	payload = messages.AppendString(payload, now.UTC().Format(time.RFC3339Nano))
+	payload = ordjson.AppendString(payload, now.UTC().Format(time.RFC3339Nano))
 	payload = append(payload, '}')
 	for l := range h.ticks {
 		l.server(l, payload)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -10,24 +9,21 @@ import (
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
-// persist writes events through the server's batcher, with the same
-// validation, limits and group commit as a persist on Redis, and returns
-// their ids in order. The insert is not tied to ctx once submitted: it
-// commits even if the client goes away.
-func (g *Gateway) persist(ctx context.Context, p *Principal, events []EventInput) ([]int64, error) {
-	for i, e := range events {
-		if !p.CanWrite(e.Domain) {
-			return nil, forbidden("event %d: the token may not write domain %q", i, e.Domain)
-		}
-	}
-	ins, err := g.deps.Builder.Insert(insertQuery(g.table.QualifiedName(), events))
+// insertEvents translates events into the INSERT that stores them, inside
+// p's scope (a token limited to some domains writes only those).
+func (g *Gateway) insertEvents(p *Principal, events []EventInput) (*sqlbuild.Insert, error) {
+	ins, err := g.deps.Builder.Insert(insertQuery(g.table.QualifiedName(), events), p.scope(g.table))
 	if err != nil {
-		var qe *sqlbuild.QueryError
-		if errors.As(err, &qe) {
-			return nil, badRequest("%s", qe.Error())
-		}
-		return nil, err
+		return nil, queryError(err)
 	}
+	return ins, nil
+}
+
+// commit writes an insert of events through the server's batcher, with the
+// same validation, limits and group commit as a persist on Redis, and
+// returns their ids in order. The insert is not tied to ctx once
+// submitted: it commits even if the client goes away.
+func (g *Gateway) commit(ctx context.Context, ins *sqlbuild.Insert) ([]int64, error) {
 	type result struct {
 		ok  messages.OK
 		err error
@@ -44,10 +40,10 @@ func (g *Gateway) persist(ctx context.Context, p *Principal, events []EventInput
 		g.logger.Warn("http persist failed", "reason", string(messages.ReasonDB), "err", res.err)
 		return nil, newError(http.StatusServiceUnavailable, "unavailable", "the database failed to store the events")
 	}
-	if res.ok.InsertID <= 0 || res.ok.AffectedRows != int64(len(events)) {
-		return nil, fmt.Errorf("insert of %d events reported id %d and %d rows", len(events), res.ok.InsertID, res.ok.AffectedRows)
+	if res.ok.InsertID <= 0 || res.ok.AffectedRows != int64(ins.Rows) {
+		return nil, fmt.Errorf("insert of %d events reported id %d and %d rows", ins.Rows, res.ok.InsertID, res.ok.AffectedRows)
 	}
-	ids := make([]int64, len(events))
+	ids := make([]int64, ins.Rows)
 	for i := range ids {
 		ids[i] = res.ok.InsertID + int64(i)
 	}
@@ -62,12 +58,19 @@ func (g *Gateway) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, g.logger, err)
 		return
 	}
-	events, err := decodeEvents(body)
+	var ins *sqlbuild.Insert
+	v, err := g.decodeBody(body, "events")
+	if err == nil {
+		var events []EventInput
+		if events, err = decodeEvents(v); err == nil {
+			ins, err = g.insertEvents(principal(r), events)
+		}
+	}
 	if err != nil {
 		writeError(w, g.logger, err)
 		return
 	}
-	ids, err := g.persist(r.Context(), principal(r), events)
+	ids, err := g.commit(r.Context(), ins)
 	if err != nil && r.Context().Err() != nil {
 		return // the client left; the events commit all the same
 	}

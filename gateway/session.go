@@ -12,8 +12,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 
-	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
+	"github.com/eventsource/eventsource/ordjson"
 	"github.com/eventsource/eventsource/supervision"
 )
 
@@ -173,7 +173,7 @@ func (s *session) Receive(ctx actor.Context) {
 		ctx.Respond(keysReply{keys: s.keyList()})
 	case notifyMsg:
 		if s.keys[msg.key] != nil {
-			data := append([]byte(`{"key":`), messages.AppendString(nil, msg.key)...)
+			data := append([]byte(`{"key":`), ordjson.AppendString(nil, msg.key)...)
 			data = append(append(append(data, `,"event":`...), msg.ev.JSON...), '}')
 			s.emit(ctx, "notify", data)
 		}
@@ -185,8 +185,8 @@ func (s *session) Receive(ctx actor.Context) {
 		// The client hears it, in order with its notifies, and can read
 		// what it missed (a fetch task); the key goes on listening.
 		if s.keys[msg.key] != nil {
-			data := append([]byte(`{"key":`), messages.AppendString(nil, msg.key)...)
-			data = append(append(data, `,"reason":`...), messages.AppendString(nil, msg.reason)...)
+			data := append([]byte(`{"key":`), ordjson.AppendString(nil, msg.key)...)
+			data = append(append(data, `,"reason":`...), ordjson.AppendString(nil, msg.reason)...)
 			s.emit(ctx, "lost", append(data, '}'))
 		}
 	case taskReq:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/eventsource/eventsource/actors"
-	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // askTimeout bounds a request to a session actor.
@@ -214,13 +212,6 @@ func (g *Gateway) changeKeys(w http.ResponseWriter, r *http.Request, add bool) {
 	writeJSON(w, http.StatusOK, map[string][]string{"keys": reply.keys})
 }
 
-// taskRequest is the body of POST /sessions/{id}/tasks.
-type taskRequest struct {
-	Type   string          `json:"type"`
-	Query  json.RawMessage `json:"query"`
-	Events json.RawMessage `json:"events"`
-}
-
 func (g *Gateway) submitTask(w http.ResponseWriter, r *http.Request) {
 	ref := g.lookup(w, r)
 	if ref == nil {
@@ -244,53 +235,59 @@ func (g *Gateway) submitTask(w http.ResponseWriter, r *http.Request) {
 }
 
 // taskFromRequest validates a task before it reaches the session: the
-// query or the events, and the token's grants.
+// query or the events, inside the token's scope. The body, {"type":
+// "fetch", "query": {...}} or {"type": "persist", "events": [...]}, is
+// decoded once.
 func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskReq, error) {
 	body, err := readBody(w, r, g.cfg.MaxBodyBytes)
 	if err != nil {
 		return taskReq{}, err
 	}
-	var req taskRequest
-	if err := decodeStrict(body, &req, "task"); err != nil {
+	req, err := g.decodeBody(body, "task")
+	if err != nil {
+		return taskReq{}, err
+	}
+	if err := objectMembers(req, "task", "type", "query", "events"); err != nil {
+		return taskReq{}, err
+	}
+	kind, err := stringMember(req, "type", "task")
+	if err != nil {
 		return taskReq{}, err
 	}
 	p := principal(r)
-	switch req.Type {
+	switch kind {
 	case "fetch":
-		if len(req.Query) == 0 {
+		query := req.Get("query")
+		if query == nil {
 			return taskReq{}, badRequest("task: a fetch needs a \"query\" with a $select")
 		}
-		query := []byte(req.Query)
-		if !p.readsAll() {
-			if query, err = g.restrictToDomains(query, p.readable()); err != nil {
-				return taskReq{}, err
-			}
-		}
-		sel, err := g.deps.Builder.Select(query)
+		sel, err := g.deps.Builder.Select(query, p.scope(g.table))
 		if err != nil {
-			var qe *sqlbuild.QueryError
-			if errors.As(err, &qe) {
-				return taskReq{}, badRequest("%s", qe.Error())
-			}
-			return taskReq{}, err
+			return taskReq{}, queryError(err)
 		}
 		return taskReq{kind: "fetch", pager: actors.NewPager(sel, g.deps.Store, true, g.cfg.PageSize, g.cfg.MaxBufferedRows)}, nil
 	case "persist":
-		if len(req.Events) == 0 {
+		list := req.Get("events")
+		if list == nil {
 			return taskReq{}, badRequest("task: a persist needs \"events\"")
 		}
-		events, err := decodeEvents(req.Events)
+		events, err := decodeEvents(list)
 		if err != nil {
 			return taskReq{}, err
 		}
-		for i, e := range events {
-			if !p.CanWrite(e.Domain) {
-				return taskReq{}, forbidden("event %d: the token may not write domain %q", i, e.Domain)
+		// Every chunk is translated now: a task outside the token's scope
+		// is refused before any of it commits.
+		t := taskReq{kind: "persist", events: len(events)}
+		for start := 0; start < len(events); start += persistChunk {
+			ins, err := g.insertEvents(p, events[start:min(start+persistChunk, len(events))])
+			if err != nil {
+				return taskReq{}, err
 			}
+			t.inserts = append(t.inserts, ins)
 		}
-		return taskReq{kind: "persist", events: events}, nil
+		return t, nil
 	}
-	return taskReq{}, badRequest("task: \"type\" must be \"fetch\" or \"persist\", got %q", req.Type)
+	return taskReq{}, badRequest("task: \"type\" must be \"fetch\" or \"persist\", got %q", kind)
 }
 
 func (g *Gateway) cancelTask(w http.ResponseWriter, r *http.Request) {

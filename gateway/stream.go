@@ -249,7 +249,7 @@ func (d dedup) seen(id int64) bool {
 // snapshot bound its first page takes; the writes pace the reads.
 func (s *eventStream) replay() (dedup, error) {
 	d := dedup{start: s.last}
-	sel, err := s.g.selectEvents(filterWhere(s.f))
+	sel, err := s.g.selectEvents(nil, filterScope(s.g.table, s.f))
 	if err != nil {
 		return d, err
 	}
@@ -347,7 +347,11 @@ func (s *eventStream) endByActor() error {
 // headID is the newest event id now: where a stream without a start point
 // begins.
 func (g *Gateway) headID(ctx context.Context) (int64, error) {
-	sel, err := g.deps.Builder.Select([]byte(`{"$select": {"$columns": ["id"], "$from": "` + g.table.QualifiedName() + `", "$orderBy": {"id": -1}, "$limit": 1}}`))
+	query, err := g.deps.Builder.Parse([]byte(`{"$select": {"$columns": ["id"], "$from": "` + g.table.QualifiedName() + `", "$orderBy": {"id": -1}, "$limit": 1}}`))
+	if err != nil {
+		return 0, err
+	}
+	sel, err := g.deps.Builder.Select(query, sqlbuild.Scope{})
 	if err != nil {
 		return 0, err
 	}

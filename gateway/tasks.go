@@ -9,6 +9,8 @@ import (
 
 	"github.com/eventsource/eventsource/actors"
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/ordjson"
+	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // persistChunk is how many events of a persist task go to the batcher at
@@ -17,12 +19,13 @@ const persistChunk = 100
 
 // Messages of tasks; none goes on the wire.
 type (
-	// taskReq starts a task: a fetch (pager) or a persist (events).
-	// Answered with taskReply.
+	// taskReq starts a task: a fetch (pager) or a persist (its events'
+	// inserts, persistChunk events each). Answered with taskReply.
 	taskReq struct {
-		kind   string
-		pager  *actors.Pager
-		events []EventInput
+		kind    string
+		pager   *actors.Pager
+		inserts []*sqlbuild.Insert
+		events  int
 	}
 	taskReply struct {
 		id  string
@@ -83,7 +86,7 @@ func (s *session) startTask(req taskReq) taskReply {
 		t.next = make(chan struct{}, 1)
 		go readPages(ctx, req.pager, id, t.next, send)
 	case "persist":
-		go s.g.persistTask(ctx, s.p, id, req.events, send)
+		go s.g.persistTask(ctx, id, req.inserts, req.events, send)
 	}
 	return taskReply{id: id}
 }
@@ -107,23 +110,23 @@ func readPages(ctx context.Context, pager *actors.Pager, id string, next <-chan 
 	}
 }
 
-// persistTask commits events chunk by chunk through the batcher. A
-// cancelled task stops between chunks; what committed stays.
-func (g *Gateway) persistTask(ctx context.Context, p *Principal, id string, events []EventInput, send func(any)) {
-	ids := make([]int64, 0, len(events))
-	for start := 0; start < len(events); start += persistChunk {
+// persistTask commits a task's inserts, a chunk of events each, through
+// the batcher. A cancelled task stops between chunks; what committed
+// stays.
+func (g *Gateway) persistTask(ctx context.Context, id string, inserts []*sqlbuild.Insert, events int, send func(any)) {
+	ids := make([]int64, 0, events)
+	for _, ins := range inserts {
 		if ctx.Err() != nil {
 			return
 		}
-		chunk := events[start:min(start+persistChunk, len(events))]
 		// The chunk commits whatever happens to the task; wait for it.
-		got, err := g.persist(context.WithoutCancel(ctx), p, chunk)
+		got, err := g.commit(context.WithoutCancel(ctx), ins)
 		if err != nil {
 			send(persistStep{task: id, finished: true, err: err})
 			return
 		}
 		ids = append(ids, got...)
-		send(persistStep{task: id, done: len(ids), total: len(events)})
+		send(persistStep{task: id, done: len(ids), total: events})
 	}
 	send(persistStep{task: id, finished: true, ids: ids})
 }
@@ -227,7 +230,7 @@ func (s *session) pump(ctx actor.Context) {
 			row := compactJSON(t.buf[0])
 			t.buf[0] = messages.Row{}
 			t.buf = t.buf[1:]
-			data := append([]byte(`{"task":`), messages.AppendString(nil, t.id)...)
+			data := append([]byte(`{"task":`), ordjson.AppendString(nil, t.id)...)
 			data = append(row.AppendJSON(append(data, `,"row":`...)), '}')
 			s.emit(ctx, "row", data)
 			t.rows++

@@ -5,7 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/eventsource/eventsource/ordjson"
 )
 
 // Row is one result row. Built by the stream's cursor, encoded here, sent by
@@ -35,7 +36,7 @@ func (r Row) AppendJSON(buf []byte) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = AppendString(buf, col)
+		buf = ordjson.AppendString(buf, col)
 		buf = append(buf, ':')
 		digits := 3
 		if i < len(r.TimeDigits) && r.TimeDigits[i] > 3 {
@@ -51,9 +52,9 @@ func appendValue(buf []byte, v any, digits int) []byte {
 	case nil:
 		return append(buf, "null"...)
 	case string:
-		return AppendString(buf, v)
+		return ordjson.AppendString(buf, v)
 	case []byte:
-		return AppendString(buf, v)
+		return ordjson.AppendString(buf, v)
 	case int64:
 		return strconv.AppendInt(buf, v, 10)
 	case uint64:
@@ -156,69 +157,4 @@ func appendDigits(buf []byte, n, width int) []byte {
 		n /= 10
 	}
 	return buf
-}
-
-const hexDigits = "0123456789abcdef"
-
-// plain marks the bytes a JSON string holds as they are: printable ASCII
-// but the quote and the backslash. One load per byte instead of four
-// comparisons.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// AppendString writes s as a JSON string the way JSON.stringify does: only
-// quotes, backslashes and control characters are escaped (encoding/json also
-// escapes <, >, & and U+2028/9, which would change the bytes). Invalid UTF-8
-// becomes U+FFFD.
-//
-// s may be text's bytes, so that text read into a buffer is written without
-// a copy to a string first.
-func AppendString[S ~string | ~[]byte](buf []byte, s S) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if plain[c] {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			case '\b':
-				buf = append(buf, '\\', 'b')
-			case '\f':
-				buf = append(buf, '\\', 'f')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		// At most 4 bytes: the conversion stays on the stack.
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, "\ufffd"...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
 }

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/ordjson"
 )
 
 func TestRowAppendJSON(t *testing.T) {
@@ -332,14 +333,14 @@ func TestAppendString(t *testing.T) {
 		{"\xed\xa0\x80", "\"\ufffd\ufffd\ufffd\""}, // an encoded surrogate
 	}
 	for _, tt := range tests {
-		if got := string(messages.AppendString(nil, tt.in)); got != tt.want {
+		if got := string(ordjson.AppendString(nil, tt.in)); got != tt.want {
 			t.Errorf("AppendString(%q) = %s, want %s", tt.in, got, tt.want)
 		}
 	}
 	// Whatever goes in, what comes out is valid UTF-8 and valid JSON that
 	// decodes back to the input (with invalid bytes replaced).
 	for _, s := range append(stringCases, "a\xffb", "\xe2\x82", "\xf0\x9f\x9a") {
-		got := messages.AppendString(nil, s)
+		got := ordjson.AppendString(nil, s)
 		if !utf8.Valid(got) {
 			t.Errorf("AppendString(%q) = %q is not valid UTF-8", s, got)
 		}
@@ -402,7 +403,7 @@ func TestAppendStringMatchesNode(t *testing.T) {
 		t.Fatalf("node returned %d strings, want %d", len(want), len(stringCases))
 	}
 	for i, s := range stringCases {
-		if got := string(messages.AppendString(nil, s)); got != want[i] {
+		if got := string(ordjson.AppendString(nil, s)); got != want[i] {
 			t.Errorf("AppendString(%q):\n got %q\nnode %q", s, got, want[i])
 		}
 	}
@@ -472,18 +473,5 @@ func TestOKEncode(t *testing.T) {
 				t.Fatalf("Encode:\n got %s\nwant %s", got, tt.want)
 			}
 		})
-	}
-}
-
-// BenchmarkAppendString encodes a row's text: an event's JSON data and its
-// pid.
-func BenchmarkAppendString(b *testing.B) {
-	data := []byte(`{"n": 12345, "text": "abcdefghijabcdefghijabcdefghij", "more": "some longer plain text value here"}`)
-	pid := []byte("bench-abcdef0123-p-42")
-	buf := make([]byte, 0, 512)
-	b.SetBytes(int64(len(data) + len(pid)))
-	for b.Loop() {
-		buf = messages.AppendString(buf[:0], data)
-		buf = messages.AppendString(buf, pid)
 	}
 }

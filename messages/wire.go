@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/eventsource/eventsource/ordjson"
 )
 
 // Control strings and terminals. On the wire each is a JSON string, so
@@ -32,8 +34,9 @@ var (
 	ErrorJSON    = []byte(`"error"`)
 )
 
-// Request is what a client publishes on a request channel (fetch or persist).
-// Sent by clients, received by the router; on the wire.
+// Request is what a client publishes on a request channel (fetch or persist),
+// as clients build it: the query as JSON text. Sent by clients; on the wire.
+// The server decodes it as a ReceivedRequest.
 //
 // Only Channel and Query exist in the original protocol. The other fields are
 // opt-in extensions: leaving them out keeps every byte the server sends
@@ -41,8 +44,7 @@ var (
 type Request struct {
 	// Channel is the response channel the server answers on.
 	Channel string `json:"channel"`
-	// Query is the json-sql-builder2 query, kept raw so that sqlbuild can
-	// decode it with key order and exact numbers.
+	// Query is the json-sql-builder2 query as JSON text, written as it is.
 	Query json.RawMessage `json:"query"`
 	// Reason asks for terminal errors as ErrorReply objects instead of the
 	// bare "error" string.
@@ -61,7 +63,7 @@ type Request struct {
 // of the query.
 func (r Request) AppendJSON(buf []byte) []byte {
 	buf = append(buf, `{"channel":`...)
-	buf = AppendString(buf, r.Channel)
+	buf = ordjson.AppendString(buf, r.Channel)
 	buf = append(buf, `,"query":`...)
 	if len(r.Query) == 0 {
 		buf = append(buf, "null"...)
@@ -81,6 +83,20 @@ func (r Request) AppendJSON(buf []byte) []byte {
 	return append(buf, '}')
 }
 
+// ReceivedRequest is a request as the server received it: the envelope of
+// Request with its query decoded once, into the order-preserving tree that
+// sqlbuild translates. Built by DecodeRequest, held by the router and the
+// actor that answers it; not on the wire.
+type ReceivedRequest struct {
+	Channel string
+	// Query is the json-sql-builder2 query: an object, unless the request
+	// failed to decode (then it may be nil).
+	Query  *ordjson.Value
+	Reason bool
+	Decode bool
+	Window int
+}
+
 // RequestLimits bound what DecodeRequest accepts.
 type RequestLimits struct {
 	// MaxBytes is the largest request accepted, in bytes.
@@ -89,11 +105,16 @@ type RequestLimits struct {
 	MaxChannel int
 	// MaxWindow is the largest credit window a client may ask for.
 	MaxWindow int
+	// MaxQueryDepth and MaxQueryValues bound the query's nesting and its
+	// number of JSON values (0: no limit). They are the builder's limits
+	// (sqlbuild.Limits), applied while the request is decoded.
+	MaxQueryDepth  int
+	MaxQueryValues int
 }
 
 // DefaultRequestLimits are the limits used when the operator sets none.
 func DefaultRequestLimits() RequestLimits {
-	return RequestLimits{MaxBytes: 1 << 20, MaxChannel: 256, MaxWindow: 1024}
+	return RequestLimits{MaxBytes: 1 << 20, MaxChannel: 256, MaxWindow: 1024, MaxQueryDepth: 32, MaxQueryValues: 10000}
 }
 
 // ErrNoChannel marks a request that names no usable response channel: the
@@ -103,48 +124,106 @@ var ErrNoChannel = errors.New("request names no usable response channel")
 // ErrBadRequest marks a request with a usable channel but invalid content.
 var ErrBadRequest = errors.New("bad request")
 
-// DecodeRequest parses a request under limits. When the error wraps
-// ErrBadRequest, the returned Request still carries the response channel and
-// the opt-in fields so that the error can be reported there.
-func DecodeRequest(payload []byte, limits RequestLimits) (Request, error) {
-	var req Request
+// envelopeValues is how many JSON values a request may hold beyond its
+// query's: the object and its channel, reason, decode and window.
+const envelopeValues = 5
+
+// DecodeRequest parses a request under limits, in one pass, into a
+// ReceivedRequest whose query is an ordered tree. When the error wraps
+// ErrBadRequest, the result still carries the response channel and the
+// reason opt-in, so that the error can be reported there.
+func DecodeRequest(payload []byte, limits RequestLimits) (ReceivedRequest, error) {
 	if limits.MaxBytes > 0 && len(payload) > limits.MaxBytes {
 		// Still try to find the channel so the client hears why. The
 		// subscriber keeps only the start of a long request, so its size is
 		// not known here.
-		req = sniff(payload, limits)
-		if req.Channel == "" {
-			return req, fmt.Errorf("request exceeds %d bytes: %w", limits.MaxBytes, ErrNoChannel)
-		}
-		return req, fmt.Errorf("request exceeds %d bytes: %w", limits.MaxBytes, ErrBadRequest)
+		return sniffed(payload, limits, fmt.Errorf("request exceeds %d bytes", limits.MaxBytes))
 	}
-	if err := json.Unmarshal(payload, &req); err != nil {
-		req = sniff(payload, limits)
-		if req.Channel == "" {
-			return req, fmt.Errorf("decode request: %v: %w", err, ErrNoChannel)
+	treeLimits := ordjson.Limits{}
+	if limits.MaxQueryDepth > 0 {
+		treeLimits.MaxDepth = limits.MaxQueryDepth + 1 // the query sits in the envelope
+	}
+	if limits.MaxQueryValues > 0 {
+		treeLimits.MaxNodes = limits.MaxQueryValues + envelopeValues
+	}
+	v, err := ordjson.Decode(payload, treeLimits)
+	if err != nil {
+		if errors.Is(err, ordjson.ErrLimit) {
+			err = fmt.Errorf("query: %w", err)
 		}
-		return req, fmt.Errorf("decode request: %v: %w", err, ErrBadRequest)
+		return sniffed(payload, limits, fmt.Errorf("decode request: %w", err))
+	}
+	if v.Kind != ordjson.Object {
+		return ReceivedRequest{}, fmt.Errorf("request must be a JSON object, got %s: %w", v.Kind, ErrNoChannel)
+	}
+	var req ReceivedRequest
+	var problems []string
+	channelSeen := false
+	for _, m := range v.Members {
+		switch m.Key {
+		case "channel":
+			channelSeen = true
+			if m.Value.Kind != ordjson.String {
+				return ReceivedRequest{}, fmt.Errorf("request channel must be a string, got %s: %w", m.Value.Kind, ErrNoChannel)
+			}
+			req.Channel = m.Value.Text
+		case "query":
+			req.Query = m.Value
+		case "reason", "decode":
+			if m.Value.Kind != ordjson.Bool {
+				problems = append(problems, fmt.Sprintf("%s must be true or false", m.Key))
+				continue
+			}
+			if m.Key == "reason" {
+				req.Reason = m.Value.Bool
+			} else {
+				req.Decode = m.Value.Bool
+			}
+		case "window":
+			n, err := strconv.Atoi(m.Value.Text)
+			if m.Value.Kind != ordjson.Number || err != nil {
+				problems = append(problems, "window must be an integer")
+				continue
+			}
+			req.Window = n
+		}
+	}
+	if !channelSeen {
+		return ReceivedRequest{}, fmt.Errorf("request has no channel: %w", ErrNoChannel)
 	}
 	if err := ValidateChannel(req.Channel, limits.MaxChannel); err != nil {
-		return Request{}, fmt.Errorf("request channel: %w: %w", err, ErrNoChannel)
+		return ReceivedRequest{}, fmt.Errorf("request channel: %w: %w", err, ErrNoChannel)
 	}
-	switch q := bytes.TrimSpace(req.Query); {
-	case len(q) == 0 || bytes.Equal(q, []byte("null")):
+	switch {
+	case len(problems) > 0:
+		return ReceivedRequest{Channel: req.Channel, Reason: req.Reason}, fmt.Errorf("request %s: %w", strings.Join(problems, ", "), ErrBadRequest)
+	case req.Query == nil || req.Query.Kind == ordjson.Null:
 		return req, fmt.Errorf("request has no query: %w", ErrBadRequest)
-	case q[0] != '{':
+	case req.Query.Kind != ordjson.Object:
 		return req, fmt.Errorf("request query must be a JSON object: %w", ErrBadRequest)
-	}
-	if req.Window < 0 || (limits.MaxWindow > 0 && req.Window > limits.MaxWindow) {
+	case limits.MaxQueryValues > 0 && req.Query.Count() > limits.MaxQueryValues:
+		return req, fmt.Errorf("query: more than %d JSON values: %w", limits.MaxQueryValues, ErrBadRequest)
+	case req.Window < 0 || (limits.MaxWindow > 0 && req.Window > limits.MaxWindow):
 		return req, fmt.Errorf("request window %d outside 1..%d: %w", req.Window, limits.MaxWindow, ErrBadRequest)
 	}
 	return req, nil
 }
 
-// sniff finds, in a request that failed to decode as a whole (say, a query
-// of the wrong type), what is needed to report the error: a usable
+// sniffed is the answer to a request that could not be decoded as a whole:
+// cause, as a bad request on the channel sniff finds, or as ErrNoChannel.
+func sniffed(payload []byte, limits RequestLimits, cause error) (ReceivedRequest, error) {
+	req := sniff(payload, limits)
+	if req.Channel == "" {
+		return req, fmt.Errorf("%w: %w", cause, ErrNoChannel)
+	}
+	return req, fmt.Errorf("%w: %w", cause, ErrBadRequest)
+}
+
+// sniff finds, in a request that failed to decode as a whole (too long,
+// truncated, a duplicate key, a query over the limits), what is needed to report the error: a usable
 // "channel" and the "reason" opt-in. A field of the wrong type is skipped.
-func sniff(payload []byte, limits RequestLimits) Request {
-	var req Request
+func sniff(payload []byte, limits RequestLimits) ReceivedRequest {
+	var req ReceivedRequest
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return req
@@ -169,6 +248,28 @@ func sniff(payload []byte, limits RequestLimits) Request {
 		}
 	}
 	return req
+}
+
+// Channels are the server's request channels and its commit channel: the
+// names no response channel may take, since an answer there would be read
+// as a request or an announcement.
+type Channels struct {
+	Fetch, Persist, FetchNext string
+	// Commit is where servers announce commits (Committed); empty: none.
+	Commit string
+}
+
+// Reserved reports whether channel is one of c, and so no response
+// channel.
+func (c Channels) Reserved(channel string) bool {
+	return channel == c.Fetch || channel == c.Persist || channel == c.FetchNext || (c.Commit != "" && channel == c.Commit)
+}
+
+// ReservedBytes is Reserved for a channel name as the subscriber read it,
+// compared in place, without a copy.
+func (c Channels) ReservedBytes(channel []byte) bool {
+	return string(channel) == c.Fetch || string(channel) == c.Persist || string(channel) == c.FetchNext ||
+		(c.Commit != "" && string(channel) == c.Commit)
 }
 
 // ValidateChannel checks that a response channel name is usable: non-empty,

@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/ordjson"
 )
 
 func TestDecodeRequest(t *testing.T) {
 	t.Parallel()
-	limits := messages.RequestLimits{MaxBytes: 256, MaxChannel: 16, MaxWindow: 8}
+	limits := messages.RequestLimits{MaxBytes: 256, MaxChannel: 16, MaxWindow: 8, MaxQueryDepth: 3, MaxQueryValues: 6}
 	// pad makes a valid request longer than limits.MaxBytes.
 	pad := strings.Repeat("x", 300)
 	tests := []struct {
@@ -21,56 +22,56 @@ func TestDecodeRequest(t *testing.T) {
 		// unlimited decodes with the zero RequestLimits instead of limits.
 		unlimited bool
 		wantErr   error // nil, ErrBadRequest or ErrNoChannel
-		want      messages.Request
+		want      messages.ReceivedRequest
 	}{
 		{
 			name:    "valid",
 			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":"p"}}}}`,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{"$where":{"pid":"p"}}}`)},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{"$where":{"pid":"p"}}}`)},
 		},
 		{
 			name:    "valid with whitespace and unknown fields",
 			payload: " {\n \"channel\" : \"c1\" , \"extra\": [1,2], \"query\" : {\"$select\":{}} }\n",
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{}}`)},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{}}`)},
 		},
 		{
 			name:    "opt-in fields",
 			payload: `{"channel":"c1","query":{"$select":{}},"reason":true,"decode":true,"window":8}`,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{}}`), Reason: true, Decode: true, Window: 8},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{}}`), Reason: true, Decode: true, Window: 8},
 		},
 		{
 			name:    "opt-in fields off",
 			payload: `{"channel":"c1","query":{"$select":{}},"reason":false,"decode":false,"window":0}`,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{"$select":{}}`)},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{}}`)},
 		},
 		{
 			name:    "channel of exactly the maximum length",
 			payload: `{"channel":"0123456789abcdef","query":{}}`,
-			want:    messages.Request{Channel: "0123456789abcdef", Query: json.RawMessage(`{}`)},
+			want:    messages.ReceivedRequest{Channel: "0123456789abcdef", Query: tree(`{}`)},
 		},
 		{
 			name:      "no limits",
 			payload:   `{"channel":"` + pad + `","query":{},"window":100000}`,
 			unlimited: true,
-			want:      messages.Request{Channel: pad, Query: json.RawMessage(`{}`), Window: 100000},
+			want:      messages.ReceivedRequest{Channel: pad, Query: tree(`{}`), Window: 100000},
 		},
 		{
 			name:    "too big with the channel first",
 			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":"` + pad + `"}}}}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1"},
+			want:    messages.ReceivedRequest{Channel: "c1"},
 		},
 		{
 			name:    "too big with the channel after the query",
 			payload: `{"query":{"$select":{"$where":{"pid":"` + pad + `"}}},"channel":"c1"}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1"},
+			want:    messages.ReceivedRequest{Channel: "c1"},
 		},
 		{
 			name:    "too big and truncated after the channel",
 			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":"` + pad,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1"},
+			want:    messages.ReceivedRequest{Channel: "c1"},
 		},
 		{
 			name:    "too big without a channel",
@@ -103,43 +104,43 @@ func TestDecodeRequest(t *testing.T) {
 			name:    "missing query",
 			payload: `{"channel":"c1","reason":true}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1", Reason: true},
+			want:    messages.ReceivedRequest{Channel: "c1", Reason: true},
 		},
 		{
 			name:    "null query",
 			payload: `{"channel":"c1","query":null,"decode":true}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`null`), Decode: true},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`null`), Decode: true},
 		},
 		{
 			name:    "string query",
 			payload: `{"channel":"c1","query":"SELECT * FROM event","reason":true}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`"SELECT * FROM event"`), Reason: true},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`"SELECT * FROM event"`), Reason: true},
 		},
 		{
 			name:    "array query",
 			payload: `{"channel":"c1","query":[{"$select":{}}]}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`[{"$select":{}}]`)},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`[{"$select":{}}]`)},
 		},
 		{
 			name:    "number query",
 			payload: `{"channel":"c1","query":42}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`42`)},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`42`)},
 		},
 		{
 			name:    "window negative",
 			payload: `{"channel":"c1","query":{},"window":-1,"reason":true}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{}`), Window: -1, Reason: true},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{}`), Window: -1, Reason: true},
 		},
 		{
 			name:    "window over the maximum",
 			payload: `{"channel":"c1","query":{},"window":9}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1", Query: json.RawMessage(`{}`), Window: 9},
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{}`), Window: 9},
 		},
 		// A field of the wrong type fails json.Unmarshal as a whole; the
 		// channel is still found so the client hears "error".
@@ -147,25 +148,53 @@ func TestDecodeRequest(t *testing.T) {
 			name:    "window a string",
 			payload: `{"channel":"c1","query":{},"window":"3"}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1"},
+			want:    messages.ReceivedRequest{Channel: "c1"},
 		},
 		{
 			name:    "reason a string, channel last",
 			payload: `{"query":{"$select":{}},"reason":"yes","channel":"c1"}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1"},
+			want:    messages.ReceivedRequest{Channel: "c1"},
 		},
 		{
 			name:    "window fractional",
 			payload: `{"channel":"c1","query":{},"window":1.5}`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1"},
+			want:    messages.ReceivedRequest{Channel: "c1"},
 		},
 		{
 			name:    "truncated JSON after the channel",
 			payload: `{"channel":"c1","query":{"$select":`,
 			wantErr: messages.ErrBadRequest,
-			want:    messages.Request{Channel: "c1"},
+			want:    messages.ReceivedRequest{Channel: "c1"},
+		},
+		{
+			name:    "query at the depth limit",
+			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":"p"}}}}`,
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{"$where":{"pid":"p"}}}`)},
+		},
+		{
+			name:    "query over the depth limit",
+			payload: `{"channel":"c1","query":{"$select":{"$where":{"pid":{"$eq":"p"}}}},"reason":true}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.ReceivedRequest{Channel: "c1", Reason: true},
+		},
+		{
+			name:    "query at the values limit",
+			payload: `{"channel":"c1","query":{"$select":{"$columns":["a","b","c"]}},"window":2,"reason":false}`,
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{"$columns":["a","b","c"]}}`), Window: 2},
+		},
+		{
+			name:    "query over the values limit",
+			payload: `{"channel":"c1","query":{"$select":{"$columns":["a","b","c","d"]}}}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{"$columns":["a","b","c","d"]}}`)},
+		},
+		{
+			name:    "duplicate key",
+			payload: `{"channel":"c1","query":{"$select":{}},"query":{"$select":{}}}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.ReceivedRequest{Channel: "c1"},
 		},
 		{
 			name:    "wrong type and no channel",
@@ -196,14 +225,23 @@ func TestDecodeRequest(t *testing.T) {
 				t.Errorf("Channel = %q with ErrNoChannel, want empty", got.Channel)
 			}
 			if !requestEqual(got, tt.want) {
-				t.Errorf("DecodeRequest = %+v (query %s), want %+v (query %s)", got, got.Query, tt.want, tt.want.Query)
+				t.Errorf("DecodeRequest = %+v (query %s), want %+v (query %s)", got, got.Query.AppendJSON(nil), tt.want, tt.want.Query.AppendJSON(nil))
 			}
 		})
 	}
 }
 
-func requestEqual(a, b messages.Request) bool {
-	return a.Channel == b.Channel && bytes.Equal(a.Query, b.Query) &&
+// tree decodes a query for the want of a case.
+func tree(query string) *ordjson.Value {
+	v, err := ordjson.Decode([]byte(query), ordjson.Limits{})
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func requestEqual(a, b messages.ReceivedRequest) bool {
+	return a.Channel == b.Channel && bytes.Equal(a.Query.AppendJSON(nil), b.Query.AppendJSON(nil)) &&
 		a.Reason == b.Reason && a.Decode == b.Decode && a.Window == b.Window
 }
 

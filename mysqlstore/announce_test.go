@@ -20,7 +20,7 @@ func TestAddedIDs(t *testing.T) {
 	}
 	b := sqlbuild.NewBuilder(cat, sqlbuild.Limits{})
 	insert := func(q string) *sqlbuild.Insert {
-		ins, err := b.Insert([]byte(q))
+		ins, err := b.InsertJSON([]byte(q), sqlbuild.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

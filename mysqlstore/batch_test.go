@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/sqlbuild"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -46,7 +47,7 @@ func TestBatcherGivesEachRequestItsOwnResult(t *testing.T) {
 			pid = strings.Repeat("x", 300)
 			docs = []string{fmt.Sprintf(`{"pid":%q,"domain":"d","name":"n0","data":{}}`, pid)}
 		}
-		ins, err := b.Insert([]byte(`{"$insert":{"$documents":[` + strings.Join(docs, ",") + `]}}`))
+		ins, err := b.InsertJSON([]byte(`{"$insert":{"$documents":[`+strings.Join(docs, ",")+`]}}`), sqlbuild.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +92,7 @@ func TestBatcherAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	batcher.Close()
-	ins, err := b.Insert([]byte(`{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":{}}}}`))
+	ins, err := b.InsertJSON([]byte(`{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":{}}}}`), sqlbuild.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestBatcherWhenIDsAreNotConsecutive(t *testing.T) {
 			}
 			docs[j] = fmt.Sprintf(`{"pid":%q,"domain":"d","name":"n%d","data":{}}`, pid, j)
 		}
-		ins, err := b.Insert([]byte(`{"$insert":{"$documents":[` + strings.Join(docs, ",") + `]}}`))
+		ins, err := b.InsertJSON([]byte(`{"$insert":{"$documents":[`+strings.Join(docs, ",")+`]}}`), sqlbuild.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +267,7 @@ func TestBatcherMaxBatch(t *testing.T) {
 			const requests = 20
 			var wg sync.WaitGroup
 			for i := range requests {
-				ins, err := b.Insert(fmt.Appendf(nil, `{"$insert":{"$documents":{"pid":"max%d","domain":"d","name":"n%d","data":{}}}}`, max, i))
+				ins, err := b.InsertJSON(fmt.Appendf(nil, `{"$insert":{"$documents":{"pid":"max%d","domain":"d","name":"n%d","data":{}}}}`, max, i), sqlbuild.Scope{})
 				if err != nil {
 					t.Fatal(err)
 				}

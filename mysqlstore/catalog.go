@@ -52,6 +52,7 @@ func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild
 			return nil, fmt.Errorf("scan column: %w", err)
 		}
 		c.JSON = dataType == "json"
+		c.Nullable = nullable
 		c.Keyset = !nullable && keysetTypes[dataType]
 		if key == "PRI" {
 			primaries++

@@ -53,7 +53,7 @@ func TestReadPayloadsEncodeAsRows(t *testing.T) {
 		{"read whole", `{"$select":{"e":true,"n":{"$count":"*"},"$groupBy":"e"}}`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sel, err := b.Select([]byte(tt.query))
+			sel, err := b.SelectJSON([]byte(tt.query), sqlbuild.Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func BenchmarkReadPage(b *testing.B) {
 		mustExec(b, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) VALUES ('bench-pid', 'shop', 'created', ?)",
 			`{"order": 1234, "items": ["a", "b"], "total": 42.5, "note": "a line of text"}`)
 	}
-	sel, err := builder.Select([]byte(`{"$select":{"$where":{"pid":"bench-pid"}}}`))
+	sel, err := builder.SelectJSON([]byte(`{"$select":{"$where":{"pid":"bench-pid"}}}`), sqlbuild.Scope{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestKeysetPagesSeek(t *testing.T) {
 	if err := db.QueryRowContext(testContext(t), "SELECT MIN(id), MAX(id) FROM `"+name+"`.event WHERE pid = 'long'").Scan(&lo, &hi); err != nil {
 		t.Fatal(err)
 	}
-	sel, err := mustBuilder(t, db, name+".event").Select([]byte(`{"$select":{"$where":{"pid":"long"}}}`))
+	sel, err := mustBuilder(t, db, name+".event").SelectJSON([]byte(`{"$select":{"$where":{"pid":"long"}}}`), sqlbuild.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestChooseSeek(t *testing.T) {
 		{`{"$select":{"$where":{"name":"rare","pid":{"$eq":"other-1"}}}}`, "name", "[name id]"},
 	} {
 		t.Run(tt.query, func(t *testing.T) {
-			sel, err := b.Select([]byte(tt.query))
+			sel, err := b.SelectJSON([]byte(tt.query), sqlbuild.Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +209,7 @@ func TestChooseSeek(t *testing.T) {
 	}
 	// An exact index needs no choice, nor does a query with no equality.
 	for _, q := range []string{`{"$select":{"$where":{"pid":"long"}}}`, `{"$select":{"$where":{"pid":{"$ne":"x"}}}}`} {
-		sel, err := b.Select([]byte(q))
+		sel, err := b.SelectJSON([]byte(q), sqlbuild.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/ordjson"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -254,7 +255,7 @@ func (t *encodedText) AppendJSON(buf []byte) []byte {
 	case t.decodeJSON && json.Valid(t.raw):
 		return append(buf, t.raw...)
 	}
-	return messages.AppendString(buf, t.raw)
+	return ordjson.AppendString(buf, t.raw)
 }
 
 // wireValue converts a scanned value to one messages.Row encodes.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -77,31 +78,63 @@ var migrations embed.FS
 
 var identifier = regexp.MustCompile(`^[A-Za-z0-9_$]{1,64}$`)
 
-// Migrate creates the database and the event table if they are missing. It
-// is idempotent and never alters an existing table, so a table made by the
-// original schema (without id) is left as it is.
-func Migrate(ctx context.Context, db *sql.DB, database string) error {
+// Migrate creates the database and the event table if they are missing,
+// and brings an event table of an earlier release up to date. It is
+// idempotent and returns what it changed, one line per change, for the
+// operator to read (nothing when the table was already current).
+func Migrate(ctx context.Context, db *sql.DB, database string) ([]string, error) {
 	if !identifier.MatchString(database) {
-		return fmt.Errorf("migrate: database name %q is not a plain identifier", database)
+		return nil, fmt.Errorf("migrate: database name %q is not a plain identifier", database)
 	}
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+database+"` DEFAULT CHARACTER SET utf8mb4"); err != nil {
-		return fmt.Errorf("migrate: create database %s: %w", database, err)
+		return nil, fmt.Errorf("migrate: create database %s: %w", database, err)
 	}
 	entries, err := migrations.ReadDir("migrations")
 	if err != nil {
-		return fmt.Errorf("migrate: read embedded migrations: %w", err)
+		return nil, fmt.Errorf("migrate: read embedded migrations: %w", err)
 	}
 	for _, entry := range entries {
 		text, err := migrations.ReadFile("migrations/" + entry.Name())
 		if err != nil {
-			return fmt.Errorf("migrate: read %s: %w", entry.Name(), err)
+			return nil, fmt.Errorf("migrate: read %s: %w", entry.Name(), err)
 		}
 		stmt := strings.ReplaceAll(string(text), "{{db}}", database)
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("migrate: apply %s to %s: %w", entry.Name(), database, err)
+			return nil, fmt.Errorf("migrate: apply %s to %s: %w", entry.Name(), database, err)
 		}
 	}
-	return nil
+	var changes []string
+	changed, err := allowNullData(ctx, db, database)
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		changes = append(changes, fmt.Sprintf("%s.event: data may now hold NULL, as documents without data (or with null) store it", database))
+	}
+	return changes, nil
+}
+
+// allowNullData lets the data column of an event table made by an earlier
+// release (data JSON NOT NULL) hold SQL NULL, which the original server
+// stored for documents without data. An online rebuild: reads and writes
+// go on while it runs, for a time that grows with the table.
+func allowNullData(ctx context.Context, db *sql.DB, database string) (bool, error) {
+	var nullable string
+	err := db.QueryRowContext(ctx, `SELECT IS_NULLABLE FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'event' AND COLUMN_NAME = 'data'`, database).Scan(&nullable)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("migrate: read %s.event.data: %w", database, err)
+	case nullable == "YES":
+		return false, nil
+	}
+	stmt := "ALTER TABLE `" + database + "`.`event` MODIFY `data` JSON NULL, ALGORITHM=INPLACE, LOCK=NONE"
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
+		return false, fmt.Errorf("migrate: let %s.event.data hold NULL: %w", database, err)
+	}
+	return true, nil
 }
 
 // EventTable describes the event table that Migrate creates in database,
@@ -110,7 +143,7 @@ func Migrate(ctx context.Context, db *sql.DB, database string) error {
 func EventTable(database string) *sqlbuild.Table {
 	return &sqlbuild.Table{Schema: database, Name: "event", Key: "id", Columns: []sqlbuild.Column{
 		{Name: "timestamp", TimeDigits: 6, Keyset: true}, {Name: "pid", Keyset: true}, {Name: "domain", Keyset: true},
-		{Name: "name", Keyset: true}, {Name: "data", JSON: true}, {Name: "id", Keyset: true},
+		{Name: "name", Keyset: true}, {Name: "data", JSON: true, Nullable: true}, {Name: "id", Keyset: true},
 	}, Indexes: []sqlbuild.Index{
 		{Name: "domain", Columns: []string{"domain"}}, {Name: "domain_name", Columns: []string{"domain", "name"}},
 		{Name: "name", Columns: []string{"name"}}, {Name: "pid", Columns: []string{"pid"}},

@@ -59,7 +59,7 @@ func mustDatabase(tb testing.TB) (*sql.DB, string) {
 func mustMigrated(tb testing.TB) (*sql.DB, string) {
 	tb.Helper()
 	db, name := mustDatabase(tb)
-	if err := mysqlstore.Migrate(testContext(tb), db, name); err != nil {
+	if _, err := mysqlstore.Migrate(testContext(tb), db, name); err != nil {
 		tb.Fatal(err)
 	}
 	return db, name
@@ -83,7 +83,7 @@ func mustBuilder(tb testing.TB, db *sql.DB, tables ...string) *sqlbuild.Builder 
 
 func mustInsert(tb testing.TB, db *sql.DB, b *sqlbuild.Builder, query string) messages.OK {
 	tb.Helper()
-	ins, err := b.Insert([]byte(query))
+	ins, err := b.InsertJSON([]byte(query), sqlbuild.Scope{})
 	if err != nil {
 		tb.Fatalf("build %s: %v", query, err)
 	}
@@ -97,7 +97,7 @@ func mustInsert(tb testing.TB, db *sql.DB, b *sqlbuild.Builder, query string) me
 // mustPage builds query with b and reads one page of it.
 func mustPage(tb testing.TB, db *sql.DB, b *sqlbuild.Builder, query string, p sqlbuild.Page, decode bool) mysqlstore.Page {
 	tb.Helper()
-	sel, err := b.Select([]byte(query))
+	sel, err := b.SelectJSON([]byte(query), sqlbuild.Scope{})
 	if err != nil {
 		tb.Fatalf("build %s: %v", query, err)
 	}
@@ -123,7 +123,7 @@ func TestMigrate(t *testing.T) {
 	db, name := mustDatabase(t)
 	ctx := testContext(t)
 	for i := range 2 {
-		if err := mysqlstore.Migrate(ctx, db, name); err != nil {
+		if _, err := mysqlstore.Migrate(ctx, db, name); err != nil {
 			t.Fatalf("Migrate #%d: %v", i+1, err)
 		}
 	}
@@ -133,7 +133,7 @@ func TestMigrate(t *testing.T) {
 	}
 	// A third run leaves rows alone.
 	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) VALUES ('p', 'd', 'n', '{}')")
-	if err := mysqlstore.Migrate(ctx, db, name); err != nil {
+	if _, err := mysqlstore.Migrate(ctx, db, name); err != nil {
 		t.Fatalf("Migrate over a table with rows: %v", err)
 	}
 	var n int
@@ -147,7 +147,7 @@ func TestMigrateLeavesALegacyTable(t *testing.T) {
 	db, name := mustDatabase(t)
 	mustExec(t, db, "CREATE DATABASE `"+name+"`")
 	mustExec(t, db, "CREATE TABLE `"+name+"`.event (timestamp DATETIME(6) NOT NULL DEFAULT NOW(6), pid VARCHAR(200) NOT NULL, domain VARCHAR(200) NOT NULL, name VARCHAR(200) NOT NULL, data JSON NOT NULL)")
-	if err := mysqlstore.Migrate(testContext(t), db, name); err != nil {
+	if _, err := mysqlstore.Migrate(testContext(t), db, name); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"timestamp", "pid", "domain", "name", "data"}
@@ -160,7 +160,7 @@ func TestMigrateRefusesBadNames(t *testing.T) {
 	t.Parallel()
 	db, _ := mustDatabase(t)
 	for _, name := range []string{"", "a-b", "a`b", "a b", "a.b", "x;DROP DATABASE y", strings.Repeat("a", 65)} {
-		if err := mysqlstore.Migrate(testContext(t), db, name); err == nil {
+		if _, err := mysqlstore.Migrate(testContext(t), db, name); err == nil {
 			t.Errorf("Migrate(%q) succeeded, want an error", name)
 			// Whatever it made is ours to remove.
 			_, _ = db.Exec("DROP DATABASE IF EXISTS `" + strings.ReplaceAll(name, "`", "``") + "`")
@@ -324,7 +324,7 @@ func TestExec(t *testing.T) {
 	}
 
 	// A failing statement names the table.
-	ins, err := b.Insert([]byte(`{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":{}}}}`))
+	ins, err := b.InsertJSON([]byte(`{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":{}}}}`), sqlbuild.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,12 +403,16 @@ func TestReadPage(t *testing.T) {
 				}
 			}
 		}
-		// JSON columns arrive as the stored JSON text.
-		for i, want := range []string{`{"total":42,"items":["a","b"]}`, `{"method": "card"}`, `null`} {
+		// JSON columns arrive as the stored JSON text; a null document
+		// value was stored as SQL NULL, as the original stored it.
+		for i, want := range []string{`{"total":42,"items":["a","b"]}`, `{"method": "card"}`} {
 			got, ok := page.Rows[i].Values[4].(string)
 			if !ok || !jsonEqual(got, want) {
 				t.Errorf("row %d data %#v, want the JSON text %s", i, page.Rows[i].Values[4], want)
 			}
+		}
+		if v := page.Rows[2].Values[4]; v != nil {
+			t.Errorf("row 2 data %#v, want SQL NULL", v)
 		}
 		// And the encoder writes them in the original's bytes.
 		got := string(page.Rows[0].AppendJSON(nil))
@@ -424,11 +428,14 @@ func TestReadPage(t *testing.T) {
 		if len(page.Rows) != 3 {
 			t.Fatalf("%d rows, want 3", len(page.Rows))
 		}
-		for i, want := range []string{`{"total":42,"items":["a","b"]}`, `{"method":"card"}`, `null`} {
+		for i, want := range []string{`{"total":42,"items":["a","b"]}`, `{"method":"card"}`} {
 			raw, ok := page.Rows[i].Values[4].(json.RawMessage)
 			if !ok || !jsonEqual(string(raw), want) {
 				t.Errorf("row %d data %#v, want json.RawMessage %s", i, page.Rows[i].Values[4], want)
 			}
+		}
+		if v := page.Rows[2].Values[4]; v != nil {
+			t.Errorf("row 2 data %#v, want SQL NULL", v)
 		}
 		// Only JSON columns are decoded.
 		if _, ok := page.Rows[0].Values[1].(string); !ok {
@@ -591,7 +598,7 @@ func TestKeysetOrderedPages(t *testing.T) {
 			ts, []string{"a", "A", "b"}[i%3])
 	}
 	b := mustBuilder(t, db, name+".event")
-	sel, err := b.Select([]byte(`{"$select":{"$columns":["timestamp","name","id"],"$orderBy":{"timestamp":-1,"name":1}}}`))
+	sel, err := b.SelectJSON([]byte(`{"$select":{"$columns":["timestamp","name","id"],"$orderBy":{"timestamp":-1,"name":1}}}`), sqlbuild.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}

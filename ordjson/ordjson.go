@@ -61,6 +61,16 @@ type Member struct {
 	Value *Value
 }
 
+// NewString, NewObject and NewArray build values, for queries made in
+// code rather than decoded.
+func NewString(s string) *Value { return &Value{Kind: String, Text: s} }
+
+// NewObject builds an object of the members, in their order.
+func NewObject(members ...Member) *Value { return &Value{Kind: Object, Members: members} }
+
+// NewArray builds an array of the items.
+func NewArray(items ...*Value) *Value { return &Value{Kind: Array, Items: items} }
+
 // Get returns the member value for key, or nil.
 func (v *Value) Get(key string) *Value {
 	if v == nil || v.Kind != Object {
@@ -74,6 +84,19 @@ func (v *Value) Get(key string) *Value {
 	return nil
 }
 
+// Count is the number of JSON values in v, v included: what Limits.MaxNodes
+// bounds.
+func (v *Value) Count() int {
+	n := 1
+	for _, item := range v.Items {
+		n += item.Count()
+	}
+	for _, m := range v.Members {
+		n += m.Value.Count()
+	}
+	return n
+}
+
 // Limits bound what Decode accepts. Zero means no limit.
 type Limits struct {
 	MaxDepth int
@@ -83,9 +106,13 @@ type Limits struct {
 // ErrLimit marks input that exceeds Limits.
 var ErrLimit = errors.New("exceeds limit")
 
-// AppendJSON appends v as compact JSON. Strings are written as encoding/json
-// writes them without HTML escaping; numbers keep their literal text.
+// AppendJSON appends v as compact JSON, as JSON.stringify would write it:
+// strings through AppendString, numbers in their literal text.
+// A nil Value is written as null.
 func (v *Value) AppendJSON(buf []byte) []byte {
+	if v == nil {
+		return append(buf, "null"...)
+	}
 	switch v.Kind {
 	case Null:
 		return append(buf, "null"...)
@@ -94,7 +121,7 @@ func (v *Value) AppendJSON(buf []byte) []byte {
 	case Number:
 		return append(buf, v.Text...)
 	case String:
-		return appendString(buf, v.Text)
+		return AppendString(buf, v.Text)
 	case Array:
 		buf = append(buf, '[')
 		for i, item := range v.Items {
@@ -110,7 +137,7 @@ func (v *Value) AppendJSON(buf []byte) []byte {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendString(buf, m.Key)
+			buf = AppendString(buf, m.Key)
 			buf = append(buf, ':')
 			buf = m.Value.AppendJSON(buf)
 		}
@@ -120,33 +147,49 @@ func (v *Value) AppendJSON(buf []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString writes s as encoding/json does with HTML escaping off:
-// quotes, backslashes and control characters escaped, U+2028 and U+2029 as
-// \u escapes, invalid UTF-8 as \ufffd.
-func appendString(buf []byte, s string) []byte {
+// plain marks the bytes a JSON string holds as they are: printable ASCII
+// but the quote and the backslash. One load per byte instead of four
+// comparisons.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// AppendString writes s as a JSON string the way JSON.stringify does, which
+// is how the original Node server wrote every string it published and
+// stored: the one string encoder of rows, replies and stored JSON text. only
+// quotes, backslashes and control characters are escaped (encoding/json also
+// escapes <, >, & and U+2028/9, which would change the bytes). Invalid UTF-8
+// becomes U+FFFD.
+//
+// s may be text's bytes, so that text read into a buffer is written without
+// a copy to a string first.
+func AppendString[S ~string | ~[]byte](buf []byte, s S) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			buf = append(buf, s[start:i]...)
 			switch c {
 			case '"', '\\':
 				buf = append(buf, '\\', c)
-			case '\b':
-				buf = append(buf, '\\', 'b')
-			case '\f':
-				buf = append(buf, '\\', 'f')
 			case '\n':
 				buf = append(buf, '\\', 'n')
 			case '\r':
 				buf = append(buf, '\\', 'r')
 			case '\t':
 				buf = append(buf, '\\', 't')
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
 			default:
 				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
@@ -154,20 +197,16 @@ func appendString(buf []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
+		// At most 4 bytes: the conversion stays on the stack.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		if r == utf8.RuneError && size == 1 {
 			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
+			buf = append(buf, "\ufffd"...)
 			i += size
+			start = i
 			continue
 		}
 		i += size
-		start = i
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecodeKeepsOrderAndNumbers(t *testing.T) {
@@ -75,24 +76,43 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// encodingJSONString is what encoding/json writes for s with HTML escaping
-// off: the behaviour appendString keeps.
-func encodingJSONString(s string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
-func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+// TestAppendStringRoundTrips checks what AppendString writes (JSON.stringify's
+// bytes, which messages' tests compare with Node.js) against encoding/json:
+// valid UTF-8 comes back as it went in, and nothing but valid JSON comes out.
+func TestAppendStringRoundTrips(t *testing.T) {
 	for _, s := range []string{
 		"", "plain", `quote " and backslash \`, "tab\tnewline\ncr\rbs\bff\f", "\x00\x01\x1f\x7f",
 		"<html> & stuff", "\u2028 and \u2029", "caf\u00e9 \U0001F600", "bad \xff utf8 \xe2\x82", "\xed\xa0\x80",
 	} {
-		if got, want := string(appendString(nil, s)), encodingJSONString(s); got != want {
-			t.Errorf("appendString(%q) = %s, encoding/json %s", s, got, want)
-		}
+		checkAppendString(t, s)
+	}
+}
+
+func checkAppendString(t *testing.T, s string) {
+	t.Helper()
+	out := AppendString(nil, s)
+	var back string
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatalf("AppendString(%q) = %s: not a JSON string: %v", s, out, err)
+	}
+	if !utf8.Valid(out) {
+		t.Fatalf("AppendString(%q) = %q: not valid UTF-8", s, out)
+	}
+	if utf8.ValidString(s) && back != s {
+		t.Fatalf("AppendString(%q) = %s decodes to %q", s, out, back)
+	}
+}
+
+// BenchmarkAppendString encodes a row's text: an event's JSON data and its
+// pid.
+func BenchmarkAppendString(b *testing.B) {
+	data := []byte(`{"n": 12345, "text": "abcdefghijabcdefghijabcdefghij", "more": "some longer plain text value here"}`)
+	pid := []byte("bench-abcdef0123-p-42")
+	buf := make([]byte, 0, 512)
+	b.SetBytes(int64(len(data) + len(pid)))
+	for b.Loop() {
+		buf = AppendString(buf[:0], data)
+		buf = AppendString(buf, pid)
 	}
 }
 
@@ -165,9 +185,5 @@ func FuzzDecodeAgreesWithEncodingJSON(f *testing.F) {
 
 func FuzzAppendString(f *testing.F) {
 	f.Add("a\"b\\c\x00\u2028\xff")
-	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := string(appendString(nil, s)), encodingJSONString(s); got != want {
-			t.Fatalf("appendString(%q) = %s, encoding/json %s", s, got, want)
-		}
-	})
+	f.Fuzz(func(t *testing.T, s string) { checkAppendString(t, s) })
 }

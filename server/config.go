@@ -173,6 +173,11 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
+// Channels are the request channels and the commit channel.
+func (c Config) Channels() messages.Channels {
+	return messages.Channels{Fetch: c.FetchChannel, Persist: c.PersistChannel, FetchNext: c.FetchNextChannel, Commit: c.CommitChannel}
+}
+
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error

@@ -156,6 +156,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closeConnections()
 		return err
 	}
+	channels := cfg.Channels()
 	s.sub = redisbus.NewSubscriber(s.rdb, func(msg any) {
 		<-ready
 		if s.toGateway(msg) {
@@ -163,7 +164,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.system.Root.Send(routerPID, msg)
 	}, s.logger, redisbus.WithFilter(func(channel, payload []byte) bool {
-		if string(channel) == cfg.CommitChannel || s.isRequestChannel(channel) {
+		if channels.ReservedBytes(channel) {
 			return false
 		}
 		// Every row the server publishes comes back to it on the response
@@ -175,10 +176,13 @@ func (s *Server) Start(ctx context.Context) error {
 		return kind == messages.ControlNone || routes.Deliver(s.system.Root, channel, kind)
 	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes), redisbus.ObservedBy(s.metrics))
 	s.readers = actors.NewReaders(cfg.MySQL.PoolSize)
+	// Requests are decoded under the builder's query limits: the same
+	// limits as the HTTP side's.
+	requestLimits := cfg.Request
+	requestLimits.MaxQueryDepth, requestLimits.MaxQueryValues = builder.Limits().MaxDepth, builder.Limits().MaxNodes
 	props := actors.NewRouterProps(actors.Config{
-		FetchChannel: cfg.FetchChannel, PersistChannel: cfg.PersistChannel, FetchNextChannel: cfg.FetchNextChannel,
-		CommitChannel: cfg.CommitChannel, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
-		MaxBufferedRows: cfg.MaxBufferedRows, Request: cfg.Request, ChildMiddleware: s.options.childMiddleware,
+		Channels: channels, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
+		MaxBufferedRows: cfg.MaxBufferedRows, Request: requestLimits, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
 	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
 		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers})
@@ -211,11 +215,6 @@ func (s *Server) Start(ctx context.Context) error {
 		slog.String("redis", cfg.Redis.Addr()), slog.String("mysql", fmt.Sprintf("%s:%d", cfg.MySQL.Host, cfg.MySQL.Port)),
 		slog.String("fetch", cfg.FetchChannel), slog.String("persist", cfg.PersistChannel), slog.String("fetch_next", cfg.FetchNextChannel))
 	return nil
-}
-
-func (s *Server) isRequestChannel(channel []byte) bool {
-	ch := string(channel) // compared in place: no copy
-	return ch == s.cfg.FetchChannel || ch == s.cfg.PersistChannel || ch == s.cfg.FetchNextChannel
 }
 
 // System and Router expose the actor system, for operators and tests.

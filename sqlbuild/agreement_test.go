@@ -32,7 +32,7 @@ func TestTranslatorAgreesWithReference(t *testing.T) {
 			continue
 		}
 		query := strings.ReplaceAll(string(c.Query), `"eventsource.event"`, `"`+name+`.event"`)
-		sel, err := b.Select([]byte(query))
+		sel, err := b.SelectJSON([]byte(query), Scope{})
 		if err != nil {
 			unsupported = append(unsupported, c.Name+": "+err.Error())
 			continue
@@ -128,7 +128,7 @@ func TestTranslatorMeansWhatTheQuerySays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sel, err := b.Select([]byte(`{"$select": {"$from": "` + name + `.event", "$where": ` + tt.where + `, "$orderBy": "id"}}`))
+			sel, err := b.SelectJSON([]byte(`{"$select": {"$from": "`+name+`.event", "$where": `+tt.where+`, "$orderBy": "id"}}`), Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +192,7 @@ func TestJSONPaths(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			q := strings.Replace(tt.query, `{"$select": {`, `{"$select": {"$from": "`+name+`.event", `, 1)
-			sel, err := b.Select([]byte(q))
+			sel, err := b.SelectJSON([]byte(q), Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,7 +267,7 @@ func TestInsertsAgreeWithReference(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			ins, err := b.Insert([]byte(strings.ReplaceAll(string(c.Query), `"eventsource.event"`, `"`+name+`.event"`)))
+			ins, err := b.InsertJSON([]byte(strings.ReplaceAll(string(c.Query), `"eventsource.event"`, `"`+name+`.event"`)), Scope{})
 			if err != nil {
 				t.Fatalf("not translated: %v", err)
 			}

@@ -41,11 +41,15 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Builder turns queries into statements for one catalog.
+// Builder turns queries into statements for one catalog. It is immutable:
+// each query is translated by a copy that carries the caller's Scope.
 type Builder struct {
 	catalog *Catalog
 	limits  Limits
 	dialect goqu.DialectWrapper
+	// scope is the scope of the query being translated (zero on the
+	// Builder NewBuilder returns).
+	scope Scope
 }
 
 // NewBuilder returns a builder over catalog.
@@ -56,24 +60,45 @@ func NewBuilder(catalog *Catalog, limits Limits) *Builder {
 // Catalog returns the allow-list the builder checks against.
 func (b *Builder) Catalog() *Catalog { return b.catalog }
 
-// decode parses the query under the limits and checks its one statement
-// key: {"$select": {...}} or {"$insert": {...}}.
-func (b *Builder) decode(raw []byte, statement string) (*ordjson.Value, path, error) {
-	v, root, err := b.parse(raw)
-	if err != nil {
-		return nil, root, err
-	}
-	return statementBody(v, root, statement)
-}
+// Limits returns the limits the builder applies, defaults filled in: the
+// limits requests are decoded under, on the Redis side and the HTTP side.
+func (b *Builder) Limits() Limits { return b.limits }
 
-// parse decodes a query under the limits.
-func (b *Builder) parse(raw []byte) (*ordjson.Value, path, error) {
-	root := path{"query"}
+// Parse decodes a query's JSON text under the builder's limits, for
+// callers that hold text (the CLI, tests). Requests decode their query
+// once, with messages.DecodeRequest or the gateway's body decoding.
+func (b *Builder) Parse(raw []byte) (*ordjson.Value, error) {
 	v, err := ordjson.Decode(raw, ordjson.Limits{MaxDepth: b.limits.MaxDepth, MaxNodes: b.limits.MaxNodes})
 	if err != nil {
-		return nil, root, root.errorf(err.Error())
+		return nil, path{"query"}.errorf(err.Error())
 	}
-	return v, root, nil
+	return v, nil
+}
+
+// SelectJSON is Select of a query's JSON text, decoded under the builder's
+// limits: for callers that hold text (the CLI, tests).
+func (b *Builder) SelectJSON(raw []byte, scope Scope) (*Select, error) {
+	q, err := b.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return b.Select(q, scope)
+}
+
+// InsertJSON is Insert of a query's JSON text, like SelectJSON.
+func (b *Builder) InsertJSON(raw []byte, scope Scope) (*Insert, error) {
+	q, err := b.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return b.Insert(q, scope)
+}
+
+// within returns a copy of b that translates one query in scope.
+func (b *Builder) within(scope Scope) *Builder {
+	c := *b
+	c.scope = scope
+	return &c
 }
 
 // statementBody checks that v holds exactly the one statement key and
@@ -104,20 +129,24 @@ func (b *Builder) table(v *ordjson.Value, at path) (*Table, error) {
 	}
 	t := b.catalog.Lookup(v.Text)
 	if t == nil {
-		return nil, at.errorf(fmt.Sprintf("table %q is not allowed", v.Text))
+		return nil, at.forbiddenf(fmt.Sprintf("table %q is not allowed", v.Text))
 	}
 	return t, nil
 }
 
-// tableIn resolves a table name: a common table expression of the scope,
-// else the allow-list.
-func (b *Builder) tableIn(scope *Table, v *ordjson.Value, at path) (*Table, error) {
+// tableIn resolves a table name that a query reads: a common table
+// expression of the scope (cte set), else a table of the allow-list that
+// the caller may read.
+func (b *Builder) tableIn(scope *Table, v *ordjson.Value, at path) (t *Table, cte bool, err error) {
 	if scope != nil && v.Kind == ordjson.String {
 		if t := scope.ctes[v.Text]; t != nil {
-			return t, nil
+			return t, true, nil
 		}
 	}
-	return b.table(v, at)
+	if t, err = b.table(v, at); err != nil {
+		return nil, false, err
+	}
+	return t, false, b.readable(t, at)
 }
 
 // tableExpr is the identifier of a table: schema.table, or the bare name
@@ -142,20 +171,22 @@ func column(t *Table, name string, at path) (*Column, error) {
 }
 
 // ref resolves a column reference against the scope t: "column",
-// "alias.column", or either followed by a JSON path into a JSON column
-// ("data->$.order.total").
+// "qualifier.column", or either followed by a JSON path into a JSON column
+// ("data->$.order.total"). A qualifier is an alias of the select, or the
+// name of a table it reads without one, as "table" or "schema.table".
 func ref(t *Table, name string, at path) (valueExpr, error) {
 	if colName, jsonPath, ok := strings.Cut(name, "->"); ok {
 		return jsonRef(t, colName, jsonPath, at)
 	}
-	qualifier, col, qualified := strings.Cut(name, ".")
-	if !qualified {
+	dot := strings.LastIndexByte(name, '.')
+	if dot < 0 {
 		c, err := column(t, name, at)
 		if err != nil {
 			return nil, err
 		}
 		return goqu.C(c.Name), nil
 	}
+	qualifier, col := name[:dot], name[dot+1:]
 	q := t.qualifiers[qualifier]
 	if q == nil {
 		return nil, at.errorf(fmt.Sprintf("unknown table alias %q in %q", qualifier, name))
@@ -164,7 +195,29 @@ func ref(t *Table, name string, at path) (valueExpr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return goqu.T(qualifier).Col(c.Name), nil
+	return goqu.T(exposedName(qualifier)).Col(c.Name), nil
+}
+
+// qualifiedColumn resolves "qualifier.column" to the column's table, or
+// nil.
+func qualifiedColumn(t *Table, name string) *Column {
+	dot := strings.LastIndexByte(name, '.')
+	if dot < 0 {
+		return t.Column(name)
+	}
+	q := t.qualifiers[name[:dot]]
+	if q == nil {
+		return nil
+	}
+	return q.Column(name[dot+1:])
+}
+
+// exposedName is the name a qualifier stands for in the SQL: an alias as
+// it is, and a table as its name without the schema, which MySQL resolves
+// against the tables of the FROM (and which the derived table of a scoped
+// table is named).
+func exposedName(qualifier string) string {
+	return qualifier[strings.LastIndexByte(qualifier, '.')+1:]
 }
 
 // queryValue is scalar for the values of a query (not of documents):
@@ -263,11 +316,7 @@ func jsonRef(t *Table, colName, jsonPath string, at path) (valueExpr, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := t.Column(colName)
-	if qualifier, name, ok := strings.Cut(colName, "."); ok {
-		c = t.qualifiers[qualifier].Column(name)
-	}
-	if c == nil || !c.JSON {
+	if c := qualifiedColumn(t, colName); c == nil || !c.JSON {
 		return nil, at.errorf(fmt.Sprintf("%q is not a JSON column: only JSON columns have paths", colName))
 	}
 	return jsonValue{goqu.Func("JSON_UNQUOTE", goqu.Func("JSON_EXTRACT", col, jsonPath)), goqu.Func("JSON_EXTRACT", col, jsonPath)}, nil

@@ -58,7 +58,7 @@ func TestSelect(t *testing.T) {
 	b := testBuilder(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := b.Select([]byte(tt.query))
+			s, err := b.SelectJSON([]byte(tt.query), Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +126,7 @@ func TestSelectRefuses(t *testing.T) {
 	b := testBuilder(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := b.Select([]byte(tt.query))
+			_, err := b.SelectJSON([]byte(tt.query), Scope{})
 			if err == nil {
 				t.Fatal("accepted; want a refusal")
 			}
@@ -175,7 +175,7 @@ func TestPageSQL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := b.Select([]byte(tt.query))
+			s, err := b.SelectJSON([]byte(tt.query), Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +227,7 @@ func TestSeekIndex(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			s, err := b.Select([]byte(tt.query))
+			s, err := b.SelectJSON([]byte(tt.query), Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,9 +240,9 @@ func TestSeekIndex(t *testing.T) {
 
 func TestInsert(t *testing.T) {
 	b := testBuilder(t)
-	ins, err := b.Insert([]byte(`{"$insert":{"$documents":[
+	ins, err := b.InsertJSON([]byte(`{"$insert":{"$documents":[
 		{"pid":"p","domain":"d","name":"n","data":{"foo":"bar","baz":1}},
-		{"pid":"p","domain":"d","name":"n","data":"{\"text\":true}","timestamp":"2020-01-01 00:00:00"}]}}`))
+		{"pid":"p","domain":"d","name":"n","data":"{\"text\":true}","timestamp":"2020-01-01 00:00:00"}]}}`), Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestInsertRefuses(t *testing.T) {
 	b := testBuilder(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := b.Insert([]byte(tt.query))
+			_, err := b.InsertJSON([]byte(tt.query), Scope{})
 			if err == nil || err.Error() != tt.msg {
 				t.Fatalf("got %v, want %q", err, tt.msg)
 			}
@@ -286,7 +286,7 @@ func TestCombineInserts(t *testing.T) {
 	b := testBuilder(t)
 	one := func(q string) *Insert {
 		t.Helper()
-		ins, err := b.Insert([]byte(q))
+		ins, err := b.InsertJSON([]byte(q), Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,9 +319,9 @@ func TestCombineInserts(t *testing.T) {
 
 func TestInsertEachRow(t *testing.T) {
 	b := testBuilder(t)
-	ins, err := b.Insert([]byte(`{"$insert":{"$documents":[
+	ins, err := b.InsertJSON([]byte(`{"$insert":{"$documents":[
 		{"pid":"a","domain":"d","name":"n","data":1},
-		{"pid":"b","domain":"d","name":"n","data":2,"timestamp":"2020-01-01 00:00:00"}]}}`))
+		{"pid":"b","domain":"d","name":"n","data":2,"timestamp":"2020-01-01 00:00:00"}]}}`), Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestInsertEachRow(t *testing.T) {
 
 func TestFirstPageTakesTheSnapshot(t *testing.T) {
 	b := testBuilder(t)
-	s, err := b.Select([]byte(`{"$select":{"$where":{"pid":"p"}}}`))
+	s, err := b.SelectJSON([]byte(`{"$select":{"$where":{"pid":"p"}}}`), Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestWhichSelectsAreReadWhole(t *testing.T) {
 		{`{"$select":{"n":{"$count":"*"}}}`, true},
 	}
 	for _, tt := range tests {
-		sel, err := b.Select([]byte(tt.query))
+		sel, err := b.SelectJSON([]byte(tt.query), Scope{})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.query, err)
 		}
@@ -399,7 +399,7 @@ func TestUpsertIntoAWritableTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := NewBuilder(cat, Limits{})
-	ins, err := b.Insert([]byte(`{"$insert":{"$documents":{"name":"home","hits":1},"$onDuplicateKeyUpdate":{"hits":{"$values":"hits"},"name":"x"}}}`))
+	ins, err := b.InsertJSON([]byte(`{"$insert":{"$documents":{"name":"home","hits":1},"$onDuplicateKeyUpdate":{"hits":{"$values":"hits"},"name":"x"}}}`), Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,14 +413,14 @@ func TestUpsertIntoAWritableTable(t *testing.T) {
 	if len(args) != 3 {
 		t.Errorf("args %v", args)
 	}
-	plain, err := b.Insert([]byte(`{"$insert":{"$documents":{"name":"home","hits":1}}}`))
+	plain, err := b.InsertJSON([]byte(`{"$insert":{"$documents":{"name":"home","hits":1}}}`), Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ins.Combinable(plain) || plain.Combinable(ins) {
 		t.Error("an upsert combines with a plain insert")
 	}
-	if _, err := b.Insert([]byte(`{"$insert":{"$documents":{"name":"a"},"$onDuplicateKeyUpdate":{"secret":1}}}`)); err == nil || !strings.Contains(err.Error(), `unknown column "secret"`) {
+	if _, err := b.InsertJSON([]byte(`{"$insert":{"$documents":{"name":"a"},"$onDuplicateKeyUpdate":{"secret":1}}}`), Scope{}); err == nil || !strings.Contains(err.Error(), `unknown column "secret"`) {
 		t.Errorf("unknown column in the update: %v", err)
 	}
 }

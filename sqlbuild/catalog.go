@@ -15,6 +15,8 @@ type Column struct {
 	JSON bool
 	// TimeDigits is the fractional-second precision of a temporal column.
 	TimeDigits int
+	// Nullable is set for a column that may hold NULL.
+	Nullable bool
 	// Keyset is set for a NOT NULL column of a type MySQL compares exactly
 	// with a value read from it and bound again (integers, strings, dates
 	// and times): a stream ordered by it resumes after its last row's value

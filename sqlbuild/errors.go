@@ -14,12 +14,20 @@ var ErrInvalid = errors.New("invalid query")
 type QueryError struct {
 	Path string
 	Msg  string
+	// Forbidden is set when the query reaches outside the caller's Scope.
+	Forbidden bool
 }
 
 func (e *QueryError) Error() string { return e.Path + ": " + e.Msg }
 
-// Unwrap makes every QueryError match ErrInvalid.
-func (e *QueryError) Unwrap() error { return ErrInvalid }
+// Unwrap makes every QueryError match ErrInvalid, and those of a query out
+// of scope ErrForbidden too.
+func (e *QueryError) Unwrap() []error {
+	if e.Forbidden {
+		return []error{ErrInvalid, ErrForbidden}
+	}
+	return []error{ErrInvalid}
+}
 
 // path is the place in the query being translated. It is a value type:
 // appending makes a new path and leaves the caller's intact.

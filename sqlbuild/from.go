@@ -18,11 +18,13 @@ var joinKinds = map[string]string{
 }
 
 // from reads $from and $join: the tables a select reads and the aliases its
-// columns may be qualified with ("e.pid"). $from is "schema.table" or an
+// columns may be qualified with ("e.pid"; a table without an alias also as
+// "event.pid" or "eventsource.event.pid"). $from is "schema.table" or an
 // object of sources, each {"schema.table": "alias" | true | 1} or {"alias":
 // {"$select": ...}} (a derived table); several are joined with commas.
-// Every table is checked against the allow-list. A select with joins or
-// derived tables is not rows of one table, so a stream reads it whole.
+// Every table is checked against the allow-list and the caller's scope. A
+// select with joins or derived tables is not rows of one table, so a
+// stream reads it whole.
 func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *goqu.SelectDataset, error) {
 	scope := &Table{qualifiers: map[string]*Table{}, readsAgain: new(bool)}
 	if outer != nil {
@@ -33,83 +35,129 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 			scope.qualifiers[q] = qt
 		}
 	}
-	var sources []any
-	var main *Table
-	var mainAlias string
-	whole := false
-	add := func(t *Table, alias string, source any, derived bool) {
-		if main == nil {
-			main, mainAlias = t, alias
+	var sources []fromSource
+	add := func(src fromSource) {
+		sources = append(sources, src)
+		if src.alias != "" {
+			scope.qualifiers[src.alias] = src.t
+		} else if src.table {
+			// Unaliased, a table's columns may be qualified by its name.
+			scope.qualifiers[src.t.Name] = src.t
+			scope.qualifiers[src.t.QualifiedName()] = src.t
 		}
-		if alias != "" {
-			scope.qualifiers[alias] = t
-		}
-		sources = append(sources, source)
-		whole = whole || derived || len(sources) > 1
 	}
 	v := body.Get("$from")
 	fAt := at.with("$from")
 	switch {
 	case v == nil:
 		t := b.catalog.Default()
-		add(t, "", tableExpr(t), false)
+		if err := b.readable(t, fAt); err != nil {
+			return nil, nil, err
+		}
+		add(fromSource{t: t, table: true, at: fAt})
 	case v.Kind == ordjson.String:
-		t, err := b.tableIn(scope, v, fAt)
+		t, cte, err := b.tableIn(scope, v, fAt)
 		if err != nil {
 			return nil, nil, err
 		}
-		add(t, "", tableExpr(t), false)
+		add(fromSource{t: t, table: !cte, at: fAt})
 	case v.Kind == ordjson.Object && len(v.Members) > 0:
 		for _, m := range v.Members {
-			t, alias, source, derived, err := b.source(scope, m.Key, m.Value, fAt.with(m.Key))
+			src, err := b.source(scope, m.Key, m.Value, fAt.with(m.Key))
 			if err != nil {
 				return nil, nil, err
 			}
-			if alias != "" && scope.qualifiers[alias] != nil && (outer == nil || outer.qualifiers[alias] != scope.qualifiers[alias]) {
-				return nil, nil, fAt.with(m.Key).errorf(fmt.Sprintf("alias %q is used twice", alias))
+			if src.alias != "" && scope.qualifiers[src.alias] != nil && (outer == nil || outer.qualifiers[src.alias] != scope.qualifiers[src.alias]) {
+				return nil, nil, fAt.with(m.Key).errorf(fmt.Sprintf("alias %q is used twice", src.alias))
 			}
-			add(t, alias, source, derived)
+			add(src)
 		}
 	default:
 		return nil, nil, fAt.errorf(`must be a table name or an object of {"schema.table": "alias"} and {"alias": {"$select": ...}}`)
 	}
+	joins := body.Get("$join")
+	main := sources[0]
+	s := &Select{Table: main.t, scope: scope, Whole: len(sources) > 1 || main.derived != nil || joins != nil}
+	exprs := make([]any, len(sources))
+	for i, src := range sources {
+		switch {
+		case src.derived != nil:
+			exprs[i] = src.derived
+		case !src.table:
+			exprs[i] = tableExpr(src.t)
+			if src.alias != "" {
+				exprs[i] = tableExpr(src.t).As(src.alias)
+			}
+		case !s.Whole:
+			// The one table of a paged select: its scope goes into the
+			// WHERE, which keeps its index hints and keyset pages.
+			exprs[i] = tableExpr(src.t)
+			if src.alias != "" {
+				exprs[i] = tableExpr(src.t).As(src.alias)
+			}
+			qualifier := src.alias
+			if qualifier == "" {
+				qualifier = src.t.Name
+			}
+			cond, err := b.rowCondition(src.t, qualifier, src.at)
+			if err != nil {
+				return nil, nil, err
+			}
+			s.scopeWhere = cond
+		default:
+			expr, err := b.scopedTable(src.t, src.alias, src.at)
+			if err != nil {
+				return nil, nil, err
+			}
+			exprs[i] = expr
+		}
+	}
 	// The scope reads unqualified names as columns of the first source.
-	scope.Schema, scope.Name, scope.Key, scope.Columns, scope.Writable = main.Schema, main.Name, main.Key, main.Columns, main.Writable
-	s := &Select{Table: main, scope: scope, Whole: whole}
-	ds := b.dialect.From(sources...).Prepared(true)
-	if v := body.Get("$join"); v != nil {
+	scope.Schema, scope.Name, scope.Key, scope.Columns, scope.Writable = main.t.Schema, main.t.Name, main.t.Key, main.t.Columns, main.t.Writable
+	ds := b.dialect.From(exprs...).Prepared(true)
+	if joins != nil {
 		var err error
-		if ds, err = b.joins(scope, ds, v, at.with("$join")); err != nil {
+		if ds, err = b.joins(scope, ds, joins, at.with("$join")); err != nil {
 			return nil, nil, err
 		}
-		s.Whole = true
 	}
 	if !s.Whole {
-		s.alias = mainAlias
+		s.alias = main.alias
 	}
 	return s, ds, nil
 }
 
+// fromSource is one source of a $from: a table (an allowed one, or a
+// common table expression when table is false) or a derived table.
+type fromSource struct {
+	t       *Table
+	alias   string
+	table   bool
+	derived exp.Expression
+	at      path
+}
+
 // source is one member of a $from object: a table with an optional alias,
 // or a derived table.
-func (b *Builder) source(scope *Table, key string, v *ordjson.Value, at path) (t *Table, alias string, source any, derived bool, err error) {
+func (b *Builder) source(scope *Table, key string, v *ordjson.Value, at path) (fromSource, error) {
 	if v.Kind == ordjson.Object {
 		t, d, err := b.derived(scope, key, v, at)
-		return t, key, d, true, err
+		return fromSource{t: t, alias: key, derived: d, at: at}, err
 	}
-	if t, err = b.tableIn(scope, &ordjson.Value{Kind: ordjson.String, Text: key}, at); err != nil {
-		return nil, "", nil, false, err
+	t, cte, err := b.tableIn(scope, &ordjson.Value{Kind: ordjson.String, Text: key}, at)
+	if err != nil {
+		return fromSource{}, err
 	}
 	switch {
 	case v.Kind == ordjson.String:
 		if !validIdentifier(v.Text) {
-			return nil, "", nil, false, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
+			return fromSource{}, at.errorf(fmt.Sprintf("alias %q is not a plain identifier", v.Text))
 		}
-		return t, v.Text, tableExpr(t).As(v.Text), false, nil
+		return fromSource{t: t, alias: v.Text, table: !cte, at: at}, nil
 	case v.Kind == ordjson.Bool && v.Bool, v.Kind == ordjson.Number && v.Text == "1":
-		return t, "", tableExpr(t), false, nil
+		return fromSource{t: t, table: !cte, at: at}, nil
 	}
-	return nil, "", nil, false, at.errorf(`must be an alias, true, 1 or {"$select": ...}`)
+	return fromSource{}, at.errorf(`must be an alias, true, 1 or {"$select": ...}`)
 }
 
 // derived is {"alias": {"$select": ...}} (or a set operation): a sub-select
@@ -206,7 +254,7 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 				return nil, jAt.errorf("needs one of $inner, $left, $right or $cross")
 			}
 		}
-		t, err := b.tableIn(scope, &ordjson.Value{Kind: ordjson.String, Text: tableName}, kAt)
+		t, cte, err := b.tableIn(scope, &ordjson.Value{Kind: ordjson.String, Text: tableName}, kAt)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +265,13 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 			return nil, kAt.errorf(fmt.Sprintf("alias %q is used twice", alias))
 		}
 		scope.qualifiers[alias] = t
-		if ds, err = b.join(scope, ds, kind, tableExpr(t).As(alias), t, spec, kAt); err != nil {
+		var joined exp.Expression = tableExpr(t).As(alias)
+		if !cte {
+			if joined, err = b.scopedTable(t, alias, kAt); err != nil {
+				return nil, err
+			}
+		}
+		if ds, err = b.join(scope, ds, kind, joined, t, spec, kAt); err != nil {
 			return nil, err
 		}
 	}

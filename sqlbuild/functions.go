@@ -43,7 +43,8 @@ var comparators = map[string]bool{"=": true, "!=": true, "<>": true, "<": true, 
 
 // expression translates an object holding one helper in a value position:
 // an aggregate ($count, $sum, $avg, $min, $max), $coalesce, $concat, $left,
-// $now, $add/$sub/$mul/$div, $ (a helper followed by arithmetic) or $cmp.
+// $now, $add/$sub/$mul/$div, $ (a helper followed by arithmetic), $cmp or
+// $i (a column).
 // It reports whether the result aggregates. Every value in it is bound.
 func (b *Builder) expression(t *Table, v *ordjson.Value, at path) (valueExpr, bool, error) {
 	if v.Kind != ordjson.Object || len(v.Members) == 0 {
@@ -78,6 +79,13 @@ func (b *Builder) expression(t *Table, v *ordjson.Value, at path) (valueExpr, bo
 		return nil, false, at.errorf("must hold exactly one helper")
 	}
 	switch m.Key {
+	case "$i":
+		// json-sql-builder2's identifier helper: {"$i": "column"}.
+		if m.Value.Kind != ordjson.String {
+			return nil, false, hAt.errorf("must be a column name")
+		}
+		c, err := columnRef(t, m.Value.Text, hAt)
+		return c, false, err
 	case "$coalesce", "$concat":
 		args, agg, err := b.arguments(t, m.Value, hAt, false)
 		if err != nil {

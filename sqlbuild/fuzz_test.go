@@ -48,7 +48,7 @@ func FuzzBuild(f *testing.F) {
 	f.Add([]byte(`{"$select":{"x":{"$cmp":{"$value":"~~pid","$comparator":"=","$other":"a\"b"}}}}`))
 	bld := testBuilder(f)
 	f.Fuzz(func(t *testing.T, query []byte) {
-		if sel, err := bld.Select(query); err == nil {
+		if sel, err := bld.SelectJSON(query, Scope{}); err == nil {
 			sql, _, err := sel.SQL()
 			if err == nil {
 				checkSQLIsSafe(t, query, sql)
@@ -59,7 +59,7 @@ func FuzzBuild(f *testing.F) {
 				}
 			}
 		}
-		if ins, err := bld.Insert(query); err == nil {
+		if ins, err := bld.InsertJSON(query, Scope{}); err == nil {
 			sql, _, err := ins.SQL()
 			if err != nil {
 				t.Fatalf("%s: translated but not rendered: %v", query, err)
@@ -147,7 +147,7 @@ func FuzzNamingPositions(f *testing.F) {
 		query := []byte(strings.ReplaceAll(namingPositions[int(position)%len(namingPositions)], "X", string(text[1:len(text)-1])))
 		var sqlText string
 		if strings.HasPrefix(string(query), `{"$insert"`) {
-			ins, err := bld.Insert(query)
+			ins, err := bld.InsertJSON(query, Scope{})
 			if err != nil {
 				checkRefusal(t, query, err)
 				return
@@ -156,7 +156,7 @@ func FuzzNamingPositions(f *testing.F) {
 				t.Fatalf("%s: translated but not rendered: %v", query, err)
 			}
 		} else {
-			sel, err := bld.Select(query)
+			sel, err := bld.SelectJSON(query, Scope{})
 			if err != nil {
 				checkRefusal(t, query, err)
 				return

@@ -110,14 +110,22 @@ var eventColumns = []string{"pid", "domain", "name"}
 // Insert translates {"$insert": {"$table"|"$into": t, "$documents":
 // doc|[doc...]}}, or the same with "$columns" and "$values" (one row) or
 // "$records" (rows as [{"$values": [...]}, ...] or {"name": {"$values":
-// [...]}, ...}), which become documents.
+// [...]}, ...}), which become documents, for a caller with scope (the
+// zero Scope: any allowed table, any row).
+func (b *Builder) Insert(query *ordjson.Value, scope Scope) (*Insert, error) {
+	return b.within(scope).insert(query)
+}
 
-func (b *Builder) Insert(raw []byte) (*Insert, error) {
-	body, at, err := b.decode(raw, "$insert")
+func (b *Builder) insert(query *ordjson.Value) (*Insert, error) {
+	if query == nil {
+		return nil, path{"query"}.errorf("is missing")
+	}
+	body, at, err := statementBody(query, path{"query"}, "$insert")
 	if err != nil {
 		return nil, err
 	}
 	t := b.catalog.Default()
+	tableAt := at
 	var docs, columns, values, records, upsert *ordjson.Value
 	var upsertAt path
 	var docsAt, columnsAt path
@@ -128,6 +136,7 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 			if t, err = b.table(m.Value, mAt); err != nil {
 				return nil, err
 			}
+			tableAt = mAt
 		case "$documents":
 			docs, docsAt = m.Value, mAt
 		case "$columns":
@@ -143,6 +152,9 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 		default:
 			return nil, mAt.errorf(fmt.Sprintf("unknown or unsupported clause %q", m.Key))
 		}
+	}
+	if err := b.writable(t, tableAt); err != nil {
+		return nil, err
 	}
 	switch {
 	case docs != nil && (columns != nil || values != nil || records != nil):
@@ -210,9 +222,20 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 					return nil, docAt.with(name).errorf("must be a non-empty string")
 				}
 			}
-			if doc.Get("data") == nil {
-				return nil, docAt.with("data").errorf("is required")
+			// Without data, or with null, the original stored SQL NULL.
+			if v := doc.Get("data"); (v == nil || v.Kind == ordjson.Null) && !t.Column("data").Nullable {
+				return nil, docAt.with("data").errorf(fmt.Sprintf("is required: data of %s is NOT NULL (eventsource migrate lets it hold NULL)", t.QualifiedName()))
 			}
+		}
+		err := b.checkWrite(t, func(column string) (string, bool) {
+			v := doc.Get(column)
+			if v == nil || v.Kind != ordjson.String {
+				return "", false
+			}
+			return v.Text, true
+		}, docAt)
+		if err != nil {
+			return nil, err
 		}
 		row := make([]any, len(cols))
 		for j, name := range cols {
@@ -231,6 +254,11 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 	}
 	var update []assignment
 	if upsert != nil {
+		if b.limitsWrites(t) {
+			// It would rewrite rows already stored, which the scope cannot
+			// see: a caller limited to some rows may only append.
+			return nil, upsertAt.forbiddenf("cannot be limited to the caller's scope: only inserts are")
+		}
 		if !t.Writable {
 			return nil, upsertAt.errorf(fmt.Sprintf("refused: %s is append-only (see --writable-tables)", t.QualifiedName()))
 		}
@@ -242,10 +270,11 @@ func (b *Builder) Insert(raw []byte) (*Insert, error) {
 }
 
 // documentValue binds one document value. A JSON column takes any JSON
-// value, or JSON text in a string (the original clients sent both); other
-// columns take scalars.
+// value, or JSON text in a string (the original clients sent both), and
+// stores null as SQL NULL, as the original did; other columns take
+// scalars.
 func documentValue(c *Column, v *ordjson.Value, at path) (any, error) {
-	if !c.JSON {
+	if !c.JSON || v.Kind == ordjson.Null {
 		return scalar(v, at)
 	}
 	if v.Kind == ordjson.String {

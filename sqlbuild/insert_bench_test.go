@@ -11,7 +11,7 @@ func BenchmarkInsertOneDocument(b *testing.B) {
 	bld := testBuilder(&testing.T{})
 	b.ReportAllocs()
 	for b.Loop() {
-		ins, err := bld.Insert(benchDocument)
+		ins, err := bld.InsertJSON(benchDocument, Scope{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -29,7 +29,7 @@ func BenchmarkBatchOf20(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		for i := range inserts {
-			ins, err := bld.Insert(benchDocument)
+			ins, err := bld.InsertJSON(benchDocument, Scope{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -44,7 +44,7 @@ func TestPagesReadEveryRowOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
 			q := tt.query
-			sel, err := b.Select([]byte(q))
+			sel, err := b.SelectJSON([]byte(q), Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +78,7 @@ func wholeRows(ctx context.Context, t *testing.T, b *Builder, db *sql.DB, sel *S
 	t.Helper()
 	if want != "" {
 		var err error
-		if sel, err = b.Select([]byte(want)); err != nil {
+		if sel, err = b.SelectJSON([]byte(want), Scope{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -218,7 +218,7 @@ func TestOrderedPagesResumeAfterTheirLastRow(t *testing.T) {
 	for _, tt := range tests {
 		for _, size := range []uint64{2, 3} {
 			t.Run(fmt.Sprintf("%s/%d", tt.query, size), func(t *testing.T) {
-				sel, err := b.Select([]byte(tt.query))
+				sel, err := b.SelectJSON([]byte(tt.query), Scope{})
 				if err != nil {
 					t.Fatal(err)
 				}

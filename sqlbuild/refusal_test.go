@@ -68,9 +68,9 @@ func TestRefusesInjectionsAndShapes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error
 			if strings.Contains(tt.query, `"$insert"`) && !strings.HasPrefix(tt.query, `{"$select"`) && !strings.HasPrefix(tt.query, `{"$union"`) {
-				_, err = b.Insert([]byte(tt.query))
+				_, err = b.InsertJSON([]byte(tt.query), Scope{})
 			} else {
-				_, err = b.Select([]byte(tt.query))
+				_, err = b.SelectJSON([]byte(tt.query), Scope{})
 			}
 			if err == nil {
 				t.Fatalf("built %s", tt.query)

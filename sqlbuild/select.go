@@ -47,8 +47,11 @@ type Select struct {
 	// stream reads them in one statement, bounded like a keyless table.
 	Whole bool
 
-	base    *goqu.SelectDataset
-	orderBy []exp.OrderedExpression
+	base *goqu.SelectDataset
+	// scopeWhere keeps the select's one table inside the caller's scope
+	// (nil: the scope puts no filter on it; see Builder.from).
+	scopeWhere exp.Expression
+	orderBy    []exp.OrderedExpression
 	// orderKeys are the $orderBy's columns when pages resume after the last
 	// row's values of them (see KeysetOrdered); nil: ordered pages count
 	// rows (offset).
@@ -79,11 +82,16 @@ func (s *Select) withPrefix(sql string, args []any, err error) (string, []any, e
 }
 
 // Select translates {"$select": {...}}, or a set operation of selects
-// ({"$union": [...]}, $intersect, $except).
-func (b *Builder) Select(raw []byte) (*Select, error) {
-	v, root, err := b.parse(raw)
-	if err != nil {
-		return nil, err
+// ({"$union": [...]}, $intersect, $except), or {"$with": ...}, for a caller
+// with scope (the zero Scope: any allowed table, any row).
+func (b *Builder) Select(query *ordjson.Value, scope Scope) (*Select, error) {
+	return b.within(scope).selectQuery(query)
+}
+
+func (b *Builder) selectQuery(v *ordjson.Value) (*Select, error) {
+	root := path{"query"}
+	if v == nil {
+		return nil, root.errorf("is missing")
 	}
 	if v.Kind == ordjson.Object && len(v.Members) == 1 && setOperators[v.Members[0].Key] != "" {
 		m := v.Members[0]
@@ -192,6 +200,9 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 	}
 	if where != nil {
 		ds = ds.Where(where)
+	}
+	if s.scopeWhere != nil {
+		ds = ds.Where(s.scopeWhere)
 	}
 	if rollup && len(group) == 0 {
 		return nil, at.with("$withRollup").errorf("needs $groupBy")
@@ -342,31 +353,55 @@ func withAliases(t *Table, aliases map[string]bool) *Table {
 	return &scope
 }
 
-// selectColumns reads $columns: an array of names, or an object in the
-// shortcut form.
+// selectColumns reads $columns: a name, an array of names and objects in
+// the shortcut form, or one object in the shortcut form.
 func (b *Builder) selectColumns(s *Select, aliases map[string]bool, v *ordjson.Value, at path) ([]any, error) {
 	t := s.scope
 	var out []any
+	named := func(name string, at path) error {
+		if name == "*" {
+			out = append(out, goqu.Star())
+			return nil
+		}
+		if q, ok := strings.CutSuffix(name, ".*"); ok && t.qualifiers[q] != nil {
+			out = append(out, goqu.T(exposedName(q)).All())
+			return nil
+		}
+		c, err := ref(t, name, at)
+		if err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	}
 	switch v.Kind {
+	case ordjson.String:
+		if err := named(v.Text, at); err != nil {
+			return nil, err
+		}
 	case ordjson.Array:
 		for i, item := range v.Items {
 			itemAt := at.with(fmt.Sprint(i))
-			if item.Kind != ordjson.String {
-				return nil, itemAt.errorf("must be a column name")
+			switch item.Kind {
+			case ordjson.String:
+				if err := named(item.Text, itemAt); err != nil {
+					return nil, err
+				}
+			case ordjson.Object:
+				// ["domain", {"n": {"$count": "*"}}]: the object's members
+				// are columns in the shortcut form.
+				for _, m := range item.Members {
+					col, err := b.selectColumn(s, aliases, m.Key, m.Value, itemAt.with(m.Key))
+					if err != nil {
+						return nil, err
+					}
+					if col != nil {
+						out = append(out, col)
+					}
+				}
+			default:
+				return nil, itemAt.errorf("must be a column name or an object of columns")
 			}
-			if item.Text == "*" {
-				out = append(out, goqu.Star())
-				continue
-			}
-			if q, ok := strings.CutSuffix(item.Text, ".*"); ok && t.qualifiers[q] != nil {
-				out = append(out, goqu.T(q).All())
-				continue
-			}
-			c, err := ref(t, item.Text, itemAt)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
 		}
 	case ordjson.Object:
 		for _, m := range v.Members {
@@ -379,7 +414,7 @@ func (b *Builder) selectColumns(s *Select, aliases map[string]bool, v *ordjson.V
 			}
 		}
 	default:
-		return nil, at.errorf("must be an array or an object")
+		return nil, at.errorf("must be a column name, an array or an object")
 	}
 	if len(out) == 0 {
 		return nil, at.errorf("must not be empty")
@@ -395,7 +430,7 @@ func (b *Builder) selectColumn(s *Select, aliases map[string]bool, name string, 
 			return goqu.Star(), nil
 		}
 		if q, ok := strings.CutSuffix(name, ".*"); ok && s.scope.qualifiers[q] != nil {
-			return goqu.T(q).All(), nil
+			return goqu.T(exposedName(q)).All(), nil
 		}
 	}
 	if v.Kind == ordjson.Object {

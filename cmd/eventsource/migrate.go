@@ -30,8 +30,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer db.Close()
-	if err := mysqlstore.Migrate(ctx, db, *database); err != nil {
+	changes, err := mysqlstore.Migrate(ctx, db, *database)
+	if err != nil {
 		return err
+	}
+	for _, c := range changes {
+		fmt.Fprintln(stdout, "changed:", c)
 	}
 	fmt.Fprintf(stdout, "migrated %s.event\n", *database)
 	return nil

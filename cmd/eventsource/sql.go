@@ -39,6 +39,8 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	explain := fs.Bool("explain", false, "connect to MySQL (MYSQL_* variables) and print its EXPLAIN of the query")
 	tables := fs.String("tables", strings.Join(cfg.Tables, ","), "allowed tables, as the server's --tables")
 	pageSize := fs.Int("page-size", cfg.PageSize, "rows per page, as the server's --page-size")
+	readDomains := fs.String("read-domains", "", "as for a token that may read only these domains (comma-separated): the SQL the HTTP gateway runs for it")
+	writeDomains := fs.String("write-domains", "", "as for a token that may write only these domains (comma-separated)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -76,7 +78,8 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	st, err := buildStatement(sqlbuild.NewBuilder(catalog, sqlbuild.Limits{}), []byte(*query), uint64(*pageSize))
+	st, err := buildStatement(sqlbuild.NewBuilder(catalog, cfg.Query), []byte(*query), uint64(*pageSize),
+		domainScope(catalog.Default(), *readDomains, *writeDomains))
 	if err != nil {
 		return err
 	}
@@ -95,14 +98,31 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// buildStatement translates a $select or an $insert, whichever the query is.
-func buildStatement(b *sqlbuild.Builder, query []byte, pageSize uint64) (statement, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(query, &probe); err != nil {
-		return statement{}, fmt.Errorf("query: %w", err)
+// domainScope is the scope of a token limited to domains of the event
+// table t: reads, writes or both (an empty list leaves that side whole).
+func domainScope(t *sqlbuild.Table, read, write string) sqlbuild.Scope {
+	var s sqlbuild.Scope
+	name := t.QualifiedName()
+	if read != "" {
+		s.ReadTables = []string{name}
+		s.Read = map[string][]sqlbuild.RowFilter{name: {{Column: "domain", Values: strings.Split(read, ",")}}}
 	}
-	if _, ok := probe["$insert"]; ok {
-		ins, err := b.Insert(query)
+	if write != "" {
+		s.WriteTables = []string{name}
+		s.Write = map[string][]sqlbuild.RowFilter{name: {{Column: "domain", Values: strings.Split(write, ",")}}}
+	}
+	return s
+}
+
+// buildStatement translates a $select or an $insert, whichever the query
+// is, in scope.
+func buildStatement(b *sqlbuild.Builder, raw []byte, pageSize uint64, scope sqlbuild.Scope) (statement, error) {
+	query, err := b.Parse(raw)
+	if err != nil {
+		return statement{}, err
+	}
+	if query.Get("$insert") != nil {
+		ins, err := b.Insert(query, scope)
 		if err != nil {
 			return statement{}, err
 		}
@@ -112,7 +132,7 @@ func buildStatement(b *sqlbuild.Builder, query []byte, pageSize uint64) (stateme
 		}
 		return statement{SQL: text, Values: values}, nil
 	}
-	sel, err := b.Select(query)
+	sel, err := b.Select(query, scope)
 	if err != nil {
 		return statement{}, err
 	}

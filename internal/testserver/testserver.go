@@ -58,7 +58,7 @@ func Database(tb testing.TB, prefix string) (*sql.DB, string) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := mysqlstore.Migrate(ctx, db, name); err != nil {
+	if _, err := mysqlstore.Migrate(ctx, db, name); err != nil {
 		tb.Fatalf("migrate %s (is MariaDB up? run scripts/services.sh): %v", name, err)
 	}
 	return db, name

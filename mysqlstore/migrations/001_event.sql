@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS `{{db}}`.`event` (
   `pid`       VARCHAR(200) NOT NULL,
   `domain`    VARCHAR(200) NOT NULL,
   `name`      VARCHAR(200) NOT NULL,
-  `data`      JSON NOT NULL,
+  `data`      JSON NULL,
   `id`        BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   KEY `timestamp` (`timestamp`),
   KEY `pid` (`pid`),
