@@ -1,8 +1,12 @@
 package main
 
 import (
+	"database/sql"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/eventsource/eventsource/internal/scopecases"
 )
 
 func TestSQLCommand(t *testing.T) {
@@ -40,5 +44,67 @@ func TestSQLCommandExplain(t *testing.T) {
 	res := runBinary(t, []string{"MYSQL_DATABASE=" + name}, "sql", "--explain", "--query", `{"$select":{"$where":{"pid":"p"}}}`)
 	if res.code != 0 || !strings.Contains(res.stdout, "-- explain:") || !strings.Contains(res.stdout, "possible_keys") {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// What `eventsource sql --read-domains a` prints is what the HTTP gateway
+// runs for a token that reads domain a only: run on MariaDB over rows of
+// other domains, from every place a query reads the table, it returns rows
+// of domain a alone.
+func TestSQLCommandShowsTheScope(t *testing.T) {
+	db := mustDB(t)
+	name := databaseName(t, db)
+	env := []string{"MYSQL_DATABASE=" + name}
+	if res := runBinary(t, env, "migrate"); res.code != 0 {
+		t.Fatalf("migrate: %s", res.stderr)
+	}
+	cases, err := scopecases.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cases.Events {
+		if _, err := db.Exec("INSERT INTO `"+name+"`.`event` (pid, domain, name, data) VALUES (?, ?, ?, ?)", e.Pid, e.Domain, e.Name, string(e.Data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range cases.Positions {
+		t.Run(p.Name, func(t *testing.T) {
+			res := runBinary(t, env, "sql", "--json", "--read-domains", "a", "--query", p.Text(name+".event"))
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s", res.code, res.stderr)
+			}
+			var st statement
+			if err := json.Unmarshal([]byte(res.stdout), &st); err != nil {
+				t.Fatalf("%s: %v", res.stdout, err)
+			}
+			rows, err := db.Query(st.SQL, st.Values...)
+			if err != nil {
+				t.Fatalf("%s: %v", st.SQL, err)
+			}
+			defer rows.Close()
+			cols, _ := rows.Columns()
+			var got []string
+			for rows.Next() {
+				cells := make([]sql.RawBytes, len(cols))
+				ptrs := make([]any, len(cells))
+				for i := range cells {
+					ptrs[i] = &cells[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				row := make([]string, len(cells))
+				for i, c := range cells {
+					row[i] = string(c)
+				}
+				got = append(got, strings.Join(row, "|"))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cases.Check(p, got); err != nil {
+				t.Fatalf("%v\n%s", err, st.SQL)
+			}
+		})
 	}
 }
