@@ -40,7 +40,7 @@ const MaxPage = 1000
 var actorsPage []byte
 
 // Handler serves the admin interface. With a token, every request must
-// carry "Authorization: Bearer <token>" except /healthz and /readyz, which
+// carry it (see requireToken) except /healthz and /readyz, which
 // orchestrators probe without credentials.
 func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
@@ -107,21 +107,32 @@ func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog
 	return mux
 }
 
-// requireToken checks the bearer token in constant time.
+// requireToken lets a request through when it carries the token: as a
+// bearer token (the CLI, scripts), as the password of HTTP Basic
+// authentication (what a browser asks for when it opens the page), or as
+// the access_token parameter (a link to the page). Compared in constant
+// time.
 func requireToken(token string, next http.Handler) http.Handler {
 	if token == "" {
 		return next
 	}
-	want := []byte("Bearer " + token)
+	want := []byte(token)
+	matches := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), want) == 1 }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The page itself carries no data: it asks for the token and sends
-		// it with its requests.
-		if r.URL.Path == "/admin/actors" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1 {
+		bearer, isBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		_, password, isBasic := r.BasicAuth()
+		if isBearer && matches(bearer) || isBasic && matches(password) || matches(r.URL.Query().Get("access_token")) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="eventsource admin"`)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		if r.URL.Path == "/admin/actors" {
+			// A browser asks its user for Basic credentials: any user
+			// name, the token as the password.
+			w.Header().Set("WWW-Authenticate", `Basic realm="eventsource admin: the token is the password", charset="UTF-8"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="eventsource admin"`)
+		}
+		http.Error(w, "unauthorized: this server wants its admin token", http.StatusUnauthorized)
 	})
 }
 

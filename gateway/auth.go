@@ -18,6 +18,18 @@ type Principal struct {
 	Subject string
 	read    grant
 	write   grant
+	// anonymous is set for a request without a token, where anonymous
+	// access is on.
+	anonymous bool
+}
+
+// owner names who a session belongs to: the token's subject, or the
+// anonymous requests together. A token without a subject owns no session.
+func (p *Principal) owner() string {
+	if p.anonymous {
+		return "anonymous"
+	}
+	return "sub:" + p.Subject
 }
 
 // CanRead and CanWrite say whether p may read or write domain.
@@ -64,7 +76,7 @@ type claims struct {
 
 // anonymousPrincipal is who a request without a token acts for when
 // anonymous access is on.
-var anonymousPrincipal = &Principal{Subject: "", read: grant{all: true}, write: grant{all: true}}
+var anonymousPrincipal = &Principal{Subject: "", read: grant{all: true}, write: grant{all: true}, anonymous: true}
 
 // authenticator verifies bearer tokens with one key.
 type authenticator struct {
@@ -75,10 +87,16 @@ type authenticator struct {
 
 func newAuthenticator(cfg Config) (*authenticator, error) {
 	a := &authenticator{anonymous: cfg.Anonymous}
+	// A token without exp would be valid for ever: refused unless the
+	// operator says otherwise.
+	expiry := jwt.WithExpirationRequired()
+	if cfg.JWTAllowNoExp {
+		expiry = func(*jwt.Parser) {}
+	}
 	switch {
 	case cfg.JWTSecret != "":
 		a.key = []byte(cfg.JWTSecret)
-		a.parser = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}))
+		a.parser = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), expiry)
 	case cfg.JWTPublicKeyFile != "":
 		pem, err := os.ReadFile(cfg.JWTPublicKeyFile)
 		if err != nil {
@@ -89,7 +107,7 @@ func newAuthenticator(cfg Config) (*authenticator, error) {
 			return nil, fmt.Errorf("JWT public key %s: %w", cfg.JWTPublicKeyFile, err)
 		}
 		a.key = key
-		a.parser = jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}))
+		a.parser = jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), expiry)
 	}
 	return a, nil
 }
@@ -130,6 +148,8 @@ func tokenProblem(err error) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "expired"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "no expiry (exp); the server accepts such tokens only with --jwt-allow-no-exp"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "not valid yet"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):

@@ -201,3 +201,85 @@ func TestSessionTokens(t *testing.T) {
 		}
 	}
 }
+
+// Tokens without exp are refused unless the operator accepts them, and a
+// session needs a subject: tokens without sub would share each other's.
+func TestTokensNeedExpiryAndSubject(t *testing.T) {
+	t.Parallel()
+	secret := "claims-secret-" + strings.Repeat("w", 32)
+	strict := start(t, func(c *server.Config) { c.HTTP.Anonymous, c.HTTP.JWTSecret = false, secret })
+	lenient := start(t, func(c *server.Config) {
+		c.HTTP.Anonymous, c.HTTP.JWTSecret, c.HTTP.JWTAllowNoExp = false, secret, true
+	})
+	forever := token(t, jwt.SigningMethodHS256, []byte(secret), "alice", []string{"*"}, []string{"*"}, 0)
+	nobody := token(t, jwt.SigningMethodHS256, []byte(secret), "", []string{"*"}, []string{"*"}, time.Hour)
+	t.Run("strict", func(t *testing.T) {
+		runAuthCases(t, strict, []authCase{
+			{"no exp", "POST", "/events", orderEvent, forever, 401},
+			{"no exp, stream", "GET", "/events?domain=orders", "", forever, 401},
+			{"no sub writes", "POST", "/events", orderEvent, nobody, 201},
+			{"no sub, session", "POST", "/sessions", "", nobody, 403},
+		})
+		status, b := strict.do("POST", "/events", orderEvent, forever)
+		if status != 401 || !strings.Contains(string(b), "--jwt-allow-no-exp") {
+			t.Fatalf("no exp: %d %s, want 401 naming --jwt-allow-no-exp", status, b)
+		}
+	})
+	t.Run("lenient", func(t *testing.T) {
+		runAuthCases(t, lenient, []authCase{
+			{"no exp", "POST", "/events", orderEvent, forever, 201},
+			{"no sub, session", "POST", "/sessions", "", nobody, 403},
+		})
+	})
+}
+
+// listeners-changed shows a subject that reads only some domains the keys
+// of those domains alone: never another subject's pid keys.
+func TestListenersChangedShowsReadableKeys(t *testing.T) {
+	t.Parallel()
+	secret := "watch-secret-" + strings.Repeat("v", 32)
+	h := start(t, func(c *server.Config) { c.HTTP.Anonymous, c.HTTP.JWTSecret = false, secret })
+	alice := token(t, jwt.SigningMethodHS256, []byte(secret), "alice", []string{"orders"}, nil, time.Hour)
+	bob := token(t, jwt.SigningMethodHS256, []byte(secret), "bob", []string{"*"}, nil, time.Hour)
+	session := func(tok string, keys ...string) (*sse, string) {
+		t.Helper()
+		status, b := h.do("POST", "/sessions", "", tok)
+		if status != 201 {
+			t.Fatalf("session: %d %s", status, b)
+		}
+		var created struct{ ID string }
+		_ = json.Unmarshal(b, &created)
+		s := h.open("/sessions/"+created.ID+"/stream?access_token="+tok, nil)
+		s.expect("registered")
+		for _, k := range keys {
+			if status, b := h.do("POST", "/sessions/"+created.ID+"/listen", `{"key":"`+k+`"}`, tok); status != 200 {
+				t.Fatalf("listen %s: %d %s", k, status, b)
+			}
+		}
+		return s, created.ID
+	}
+	watcher, _ := session(alice, "listeners-changed")
+	admin, _ := session(bob, "listeners-changed")
+	session(bob, "pid:customer-secret-42", "domain:billing", "domain:orders")
+	// Each watcher hears a payload per change; domain:orders is the last
+	// key listened to.
+	last := func(s *sse) map[string]int {
+		t.Helper()
+		var keys map[string]int
+		for keys["domain:orders"] != 1 {
+			m := s.expect("notify")
+			var n struct{ Keys map[string]int }
+			if err := json.Unmarshal([]byte(m.data), &n); err != nil {
+				t.Fatal(err)
+			}
+			keys = n.Keys
+		}
+		return keys
+	}
+	if keys := last(watcher); len(keys) != 2 || keys["listeners-changed"] != 2 {
+		t.Fatalf("alice sees %v, want listeners-changed and domain:orders only", keys)
+	}
+	if keys := last(admin); keys["pid:customer-secret-42"] != 1 || keys["domain:billing"] != 1 {
+		t.Fatalf("bob, who reads every domain, sees %v", keys)
+	}
+}

@@ -20,6 +20,9 @@ type Config struct {
 	// JWTPublicKeyFile names a PEM file with the RSA public key that
 	// verifies RS256 tokens; empty: none.
 	JWTPublicKeyFile string
+	// JWTAllowNoExp accepts tokens without an expiry (exp), which would
+	// otherwise be valid for ever; refused by default.
+	JWTAllowNoExp bool
 	// CORSOrigins are the origins that may call the gateway from a page
 	// they serve ("*": any). Empty: none but the gateway's own page.
 	CORSOrigins []string

@@ -14,7 +14,9 @@ import (
 type listener struct {
 	key     listenKey
 	session string // the owning session; "" for GET /events
-	// canRead filters pid keys down to readable domains (nil: all).
+	// canRead, for a token limited to some domains (nil: all), filters
+	// what a pid key delivers down to readable domains, and what
+	// listeners-changed shows.
 	canRead func(domain string) bool
 	// event delivers a matching event (event keys).
 	event func(*listener, *Event)
@@ -147,14 +149,43 @@ func (h *hub) listenersChanged() {
 	if len(h.watchers) == 0 {
 		return
 	}
+	var all []byte // the payload of watchers that read every domain
+	for l := range h.watchers {
+		if l.canRead == nil {
+			if all == nil {
+				all = listenersPayload(h.sessions, maps.Clone(h.keys))
+			}
+			l.server(l, all)
+			continue
+		}
+		l.server(l, listenersPayload(h.sessions, visibleKeys(h.keys, l.canRead)))
+	}
+}
+
+// visibleKeys are the keys a watcher that reads only some domains may see:
+// those of its domains, and the server's own. A pid key says nothing of
+// its domain, and may name another subject's customer: it is left out.
+func visibleKeys(keys map[string]int, canRead func(string) bool) map[string]int {
+	out := map[string]int{}
+	for raw, n := range keys {
+		k, err := parseKey(raw)
+		switch {
+		case err != nil, k.kind == keyPid:
+		case k.kind == keyDomain && !canRead(k.f.domain):
+		default:
+			out[raw] = n
+		}
+	}
+	return out
+}
+
+func listenersPayload(sessions int, keys map[string]int) []byte {
 	payload, _ := jsonMarshal(struct {
 		Key      string         `json:"key"`
 		Sessions int            `json:"sessions"`
 		Keys     map[string]int `json:"keys"`
-	}{listenersChangedKey, h.sessions, maps.Clone(h.keys)})
-	for l := range h.watchers {
-		l.server(l, payload)
-	}
+	}{listenersChangedKey, sessions, keys})
+	return payload
 }
 
 // dispatch hands each event to the listeners it matches.

@@ -337,7 +337,7 @@ func (s *session) listen(k listenKey) keysReply {
 		server: func(l *listener, payload []byte) { root.Send(self, serverMsg{key: l.key.raw, payload: payload}) },
 	}
 	l.lost = func(reason string) { root.Send(self, lostMsg{key: l.key.raw, reason: reason}) }
-	if k.kind == keyPid && !s.p.readsAll() {
+	if !s.p.readsAll() {
 		l.canRead = s.p.CanRead
 	}
 	s.keys[k.raw] = l

@@ -25,10 +25,15 @@ func (g *Gateway) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, g.logger, tooMany("more than %d sessions", g.cfg.MaxSessions))
 		return
 	}
+	p := principal(r)
+	if !p.anonymous && p.Subject == "" {
+		g.nSession.Add(-1)
+		writeError(w, g.logger, forbidden("the token has no subject (sub): a session belongs to one"))
+		return
+	}
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	p := principal(r)
-	ref := &sessionRef{id: hex.EncodeToString(b[:]), owner: p.Subject}
+	ref := &sessionRef{id: hex.EncodeToString(b[:]), owner: p.owner()}
 	ref.ctx, ref.cancel = context.WithCancel(context.Background())
 	g.hub.sessionOpened()
 	pid, _, err := g.spawn("session:"+ref.id, "session", ref.id, func() actor.Actor { return newSession(g, ref, p) },
@@ -57,7 +62,7 @@ func (g *Gateway) lookup(w http.ResponseWriter, r *http.Request) *sessionRef {
 	id := r.PathValue("id")
 	v, ok := g.sessions.Load(id)
 	ref, _ := v.(*sessionRef)
-	if !ok || ref.pid == nil || ref.owner != principal(r).Subject {
+	if !ok || ref.pid == nil || ref.owner != principal(r).owner() {
 		writeError(w, g.logger, notFound("no session %q", id))
 		return nil
 	}

@@ -19,6 +19,7 @@ func bindHTTPFlags(fs *flag.FlagSet, cfg *server.Config) func() error {
 	anonymous := fs.Bool("anonymous", false, "HTTP gateway: requests without a token may read and write every domain (default $EVENTSOURCE_ANONYMOUS)")
 	fs.StringVar(&h.JWTSecret, "jwt-secret", "", "HTTP gateway: HS256 secret that verifies bearer tokens (default $EVENTSOURCE_JWT_SECRET)")
 	fs.StringVar(&h.JWTPublicKeyFile, "jwt-public-key", "", "HTTP gateway: PEM `file` with the RSA public key that verifies RS256 bearer tokens")
+	fs.BoolVar(&h.JWTAllowNoExp, "jwt-allow-no-exp", false, "HTTP gateway: accept tokens without an expiry (exp), valid for ever")
 	origins := fs.String("http-cors-origins", strings.Join(h.CORSOrigins, ","), "HTTP gateway: origins allowed to call it from their pages, comma-separated (\"*\": any)")
 	fs.IntVar(&h.MaxConnections, "http-max-connections", h.MaxConnections, "HTTP gateway: concurrent requests and streams before 429 (0: no limit)")
 	fs.Int64Var(&h.MaxBodyBytes, "http-max-body", h.MaxBodyBytes, "HTTP gateway: largest request body in bytes")

@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -265,20 +266,30 @@ func checkScreenshot(t *testing.T, path string, w, h int) {
 	}
 }
 
-// TestActorsPageAsksForAToken: behind a token the page carries no data and
-// asks for it. The real handler serves a bare registry here.
-func TestActorsPageAsksForAToken(t *testing.T) {
+// TestActorsPageWantsTheToken: behind a token the page itself is refused
+// without it (a browser asks for it as Basic credentials), and shows the
+// tree when opened with it.
+func TestActorsPageWantsTheToken(t *testing.T) {
 	browser := chromium(t)
 	reg := supervision.NewRegistry()
 	reg.Add("router", "", "router", "", "running")
 	ts := httptest.NewServer(admin.Handler(tokenBackend{reg}, nil, "s3cret", slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(ts.Close)
-	dom := headless(t, browser, ts.URL+"/admin/actors", "--dump-dom")
-	if !strings.Contains(dom, `<span id="status">this server wants a token</span>`) || strings.Contains(dom, `id="tokenbox" hidden`) {
-		t.Errorf("the page does not ask for the token:\n%s", dom)
+	res, err := http.Get(ts.URL + "/admin/actors")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := rows(t, dom); len(got) != 0 {
-		t.Errorf("the page lists %v without the token", got)
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic ") {
+		t.Fatalf("page without the token: %d %q, want 401 asking for Basic credentials", res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	}
+	dom := headless(t, browser, ts.URL+"/admin/actors", "--dump-dom")
+	if got := rows(t, dom); len(got) != 0 || strings.Contains(dom, "actor tree") {
+		t.Errorf("the page shows itself without the token:\n%s", dom)
+	}
+	dom = headless(t, browser, ts.URL+"/admin/actors?access_token=s3cret", "--dump-dom")
+	if got := rows(t, dom); len(got) != 1 || got[0].name != "router" {
+		t.Errorf("with the token the page lists %v, want the router:\n%s", got, dom)
 	}
 }
 
