@@ -16,21 +16,8 @@ import (
 	"context"
 
 	"github.com/eventsource/eventsource/messages"
-	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
-
-// Store is the database as the actors use it (mysqlstore.Store).
-type Store interface {
-	// ReadPage reads one page of s: its rows, the key of its last row and,
-	// when the page took it, the snapshot bound.
-	ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (mysqlstore.Page, error)
-	// ReadPayloads reads the same page with each row as its JSON payload.
-	ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (mysqlstore.Page, error)
-	// ChooseSeek names the index, of s's SeekChoices, that pages like p
-	// should seek on, or "" to leave the plan to MySQL.
-	ChooseSeek(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page) (string, error)
-}
 
 // Persister commits persists, batching concurrent ones (mysqlstore.Batcher).
 // done runs on another goroutine once the insert committed or failed.

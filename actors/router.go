@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 
+	"github.com/eventsource/eventsource/cursor"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -41,7 +42,7 @@ type Config struct {
 // Deps are the router's connections to the outside.
 type Deps struct {
 	Builder       *sqlbuild.Builder
-	Store         Store
+	Store         cursor.Store
 	Persister     Persister
 	Subscriptions Subscriptions
 	Publisher     Publisher

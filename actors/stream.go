@@ -9,14 +9,12 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/scheduler"
 
+	"github.com/eventsource/eventsource/cursor"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
 	"github.com/eventsource/eventsource/supervision"
 )
-
-// errTooLarge marks a result that cannot be paged and does not fit.
-var errTooLarge = errors.New("result too large")
 
 // Messages of the stream actor; none goes on the wire.
 type (
@@ -48,7 +46,7 @@ type (
 
 // streamSettings are the per-server settings of streams.
 type streamSettings struct {
-	store         Store
+	store         cursor.Store
 	readers       *Readers // nil: a goroutine per read
 	publisher     Publisher
 	logger        *slog.Logger
@@ -73,7 +71,7 @@ type stream struct {
 	// published hears Redis's answer to a row; made once, not per row.
 	published func(error)
 
-	cursor  *cursor
+	cursor  *cursor.Cursor
 	buffer  [][]byte // payloads of rows read and not yet published
 	reading bool
 	drained bool // the cursor has nothing more
@@ -100,20 +98,10 @@ func newStream(settings streamSettings, channel string, req messages.ReceivedReq
 		req:            req,
 		window:         window,
 		live:           live,
-		cursor: &cursor{sel: sel, store: settings.store, decodeJSON: req.Decode, encode: true,
-			pageSize: firstPage(window, settings.pageSize), maxPage: uint64(settings.pageSize),
-			maxBuffered: uint64(settings.maxBuffered), logger: settings.logger, channel: channel},
+		cursor: cursor.New(sel, settings.store, cursor.Options{DecodeJSON: req.Decode, Encode: true,
+			FirstPage: cursor.FirstPage(window, settings.pageSize), PageSize: settings.pageSize,
+			MaxBuffered: settings.maxBuffered, Logger: settings.logger, Channel: channel}),
 	}
-}
-
-// firstPage is the size of a stream's first read: enough for two windows,
-// at least 128 rows, at most the configured page size. A page query costs
-// about as much as reading 50 rows (BenchmarkReadPage: 8 rows 127 µs, 128
-// rows 400 µs), so a first page of 64 spent 40% of its time on the query;
-// 128 rows of a typical event are about 25 KB held by a stream whose client
-// stalls.
-func firstPage(window, pageSize int) uint64 {
-	return uint64(min(max(128, 2*window), pageSize))
 }
 
 func (s *stream) Receive(ctx actor.Context) {
@@ -134,7 +122,7 @@ func (s *stream) Receive(ctx actor.Context) {
 		s.reading = false
 		if msg.err != nil {
 			reason := messages.ReasonDB
-			if errors.Is(msg.err, errTooLarge) {
+			if errors.Is(msg.err, cursor.ErrTooLarge) {
 				reason = messages.ReasonBadRequest
 			}
 			s.fail(ctx, reason, msg.err)
@@ -207,7 +195,7 @@ func (s *stream) pump(ctx actor.Context) {
 	// before the client asks for it: "low" grows with the window, since a
 	// wide window drains the buffer faster than a page read takes. (The
 	// cursor is ours to read while no read runs.)
-	if !s.drained && !s.reading && len(s.buffer) <= max(4*s.window, int(s.cursor.pageSize)/4) {
+	if !s.drained && !s.reading && len(s.buffer) <= max(4*s.window, s.cursor.NextSize()/4) {
 		s.read()
 	}
 	if s.drained && len(s.buffer) == 0 && len(s.inflight) == 0 && !s.reading {
@@ -267,7 +255,7 @@ func (s *stream) read() {
 	s.reading = true
 	cur, self, root, ioCtx := s.cursor, s.self, s.root, s.ioCtx
 	read := func() {
-		page, done, err := cur.next(ioCtx)
+		page, done, err := cur.Next(ioCtx)
 		root.Send(self, pageRead{rows: page.Payloads, done: done, err: err})
 	}
 	if s.readers == nil {

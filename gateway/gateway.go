@@ -14,7 +14,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/cursor"
+	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
 	"github.com/eventsource/eventsource/supervision"
@@ -26,9 +27,9 @@ type Deps struct {
 	// is the event table the gateway serves.
 	Builder *sqlbuild.Builder
 	// Store reads pages (mysqlstore.Store).
-	Store actors.Store
+	Store cursor.Store
 	// Persister commits inserts (the server's mysqlstore.Batcher).
-	Persister actors.Persister
+	Persister Persister
 	// System hosts the "http" supervisor.
 	System *actor.ActorSystem
 	// Registry, if not nil, lists the gateway's actors for operators.
@@ -40,6 +41,12 @@ type Deps struct {
 	// ChildMiddleware wraps the Receive of every session and stream actor
 	// (fault injection in tests).
 	ChildMiddleware []actor.ReceiverMiddleware
+}
+
+// Persister commits inserts, batching concurrent ones; done runs on
+// another goroutine once the insert committed or failed.
+type Persister interface {
+	Submit(ins *sqlbuild.Insert, done func(messages.OK, error))
 }
 
 // Gateway is the HTTP listener and the actors behind it.

@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-
-	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/cursor"
 )
 
 // askTimeout bounds a request to a session actor.
@@ -270,7 +269,10 @@ func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskR
 		if err != nil {
 			return taskReq{}, queryError(err)
 		}
-		return taskReq{kind: "fetch", pager: actors.NewPager(sel, g.deps.Store, true, g.cfg.PageSize, g.cfg.MaxBufferedRows)}, nil
+		// Pages grow from 128 rows, like a stream's.
+		pager := cursor.New(sel, g.deps.Store, cursor.Options{DecodeJSON: true,
+			FirstPage: cursor.FirstPage(1, g.cfg.PageSize), PageSize: g.cfg.PageSize, MaxBuffered: g.cfg.MaxBufferedRows})
+		return taskReq{kind: "fetch", pager: pager}, nil
 	case "persist":
 		list := req.Get("events")
 		if list == nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/cursor"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/ordjson"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -23,7 +23,7 @@ type (
 	// inserts, persistChunk events each). Answered with taskReply.
 	taskReq struct {
 		kind    string
-		pager   *actors.Pager
+		pager   *cursor.Cursor
 		inserts []*sqlbuild.Insert
 		events  int
 	}
@@ -92,18 +92,18 @@ func (s *session) startTask(req taskReq) taskReply {
 }
 
 // readPages reads one page each time it is asked, until the last.
-func readPages(ctx context.Context, pager *actors.Pager, id string, next <-chan struct{}, send func(any)) {
+func readPages(ctx context.Context, pager *cursor.Cursor, id string, next <-chan struct{}, send func(any)) {
 	for {
 		select {
 		case <-next:
 		case <-ctx.Done():
 			return
 		}
-		rows, done, err := pager.Next(ctx)
+		page, done, err := pager.Next(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		send(fetchPage{task: id, rows: rows, done: done, err: err})
+		send(fetchPage{task: id, rows: page.Rows, done: done, err: err})
 		if done || err != nil {
 			return
 		}

@@ -9,33 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eventsource/eventsource/cursor"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/ordjson"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
-
-// Page is one batch of rows and where the next batch starts.
-type Page struct {
-	// Rows are the rows as values; nil when RowOptions.Encode asked for
-	// Payloads instead.
-	Rows []messages.Row
-	// Payloads are the rows' JSON, as messages.Row.AppendJSON writes it,
-	// when RowOptions.Encode asked for them.
-	Payloads [][]byte
-	// LastKey is the key of the last row, for keyset paging (0 when the
-	// query carries no key column).
-	LastKey int64
-	// LastOrder are the last row's order values, for the next page of a
-	// keyset-ordered select (sqlbuild.Page.AfterOrder); nil when the query
-	// carries none.
-	LastOrder []any
-	// Snapshot is the snapshot bound the page took (0 when it took none, or
-	// read no row).
-	Snapshot int64
-	// SeekGone reports that the index the page was to seek on no longer
-	// exists: it was read without it, and so should the next pages be.
-	SeekGone bool
-}
 
 // RowOptions says how to encode the values of a result.
 type RowOptions struct {
@@ -71,15 +49,15 @@ type Querier interface {
 // ReadPage runs one page query and holds a pooled connection only while it
 // reads. Values become what the original server sent: DATETIMEs as UTC
 // times, text as strings, JSON as text (or decoded, when asked).
-func ReadPage(ctx context.Context, db Querier, query string, args []any, opts RowOptions) (Page, error) {
+func ReadPage(ctx context.Context, db Querier, query string, args []any, opts RowOptions) (cursor.Page, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return Page{}, fmt.Errorf("query page: %w", err)
+		return cursor.Page{}, fmt.Errorf("query page: %w", err)
 	}
 	defer rows.Close()
 	types, err := rows.ColumnTypes()
 	if err != nil {
-		return Page{}, fmt.Errorf("read column types: %w", err)
+		return cursor.Page{}, fmt.Errorf("read column types: %w", err)
 	}
 	// Hidden columns (the key, the snapshot bound, the order values) come
 	// last.
@@ -119,7 +97,7 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 			}
 		}
 	}
-	var page Page
+	var page cursor.Page
 	dest := make([]any, n)
 	ptrs := make([]any, n)
 	// Encoding: text columns are scanned as RawBytes, which point into the
@@ -143,7 +121,7 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return Page{}, fmt.Errorf("scan row: %w", err)
+			return cursor.Page{}, fmt.Errorf("scan row: %w", err)
 		}
 		values := row.Values
 		if !opts.Encode {
@@ -160,13 +138,13 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 		if keyIndex >= 0 {
 			key, err := asInt64(dest[keyIndex])
 			if err != nil {
-				return Page{}, fmt.Errorf("read key column: %w", err)
+				return cursor.Page{}, fmt.Errorf("read key column: %w", err)
 			}
 			page.LastKey = key
 		}
 		if snapshotIndex >= 0 && page.Snapshot == 0 {
 			if page.Snapshot, err = asInt64(dest[snapshotIndex]); err != nil {
-				return Page{}, fmt.Errorf("read snapshot column: %w", err)
+				return cursor.Page{}, fmt.Errorf("read snapshot column: %w", err)
 			}
 		}
 		if opts.Encode {
@@ -186,7 +164,7 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 		page.Rows = append(page.Rows, messages.Row{Columns: columns, Values: values, TimeDigits: digits})
 	}
 	if err := rows.Err(); err != nil {
-		return Page{}, fmt.Errorf("read page: %w", err)
+		return cursor.Page{}, fmt.Errorf("read page: %w", err)
 	}
 	if len(orderIndexes) > 0 && (len(page.Rows) > 0 || len(ends) > 0) {
 		// dest holds the last row's values, its text copied by database/sql.

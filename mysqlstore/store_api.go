@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/eventsource/eventsource/cursor"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -21,21 +22,21 @@ type Store struct {
 	Statements *Statements
 }
 
-// ReadPage reads one page of s as values (Page.Rows).
-func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (Page, error) {
+// ReadPage reads one page of s as values (cursor.Page.Rows).
+func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (cursor.Page, error) {
 	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
 }
 
-// ReadPayloads reads one page of s as the rows' JSON (Page.Payloads): what a
+// ReadPayloads reads one page of s as the rows' JSON (cursor.Page.Payloads): what a
 // stream publishes.
-func (st Store) ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (Page, error) {
+func (st Store) ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (cursor.Page, error) {
 	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table, Encode: true, Rows: p.Size})
 }
 
-func (st Store) read(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, opts RowOptions) (Page, error) {
+func (st Store) read(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, opts RowOptions) (cursor.Page, error) {
 	query, args, err := s.PageSQL(p)
 	if err != nil {
-		return Page{}, err
+		return cursor.Page{}, err
 	}
 	var q Querier = st.DB
 	if st.Statements != nil {

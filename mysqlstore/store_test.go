@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventsource/eventsource/cursor"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -95,7 +96,7 @@ func mustInsert(tb testing.TB, db *sql.DB, b *sqlbuild.Builder, query string) me
 }
 
 // mustPage builds query with b and reads one page of it.
-func mustPage(tb testing.TB, db *sql.DB, b *sqlbuild.Builder, query string, p sqlbuild.Page, decode bool) mysqlstore.Page {
+func mustPage(tb testing.TB, db *sql.DB, b *sqlbuild.Builder, query string, p sqlbuild.Page, decode bool) cursor.Page {
 	tb.Helper()
 	sel, err := b.SelectJSON([]byte(query), sqlbuild.Scope{})
 	if err != nil {

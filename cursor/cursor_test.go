@@ -1,4 +1,4 @@
-package actors
+package cursor_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventsource/eventsource/cursor"
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
@@ -68,7 +69,7 @@ func TestCursorWhenTheSeekChoiceFails(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		store   Store
+		store   cursor.Store
 		warning bool
 	}{
 		{"the question fails", refusedChoice{mysqlstore.Store{DB: db}}, true},
@@ -77,13 +78,13 @@ func TestCursorWhenTheSeekChoiceFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log bytes.Buffer
-			c := &cursor{sel: sel, store: tt.store, pageSize: 32, maxPage: 32, maxBuffered: 1000,
-				logger: slog.New(slog.NewTextHandler(&log, nil)), channel: "reply-1"}
+			c := cursor.New(sel, tt.store, cursor.Options{FirstPage: 32, PageSize: 32, MaxBuffered: 1000,
+				Logger: slog.New(slog.NewTextHandler(&log, nil)), Channel: "reply-1"})
 			var last int64
 			rows := 0
 			for done := false; !done; {
-				var page mysqlstore.Page
-				if page, done, err = c.next(ctx); err != nil {
+				var page cursor.Page
+				if page, done, err = c.Next(ctx); err != nil {
 					t.Fatal(err)
 				}
 				for _, row := range page.Rows {
