@@ -12,7 +12,7 @@ func testBuilder(t testing.TB) *Builder {
 	t.Helper()
 	event := &Table{Schema: "eventsource", Name: "event", Key: "id", Columns: []Column{
 		{Name: "timestamp", TimeDigits: 6, Keyset: true}, {Name: "pid", Keyset: true}, {Name: "domain", Keyset: true},
-		{Name: "name", Keyset: true}, {Name: "data", JSON: true}, {Name: "id", Keyset: true},
+		{Name: "name", Keyset: true}, {Name: "data", JSON: true, Nullable: true}, {Name: "id", Keyset: true},
 	}, Indexes: seedIndexes}
 	legacy := &Table{Schema: "old", Name: "event", Columns: []Column{
 		{Name: "timestamp"}, {Name: "pid"}, {Name: "domain"}, {Name: "name"}, {Name: "data", JSON: true},

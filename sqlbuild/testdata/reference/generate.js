@@ -34,7 +34,8 @@
 //   - $insert takes $into as a synonym of $table, and without either inserts
 //     into eventsource.event;
 //   - a data value of $insert that is not a string is stored as its JSON text
-//     (JSON.stringify); a string is passed as is (it holds the JSON text).
+//     (JSON.stringify); a string is passed as is (it holds the JSON text);
+//     null is stored as SQL NULL, as is a document without data.
 // Nothing else is changed: in particular the documents of a $documents array
 // are not reordered, so the reference's key-order behaviour shows in golden.
 //
@@ -96,6 +97,7 @@ function checkKeys(v, where) {
 }
 
 function jsonText(v) {
+  if (v === null) return null; // stored as SQL NULL
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 

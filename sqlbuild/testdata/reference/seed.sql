@@ -1,7 +1,7 @@
 -- Seed for the reference corpus (cases.json / golden.json): the event table
 -- of mysqlstore/migrations/001_event.sql and 30 fixed rows in database {{db}}.
 -- sqlbuild/reference_test.go replaces {{db}} with a fresh es_ref_<hex>.
--- No NULLs; timestamps unique and spread over 2024-03-01 .. 2024-03-10;
+-- No NULLs in the rows (data may hold NULL, as in the migrated table); timestamps unique and spread over 2024-03-01 .. 2024-03-10;
 -- ids explicit (1..30) so every run sees the same rows.
 CREATE DATABASE IF NOT EXISTS `{{db}}`;
 
@@ -10,7 +10,7 @@ CREATE TABLE `{{db}}`.`event` (
   `pid`       VARCHAR(200) NOT NULL,
   `domain`    VARCHAR(200) NOT NULL,
   `name`      VARCHAR(200) NOT NULL,
-  `data`      JSON NOT NULL,
+  `data`      JSON NULL,
   `id`        BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   KEY `timestamp` (`timestamp`),
   KEY `pid` (`pid`),
