@@ -63,6 +63,9 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 		add(fromSource{t: t, table: !cte, at: fAt})
 	case v.Kind == ordjson.Object && len(v.Members) > 0:
 		for _, m := range v.Members {
+			if off := m.Value; off.Kind == ordjson.Bool && !off.Bool || off.Kind == ordjson.Number && off.Text == "0" {
+				continue // {"people_skills": 0} leaves a source out, as the reference does
+			}
 			src, err := b.source(scope, m.Key, m.Value, fAt.with(m.Key))
 			if err != nil {
 				return nil, nil, err
@@ -74,6 +77,9 @@ func (b *Builder) from(body *ordjson.Value, at path, outer *Table) (*Select, *go
 		}
 	default:
 		return nil, nil, fAt.errorf(`must be a table name or an object of {"schema.table": "alias"} and {"alias": {"$select": ...}}`)
+	}
+	if len(sources) == 0 {
+		return nil, nil, fAt.errorf("names no table")
 	}
 	joins := body.Get("$join")
 	main := sources[0]
@@ -237,21 +243,43 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 			}
 			tableName = tv.Text
 		default:
-			// Keyed by table: {"schema.table": {"$inner": "alias", "$on": ...}}.
+			// Keyed by table: {"schema.table": {"$inner": "alias", "$on": ...}},
+			// or by alias with a sub-select: {"alias": {"$inner": {"$select":
+			// ...}, "$on": ...}}.
 			tableName = m.Key
+			var sub *ordjson.Value
 			for _, o := range m.Value.Members {
 				if k, ok := joinKinds[o.Key]; ok && len(o.Key) <= 6 {
 					if kind != "" {
 						return nil, jAt.with(o.Key).errorf("names a second join kind")
 					}
-					if o.Value.Kind != ordjson.String {
-						return nil, jAt.with(o.Key).errorf("must be the alias of the joined table")
+					switch {
+					case o.Value.Kind == ordjson.String:
+						kind, alias = k, o.Value.Text
+					case o.Value.Kind == ordjson.Object && len(o.Value.Members) == 1 &&
+						(o.Value.Members[0].Key == "$select" || setOperators[o.Value.Members[0].Key] != ""):
+						kind, alias, sub, kAt = k, m.Key, o.Value, jAt.with(o.Key)
+					default:
+						return nil, jAt.with(o.Key).errorf(`must be the alias of the joined table, or {"$select": ...}`)
 					}
-					kind, alias = k, o.Value.Text
 				}
 			}
 			if kind == "" {
 				return nil, jAt.errorf("needs one of $inner, $left, $right or $cross")
+			}
+			if sub != nil {
+				if scope.qualifiers[alias] != nil {
+					return nil, kAt.errorf(fmt.Sprintf("alias %q is used twice", alias))
+				}
+				t, joined, err := b.derived(scope, alias, sub, kAt)
+				if err != nil {
+					return nil, err
+				}
+				scope.qualifiers[alias] = t
+				if ds, err = b.join(scope, ds, kind, joined, t, spec, jAt); err != nil {
+					return nil, err
+				}
+				continue
 			}
 		}
 		t, cte, err := b.tableIn(scope, &ordjson.Value{Kind: ordjson.String, Text: tableName}, kAt)
@@ -326,6 +354,17 @@ func (b *Builder) joinCondition(scope, joined *Table, spec *ordjson.Value, at pa
 			names = []*ordjson.Value{using}
 		case ordjson.Array:
 			names = using.Items
+		case ordjson.Object:
+			// {"people_id": 1, "skill_id": 0}: the columns set true.
+			for _, m := range using.Members {
+				on, err := flag(m.Value, at.with("$using").with(m.Key))
+				if err != nil {
+					return nil, err
+				}
+				if on {
+					names = append(names, ordjson.NewString(m.Key))
+				}
+			}
 		}
 		if len(names) == 0 {
 			return nil, at.with("$using").errorf("must be a column name or an array of them")

@@ -177,7 +177,8 @@ func (b *Builder) subquery(t *Table, v *ordjson.Value, at path) (string, []any, 
 }
 
 // chain translates {"$": {"$max": "id", "$add": 1, ...}}: the first member a
-// helper, each following one an arithmetic operator applied in order.
+// helper, each following one an arithmetic operator applied in order. As in
+// the arithmetic helpers, a plain string there is a column.
 func (b *Builder) chain(t *Table, v *ordjson.Value, at path) (valueExpr, bool, error) {
 	if v.Kind != ordjson.Object || len(v.Members) < 2 {
 		return nil, false, at.errorf("must be an object: a helper, then arithmetic such as $add")
@@ -192,7 +193,7 @@ func (b *Builder) chain(t *Table, v *ordjson.Value, at path) (valueExpr, bool, e
 		if !ok {
 			return nil, false, at.with(m.Key).errorf(fmt.Sprintf("unknown arithmetic operator %q", m.Key))
 		}
-		arg, argAgg, err := b.argument(t, m.Value, at.with(m.Key), false)
+		arg, argAgg, err := b.argument(t, m.Value, at.with(m.Key), true)
 		if err != nil {
 			return nil, false, err
 		}

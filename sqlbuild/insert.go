@@ -149,6 +149,10 @@ func (b *Builder) insert(query *ordjson.Value) (*Insert, error) {
 			upsert, upsertAt = m.Value, mAt
 		case "$update", "$delete":
 			return nil, mAt.errorf("refused: only inserts run on persist")
+		case "$select":
+			// INSERT ... SELECT copies stored rows into the table: an event
+			// store appends what its clients send, never copies of itself.
+			return nil, mAt.errorf("refused: an insert takes its rows from the request ($documents, $values, $records), not from a select")
 		default:
 			return nil, mAt.errorf(fmt.Sprintf("unknown or unsupported clause %q", m.Key))
 		}
@@ -274,6 +278,11 @@ func (b *Builder) insert(query *ordjson.Value) (*Insert, error) {
 // stores null as SQL NULL, as the original did; other columns take
 // scalars.
 func documentValue(c *Column, v *ordjson.Value, at path) (any, error) {
+	if j := v.Get("$json"); j != nil && len(v.Members) == 1 {
+		// json-sql-builder2's $json helper: the value's JSON text, for any
+		// column.
+		return string(j.AppendJSON(nil)), nil
+	}
 	if !c.JSON || v.Kind == ordjson.Null {
 		return scalar(v, at)
 	}

@@ -149,10 +149,15 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 			// Read after the select list, whose aliases they may name.
 			s.Ordered = s.Ordered || m.Key == "$orderBy"
 		case "$limit":
-			if s.Limit, err = count(m.Value, mAt, b.limits.MaxLimit); err != nil {
+			if s.Limit, s.Empty, err = b.limit(m.Value, mAt); err != nil {
 				return nil, err
 			}
-			s.Empty = s.Limit == 0
+		case "$calcFoundRows":
+			// Accepted and left out: FOUND_ROWS() answers on the
+			// connection that ran the query, which a client never holds.
+			if _, err := flag(m.Value, mAt); err != nil {
+				return nil, err
+			}
 		case "$offset":
 			if s.Offset, err = count(m.Value, mAt, 1<<62); err != nil {
 				return nil, err
@@ -233,6 +238,18 @@ func (b *Builder) selectBody(body *ordjson.Value, at path, outer *Table) (*Selec
 	}
 	s.base = ds
 	return s, nil
+}
+
+// limit reads $limit: a count up to the limit, or "ALL" (no limit, as
+// json-sql-builder2 reads it). empty is set by 0, which asks for no rows.
+func (b *Builder) limit(v *ordjson.Value, at path) (n uint64, empty bool, err error) {
+	if v.Kind == ordjson.String && v.Text == "ALL" {
+		return 0, false, nil
+	}
+	if n, err = count(v, at, b.limits.MaxLimit); err != nil {
+		return 0, false, err
+	}
+	return n, n == 0, nil
 }
 
 // equalities adds to into the columns v, a $where, binds to one value at

@@ -38,10 +38,9 @@ func (b *Builder) setOperation(key string, v *ordjson.Value, at path, outer *Tab
 				}
 				s.Ordered = true
 			case "$limit":
-				if s.Limit, err = count(m.Value, mAt, b.limits.MaxLimit); err != nil {
+				if s.Limit, s.Empty, err = b.limit(m.Value, mAt); err != nil {
 					return nil, err
 				}
-				s.Empty = s.Limit == 0
 			case "$offset":
 				if s.Offset, err = count(m.Value, mAt, 1<<62); err != nil {
 					return nil, err
