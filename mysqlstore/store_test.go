@@ -157,6 +157,36 @@ func TestMigrateLeavesALegacyTable(t *testing.T) {
 	}
 }
 
+// A table of an earlier release, whose data was NOT NULL, is altered to
+// hold NULL, and Migrate says so once; its rows stay.
+func TestMigrateAllowsNullData(t *testing.T) {
+	t.Parallel()
+	db, name := mustDatabase(t)
+	ctx := testContext(t)
+	mustExec(t, db, "CREATE DATABASE `"+name+"`")
+	mustExec(t, db, "CREATE TABLE `"+name+"`.event (`timestamp` DATETIME(6) NOT NULL DEFAULT NOW(6), pid VARCHAR(200) NOT NULL, domain VARCHAR(200) NOT NULL, name VARCHAR(200) NOT NULL, data JSON NOT NULL, id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY)")
+	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) VALUES ('p', 'd', 'n', '{\"a\":1}')")
+	changes, err := mysqlstore.Migrate(ctx, db, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || !strings.Contains(changes[0], "data may now hold NULL") {
+		t.Fatalf("changes %q, want the one that lets data hold NULL", changes)
+	}
+	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name, data) VALUES ('p', 'd', 'n', NULL)")
+	if changes, err := mysqlstore.Migrate(ctx, db, name); err != nil || len(changes) != 0 {
+		t.Fatalf("second Migrate: %q, %v; want nothing to change", changes, err)
+	}
+	var rows int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+name+"`.event WHERE JSON_VALUE(data, '$.a') = 1 OR data IS NULL").Scan(&rows); err != nil || rows != 2 {
+		t.Fatalf("rows after migrating = %d, %v; want the old row and the NULL one", rows, err)
+	}
+	// The JSON check stays.
+	if _, err := db.ExecContext(ctx, "INSERT INTO `"+name+"`.event (pid, domain, name, data) VALUES ('p', 'd', 'n', 'not json')"); err == nil {
+		t.Fatal("data took text that is not JSON after the change")
+	}
+}
+
 func TestMigrateRefusesBadNames(t *testing.T) {
 	t.Parallel()
 	db, _ := mustDatabase(t)
