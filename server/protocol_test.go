@@ -243,6 +243,8 @@ func TestRefusedChannels(t *testing.T) {
 func TestAdmissionLimit(t *testing.T) {
 	h := newHarness(t, func(cfg *server.Config) { cfg.MaxStreams = 2 })
 	h.persistEvents("held", 1)
+	// The persist's reply leaves before the router has let it go.
+	waitForNoChildren(t, h)
 	held := []*sub{h.wire.subscribe(h.channel("held")), h.wire.subscribe(h.channel("held"))}
 	for _, c := range held {
 		h.fetch(c.channel, `{"$select":{"$columns":["name"],"$where":{"pid":"held"}}}`)
