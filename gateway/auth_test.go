@@ -241,26 +241,9 @@ func TestListenersChangedShowsReadableKeys(t *testing.T) {
 	h := start(t, func(c *server.Config) { c.HTTP.Anonymous, c.HTTP.JWTSecret = false, secret })
 	alice := token(t, jwt.SigningMethodHS256, []byte(secret), "alice", []string{"orders"}, nil, time.Hour)
 	bob := token(t, jwt.SigningMethodHS256, []byte(secret), "bob", []string{"*"}, nil, time.Hour)
-	session := func(tok string, keys ...string) (*sse, string) {
-		t.Helper()
-		status, b := h.do("POST", "/sessions", "", tok)
-		if status != 201 {
-			t.Fatalf("session: %d %s", status, b)
-		}
-		var created struct{ ID string }
-		_ = json.Unmarshal(b, &created)
-		s := h.open("/sessions/"+created.ID+"/stream?access_token="+tok, nil)
-		s.expect("registered")
-		for _, k := range keys {
-			if status, b := h.do("POST", "/sessions/"+created.ID+"/listen", `{"key":"`+k+`"}`, tok); status != 200 {
-				t.Fatalf("listen %s: %d %s", k, status, b)
-			}
-		}
-		return s, created.ID
-	}
-	watcher, _ := session(alice, "listeners-changed")
-	admin, _ := session(bob, "listeners-changed")
-	session(bob, "pid:customer-secret-42", "domain:billing", "domain:orders")
+	watcher, _ := h.tokenSession(alice, "listeners-changed")
+	admin, _ := h.tokenSession(bob, "listeners-changed")
+	h.tokenSession(bob, "pid:customer-secret-42", "domain:billing", "domain:orders")
 	// Each watcher hears a payload per change; domain:orders is the last
 	// key listened to.
 	last := func(s *sse) map[string]int {

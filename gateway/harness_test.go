@@ -103,6 +103,28 @@ func (h *harness) must(method, path, body string, want int, out any) {
 	}
 }
 
+// tokenSession makes a session with tok, opens its stream (registered
+// read) and listens to keys.
+func (h *harness) tokenSession(tok string, keys ...string) (s *sse, id string) {
+	h.t.Helper()
+	status, b := h.do("POST", "/sessions", "", tok)
+	if status != http.StatusCreated {
+		h.t.Fatalf("POST /sessions: %d %s", status, b)
+	}
+	var created struct{ ID string }
+	if err := json.Unmarshal(b, &created); err != nil {
+		h.t.Fatal(err)
+	}
+	s = h.open("/sessions/"+created.ID+"/stream?access_token="+tok, nil)
+	s.expect("registered")
+	for _, k := range keys {
+		if status, b := h.do("POST", "/sessions/"+created.ID+"/listen", `{"key":"`+k+`"}`, tok); status != 200 {
+			h.t.Fatalf("listen %s: %d %s", k, status, b)
+		}
+	}
+	return s, created.ID
+}
+
 // post persists events over HTTP and returns their ids.
 func (h *harness) post(events ...map[string]any) []int64 {
 	h.t.Helper()

@@ -28,18 +28,11 @@ func TestSessionFetchStaysInScope(t *testing.T) {
 	if status, b := h.do("POST", "/events", string(seed), admin); status != 201 {
 		t.Fatalf("seed: %d %s", status, b)
 	}
-	status, b := h.do("POST", "/sessions", "", alice)
-	if status != 201 {
-		t.Fatalf("session: %d %s", status, b)
-	}
-	var created struct{ ID string }
-	_ = json.Unmarshal(b, &created)
-	s := h.open("/sessions/"+created.ID+"/stream?access_token="+alice, nil)
-	s.expect("registered")
+	s, id := h.tokenSession(alice)
 	table := h.cfg.MySQL.Database + ".event"
 	for _, p := range cases.Positions {
 		t.Run(p.Name, func(t *testing.T) {
-			status, b := h.do("POST", "/sessions/"+created.ID+"/tasks", `{"type":"fetch","query":`+p.Text(table)+`}`, alice)
+			status, b := h.do("POST", "/sessions/"+id+"/tasks", `{"type":"fetch","query":`+p.Text(table)+`}`, alice)
 			if status != 202 {
 				t.Fatalf("task: %d %s", status, b)
 			}

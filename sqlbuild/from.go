@@ -224,15 +224,9 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 				return nil, kAt.errorf("must be {\"$table\": \"schema.table\", \"$on\": {...}}")
 			}
 			if sub := spec.Get("$select"); sub != nil {
-				if scope.qualifiers[alias] != nil {
-					return nil, kAt.errorf(fmt.Sprintf("alias %q is used twice", alias))
-				}
-				t, joined, err := b.derived(scope, alias, &ordjson.Value{Kind: ordjson.Object, Members: []ordjson.Member{{Key: "$select", Value: sub}}}, kAt)
-				if err != nil {
-					return nil, err
-				}
-				scope.qualifiers[alias] = t
-				if ds, err = b.join(scope, ds, kind, joined, t, spec, kAt); err != nil {
+				var err error
+				sel := ordjson.NewObject(ordjson.Member{Key: "$select", Value: sub})
+				if ds, err = b.joinDerived(scope, ds, kind, alias, sel, spec, kAt); err != nil {
 					return nil, err
 				}
 				continue
@@ -268,15 +262,8 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 				return nil, jAt.errorf("needs one of $inner, $left, $right or $cross")
 			}
 			if sub != nil {
-				if scope.qualifiers[alias] != nil {
-					return nil, kAt.errorf(fmt.Sprintf("alias %q is used twice", alias))
-				}
-				t, joined, err := b.derived(scope, alias, sub, kAt)
-				if err != nil {
-					return nil, err
-				}
-				scope.qualifiers[alias] = t
-				if ds, err = b.join(scope, ds, kind, joined, t, spec, jAt); err != nil {
+				var err error
+				if ds, err = b.joinDerived(scope, ds, kind, alias, sub, spec, kAt); err != nil {
 					return nil, err
 				}
 				continue
@@ -304,6 +291,20 @@ func (b *Builder) joins(scope *Table, ds *goqu.SelectDataset, v *ordjson.Value, 
 		}
 	}
 	return ds, nil
+}
+
+// joinDerived joins a sub-select (sel: {"$select": ...} or a set
+// operation) as alias, on the condition in spec.
+func (b *Builder) joinDerived(scope *Table, ds *goqu.SelectDataset, kind, alias string, sel, spec *ordjson.Value, at path) (*goqu.SelectDataset, error) {
+	if scope.qualifiers[alias] != nil {
+		return nil, at.errorf(fmt.Sprintf("alias %q is used twice", alias))
+	}
+	t, joined, err := b.derived(scope, alias, sel, at)
+	if err != nil {
+		return nil, err
+	}
+	scope.qualifiers[alias] = t
+	return b.join(scope, ds, kind, joined, t, spec, at)
 }
 
 // join adds one join of the source joined (table t) to ds.
