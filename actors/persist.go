@@ -27,7 +27,8 @@ type inserted struct {
 type persist struct {
 	builder   *sqlbuild.Builder
 	persister Persister
-	publisher Publisher
+	claims    Claims
+	claim     Claim
 	logger    *slog.Logger
 	metrics   *metrics.Metrics
 	live      *supervision.Live
@@ -46,7 +47,7 @@ func (p *persist) Receive(ctx actor.Context) {
 			p.metrics.RequestRefused(string(messages.ReasonBadRequest))
 			p.live.SetError(err.Error())
 			p.logger.Warn("request refused", slog.String("channel", p.channel), slog.String("reason", string(messages.ReasonBadRequest)), slog.String("err", err.Error()))
-			p.publisher.Publish(p.channel, messages.ErrorPayload(p.req.Reason, messages.ReasonBadRequest, err.Error()), nil)
+			p.claims.Finish(p.claim, [][]byte{messages.ErrorPayload(p.req.Reason, messages.ReasonBadRequest, err.Error())}, nil)
 			ctx.Send(ctx.Parent(), streamEnded{channel: p.channel, ending: messages.EndingError})
 			return
 		}
@@ -80,9 +81,8 @@ func (p *persist) Receive(ctx actor.Context) {
 // set before the INSERT was submitted.
 func (p *persist) reply(ok messages.OK, err error) {
 	if err != nil {
-		p.publisher.Publish(p.channel, messages.ErrorPayload(p.req.Reason, messages.ReasonDB, safeMessage(messages.ReasonDB, err)), nil)
+		p.claims.Finish(p.claim, [][]byte{messages.ErrorPayload(p.req.Reason, messages.ReasonDB, safeMessage(messages.ReasonDB, err))}, nil)
 		return
 	}
-	p.publisher.Publish(p.channel, ok.Encode(), nil)
-	p.publisher.Publish(p.channel, messages.EndJSON, nil)
+	p.claims.Finish(p.claim, [][]byte{ok.Encode(), messages.EndJSON}, nil)
 }

@@ -31,6 +31,12 @@ type Config struct {
 	MaxBufferedRows int
 	// SubscribeTimeout bounds the wait for Redis to confirm a subscription.
 	SubscribeTimeout time.Duration
+	// AdmissionDelay is how long a full server leaves a request to the
+	// others (0: AdmissionDelay).
+	AdmissionDelay time.Duration
+	// Tombstone is how long a claim's end keeps its channel from a request
+	// heard before the end was announced (replicas.Config.Tombstone).
+	Tombstone time.Duration
 	Request          messages.RequestLimits
 	// ChildMiddleware wraps the Receive of every stream and persist actor
 	// (instrumentation, and fault injection in tests).
@@ -46,7 +52,9 @@ type Deps struct {
 	Persister     Persister
 	Subscriptions Subscriptions
 	Publisher     Publisher
-	Logger        *slog.Logger
+	// Claims decides which server answers on a channel.
+	Claims Claims
+	Logger *slog.Logger
 	// Registry, if not nil, lists every actor for operators.
 	Registry *supervision.Registry
 	// Metrics, if not nil, counts requests, streams and rows.
@@ -111,6 +119,8 @@ type child struct {
 	live       *supervision.Live
 	pendingSeq uint64
 	stopTimer  scheduler.CancelFunc
+	// claim is the channel's claim, won before anything was published.
+	claim Claim
 }
 
 // router owns the request channels' traffic and the channel-to-child map.
@@ -120,6 +130,9 @@ type router struct {
 
 	children map[string]*child // by response channel
 	byPID    map[string]string // child PID id to channel
+	// pending are the requests whose claims are being asked for.
+	pending  map[string]*pendingRequest
+	finished finishedChannels
 	seq      uint64
 	// draining is set by Drain: nothing new is admitted. drainDone is
 	// closed once the last child is gone.
@@ -133,8 +146,15 @@ func NewRouterProps(cfg Config, deps Deps) *actor.Props {
 	if cfg.SubscribeTimeout <= 0 {
 		cfg.SubscribeTimeout = 5 * time.Second
 	}
+	if cfg.AdmissionDelay <= 0 {
+		cfg.AdmissionDelay = AdmissionDelay
+	}
+	if cfg.Tombstone <= 0 {
+		cfg.Tombstone = time.Minute
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &router{cfg: cfg, deps: deps, children: map[string]*child{}, byPID: map[string]string{}}
+		return &router{cfg: cfg, deps: deps, children: map[string]*child{}, byPID: map[string]string{},
+			pending: map[string]*pendingRequest{}, finished: finishedChannels{ttl: cfg.Tombstone}}
 	}, actor.WithSupervisor(supervision.StopAndReport(deps.Logger)), actor.WithReceiverMiddleware(cfg.RouterMiddleware...))
 }
 
@@ -148,11 +168,22 @@ func (r *router) Receive(ctx actor.Context) {
 			r.request(ctx, persistChild, msg.Payload)
 		case r.cfg.Channels.FetchNext:
 			r.legacyNext(ctx, msg.Payload)
+		case r.cfg.Channels.Finished:
+			r.finished.add(string(msg.Payload), time.Now())
 		default:
 			r.control(ctx, msg.Channel, msg.Payload)
 		}
 	case messages.Subscribed:
 		r.subscribed(ctx, msg.Channel)
+	case claimed:
+		r.claimAnswered(ctx, msg)
+	case claimLater:
+		if p := r.pending[msg.channel]; p != nil && p.seq == msg.seq {
+			p.full = false
+			r.ask(ctx, msg.channel, p)
+		}
+	case ClaimLost:
+		r.claimLost(ctx, msg.Channel)
 	case subscribeTimedOut:
 		if c := r.children[msg.channel]; c != nil && c.pid == nil && c.pendingSeq == msg.seq {
 			r.refusePending(ctx, msg.channel, messages.ReasonUnavailable, "Redis did not confirm the subscription")
@@ -189,7 +220,7 @@ func (r *router) Receive(ctx actor.Context) {
 		// next instance starts with an empty map.
 		for channel, c := range r.children {
 			if !c.ending {
-				r.publishError(channel, c.req, messages.ReasonInternal, "")
+				r.publishError(c, messages.ReasonInternal, "")
 				if c.kind == fetchChild {
 					r.unsubscribe(channel)
 				}
@@ -213,7 +244,7 @@ func (r *router) ChildFailed(child *actor.PID, reason any) {
 		return
 	}
 	r.deps.Logger.Error("stream actor failed", slog.String("channel", channel), slog.String("reason", string(messages.ReasonInternal)), slog.Any("panic", reason))
-	r.publishError(channel, c.req, messages.ReasonInternal, "")
+	r.publishError(c, messages.ReasonInternal, "")
 	c.ending, c.ended = true, messages.EndingError
 	r.deps.Routes.remove(channel)
 	c.live.SetError(fmt.Sprint(reason))
@@ -269,7 +300,10 @@ func (r *router) stopChild(ctx actor.Context, name string) bool {
 	return true
 }
 
-// request admits or refuses a fetch or persist request.
+// request takes a fetch or persist request in: once its channel's claim is
+// won (see serve), this server answers it; a request no server can answer
+// (no usable channel, a request channel, a channel in use here) is logged
+// and dropped.
 func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 	req, err := messages.DecodeRequest(payload, r.cfg.Request)
 	r.deps.Metrics.RequestReceived(map[childKind]string{fetchChild: "fetch", persistChild: "persist"}[kind])
@@ -285,33 +319,51 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		r.deps.Metrics.RequestRefused(string(messages.ReasonRefused))
 		return
 	}
-	if _, busy := r.children[channel]; busy {
+	if r.children[channel] != nil || r.pending[channel] != nil {
 		// Publishing "error" there would end the other client's stream.
 		r.deps.Logger.Warn("request refused: response channel is in use", slog.String("channel", channel), slog.String("reason", string(messages.ReasonRefused)))
 		r.deps.Metrics.RequestRefused(string(messages.ReasonRefused))
 		return
 	}
-	if err != nil {
-		r.refuse(channel, req, messages.ReasonBadRequest, err.Error())
+	r.seq++
+	p := &pendingRequest{kind: kind, req: req, err: err, seq: r.seq, takeover: r.finished.has(channel, time.Now())}
+	// A full server leaves the request to the others for a moment: one
+	// with room claims it, or this one refuses it (see serve).
+	p.full = err == nil && !r.draining && r.full()
+	r.pending[channel] = p
+	r.ask(ctx, channel, p)
+}
+
+// full reports whether the server is at its admission limit.
+func (r *router) full() bool {
+	return r.cfg.MaxStreams > 0 && len(r.children)+len(r.pending) >= r.cfg.MaxStreams
+}
+
+// serve answers a request whose channel this server claimed: a refusal
+// ("error"), or a child that streams or persists.
+func (r *router) serve(ctx actor.Context, channel string, p *pendingRequest, claim Claim) {
+	req := p.req
+	switch {
+	case p.err != nil:
+		r.refuse(channel, claim, req, messages.ReasonBadRequest, p.err.Error())
+		return
+	case r.draining:
+		r.refuse(channel, claim, req, messages.ReasonShutdown, "the server is shutting down")
+		return
+	case r.cfg.MaxStreams > 0 && len(r.children) >= r.cfg.MaxStreams:
+		r.deps.Metrics.ClusterRefused()
+		r.refuse(channel, claim, req, messages.ReasonRefused, "too many concurrent streams")
 		return
 	}
-	if r.draining {
-		r.refuse(channel, req, messages.ReasonShutdown, "the server is shutting down")
-		return
-	}
-	if r.cfg.MaxStreams > 0 && len(r.children) >= r.cfg.MaxStreams {
-		r.refuse(channel, req, messages.ReasonRefused, "too many concurrent streams")
-		return
-	}
-	switch kind {
+	switch p.kind {
 	case fetchChild:
 		sel, err := r.deps.Builder.Select(req.Query, sqlbuild.Scope{})
 		if err != nil {
-			r.refuse(channel, req, messages.ReasonBadRequest, err.Error())
+			r.refuse(channel, claim, req, messages.ReasonBadRequest, err.Error())
 			return
 		}
 		r.seq++
-		c := &child{kind: fetchChild, req: req, sel: sel, pendingSeq: r.seq}
+		c := &child{kind: fetchChild, req: req, sel: sel, pendingSeq: r.seq, claim: claim}
 		r.admit(channel, c, "subscribing")
 		// Rows may be published only once Redis confirms the subscription,
 		// or a fast "accepted" would be lost: the stream starts on
@@ -331,17 +383,17 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		// subscription and starts at once. It translates its own query:
 		// that is most of a persist's CPU, and off the router it runs on
 		// every core.
-		c := &child{kind: persistChild, req: req}
+		c := &child{kind: persistChild, req: req, claim: claim}
 		r.admit(channel, c, "committing")
 		live := c.live
 		props := r.childProps(func() actor.Actor {
-			return &persist{builder: r.deps.Builder, persister: r.deps.Persister, publisher: r.deps.Publisher, logger: r.deps.Logger,
+			return &persist{builder: r.deps.Builder, persister: r.deps.Persister, claims: r.deps.Claims, claim: claim, logger: r.deps.Logger,
 				metrics: r.deps.Metrics, live: live, channel: channel, req: req}
 		})
 		pid, err := ctx.SpawnNamed(props, "persist:"+channel)
 		if err != nil {
 			r.release(channel, c)
-			r.refuse(channel, req, messages.ReasonInternal, "could not start the persist")
+			r.refuse(channel, claim, req, messages.ReasonInternal, "could not start the persist")
 			return
 		}
 		c.pid = pid
@@ -362,16 +414,16 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 		c.stopTimer = nil
 	}
 	settings := streamSettings{
-		store: r.deps.Store, readers: r.deps.Readers, publisher: r.deps.Publisher, logger: r.deps.Logger, metrics: r.deps.Metrics,
+		store: r.deps.Store, readers: r.deps.Readers, publisher: r.deps.Publisher, claims: r.deps.Claims, logger: r.deps.Logger, metrics: r.deps.Metrics,
 		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows,
 	}
-	req, sel, live := c.req, c.sel, c.live
+	req, sel, live, claim := c.req, c.sel, c.live, c.claim
 	// A stream runs on the goroutine that sends it a message (the
 	// subscriber's for "accepted", a page read's, a timer's) instead of a
 	// new goroutine per message: its Receive is short and waits only when
 	// the publisher's queue or the router's mailbox is full, and per row
 	// the goroutine start cost more than the row's own work.
-	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live) },
+	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live, claim) },
 		actor.WithDispatcher(actor.NewSynchronizedDispatcher(streamThroughput)))
 	pid, err := ctx.SpawnNamed(props, "stream:"+channel)
 	if err != nil {
@@ -457,22 +509,28 @@ func (r *router) refusePending(_ actor.Context, channel string, reason messages.
 	c.ended = messages.EndingError
 	r.release(channel, c)
 	r.unsubscribe(channel)
-	r.refuse(channel, c.req, reason, message)
+	r.refuse(channel, c.claim, c.req, reason, message)
 	r.checkDrained()
 }
 
-// refuse answers a request that gets no child with "error".
-func (r *router) refuse(channel string, req messages.ReceivedRequest, reason messages.Reason, message string) {
+// refuse answers a request that gets no child with "error", and ends its
+// claim.
+func (r *router) refuse(channel string, claim Claim, req messages.ReceivedRequest, reason messages.Reason, message string) {
 	r.deps.Metrics.RequestRefused(string(reason))
 	r.deps.Logger.Warn("request refused", slog.String("channel", channel), slog.String("reason", string(reason)), slog.String("err", message))
-	r.publishError(channel, req, reason, message)
-}
-
-func (r *router) publishError(channel string, req messages.ReceivedRequest, reason messages.Reason, message string) {
 	if message == "" {
 		message = safeMessage(reason, nil)
 	}
-	r.deps.Publisher.Publish(channel, messages.ErrorPayload(req.Reason, reason, message), nil)
+	r.deps.Claims.Finish(claim, [][]byte{messages.ErrorPayload(req.Reason, reason, message)}, nil)
+}
+
+// publishError ends a child's channel with "error" for reason, on the
+// child's behalf (it failed, or the router restarts).
+func (r *router) publishError(c *child, reason messages.Reason, message string) {
+	if message == "" {
+		message = safeMessage(reason, nil)
+	}
+	r.deps.Claims.Finish(c.claim, [][]byte{messages.ErrorPayload(c.req.Reason, reason, message)}, nil)
 }
 
 func (r *router) unsubscribe(channel string) {
@@ -484,7 +542,7 @@ func (r *router) unsubscribe(channel string) {
 }
 
 func (r *router) checkDrained() {
-	if r.drainDone != nil && len(r.children) == 0 {
+	if r.drainDone != nil && len(r.children) == 0 && len(r.pending) == 0 {
 		close(r.drainDone)
 		r.drainDone = nil
 	}

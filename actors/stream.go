@@ -34,8 +34,15 @@ type (
 	// publishFailed reports that Redis refused a row.
 	publishFailed struct{ err error }
 	// abort ends the stream with "error" for a reason outside it (shutdown,
-	// Redis interruption, an operator).
-	abort struct{ reason messages.Reason }
+	// Redis interruption, an operator), or without a word when silent (its
+	// claim is gone).
+	abort struct {
+		reason messages.Reason
+		silent bool
+	}
+	// leaseCheck retries publishing rows held while the claim's lease could
+	// not be vouched for.
+	leaseCheck struct{}
 	// streamEnded tells the router that a child published its terminal (or
 	// heard the client's "end") and is stopping.
 	streamEnded struct {
@@ -49,6 +56,7 @@ type streamSettings struct {
 	store         cursor.Store
 	readers       *Readers // nil: a goroutine per read
 	publisher     Publisher
+	claims        Claims
 	logger        *slog.Logger
 	metrics       *metrics.Metrics
 	acceptTimeout time.Duration
@@ -64,6 +72,10 @@ type stream struct {
 	req     messages.ReceivedRequest
 	window  int
 	live    *supervision.Live // the registry entry; nil without a registry
+	claim   Claim
+	// held: rows wait because the claim's lease may have run out (the
+	// server was paused, or Redis did not answer the renewals).
+	held bool
 
 	self    *actor.PID
 	root    *actor.RootContext
@@ -87,7 +99,7 @@ type stream struct {
 	finished  bool
 }
 
-func newStream(settings streamSettings, channel string, req messages.ReceivedRequest, sel *sqlbuild.Select, live *supervision.Live) *stream {
+func newStream(settings streamSettings, channel string, req messages.ReceivedRequest, sel *sqlbuild.Select, live *supervision.Live, claim Claim) *stream {
 	window := req.Window
 	if window <= 0 {
 		window = 1
@@ -98,6 +110,7 @@ func newStream(settings streamSettings, channel string, req messages.ReceivedReq
 		req:            req,
 		window:         window,
 		live:           live,
+		claim:          claim,
 		cursor: cursor.New(sel, settings.store, cursor.Options{DecodeJSON: req.Decode, Encode: true,
 			FirstPage: cursor.FirstPage(window, settings.pageSize), PageSize: settings.pageSize,
 			MaxBuffered: settings.maxBuffered, Logger: settings.logger, Channel: channel}),
@@ -147,7 +160,7 @@ func (s *stream) Receive(ctx actor.Context) {
 			s.pump(ctx)
 			s.report()
 		case messages.ControlEnd:
-			s.finish(ctx, messages.EndingClientEnd, nil)
+			s.finish(ctx, messages.EndingClientEnd, nil, true)
 		}
 	case acceptTimeout:
 		if msg.seq != s.timerSeq || s.finished {
@@ -164,11 +177,18 @@ func (s *stream) Receive(ctx actor.Context) {
 			s.armTimer()
 			return
 		}
-		s.finish(ctx, messages.EndingTimeout, messages.TimeoutJSON)
+		s.finish(ctx, messages.EndingTimeout, messages.TimeoutJSON, true)
 	case publishFailed:
 		s.fail(ctx, messages.ReasonUnavailable, msg.err)
 	case abort:
+		if msg.silent {
+			s.finish(ctx, messages.EndingError, nil, false)
+			return
+		}
 		s.fail(ctx, msg.reason, nil)
+	case leaseCheck:
+		s.held = false
+		s.pump(ctx)
 	case *actor.Stopping:
 		// However the stream ends (its terminal, a failure, a restart of the
 		// router), its read and its timer go with it.
@@ -185,7 +205,15 @@ func (s *stream) pump(ctx actor.Context) {
 	if s.finished {
 		return
 	}
-	for len(s.inflight) < s.window && len(s.buffer) > 0 {
+	for len(s.inflight) < s.window && len(s.buffer) > 0 && !s.held {
+		if !s.claim.Valid() {
+			// Not a row on a lease that may have run out: a survivor may
+			// have ended the stream already. The claim's next renewal
+			// tells (ClaimLost ends the stream); until then, look again.
+			s.held = true
+			scheduler.NewTimerScheduler(s.root).SendOnce(leaseRecheck, s.self, leaseCheck{})
+			break
+		}
 		row := s.buffer[0]
 		s.buffer[0] = nil
 		s.buffer = s.buffer[1:]
@@ -199,7 +227,7 @@ func (s *stream) pump(ctx actor.Context) {
 		s.read()
 	}
 	if s.drained && len(s.buffer) == 0 && len(s.inflight) == 0 && !s.reading {
-		s.finish(ctx, messages.EndingComplete, messages.EndJSON)
+		s.finish(ctx, messages.EndingComplete, messages.EndJSON, true)
 	}
 }
 
@@ -275,12 +303,13 @@ func (s *stream) fail(ctx actor.Context, reason messages.Reason, err error) {
 		s.live.SetError(err.Error())
 	}
 	s.logger.Warn("stream failed", attrs...)
-	s.finish(ctx, messages.EndingError, messages.ErrorPayload(s.req.Reason, reason, safeMessage(reason, err)))
+	s.finish(ctx, messages.EndingError, messages.ErrorPayload(s.req.Reason, reason, safeMessage(reason, err)), true)
 }
 
-// finish publishes the terminal (none when the client ended), tells the
+// finish publishes the terminal (none when the client ended) with the end
+// of the claim, when it still owns the claim (owned), and tells the
 // router, which stops the actor.
-func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []byte) {
+func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []byte, owned bool) {
 	if s.finished {
 		return
 	}
@@ -288,14 +317,22 @@ func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []by
 	s.cancelTimer()
 	s.live.SetState("ending")
 	s.live.SetFlow(0, 0, time.Time{})
-	if terminal != nil {
-		s.publisher.Publish(s.channel, terminal, nil)
+	if owned {
+		var last [][]byte
+		if terminal != nil {
+			last = [][]byte{terminal}
+		}
+		s.claims.Finish(s.claim, last, nil)
 	}
 	s.logger.Info("stream ended", slog.String("channel", s.channel), slog.String("ending", string(ending)),
 		slog.Int("rows", s.sent), slog.Duration("elapsed", time.Since(s.started)))
 	// The router stops this actor once it recorded the ending.
 	ctx.Send(ctx.Parent(), streamEnded{channel: s.channel, ending: ending})
 }
+
+// leaseRecheck is how long rows wait before the stream looks again whether
+// its claim's lease holds.
+const leaseRecheck = 200 * time.Millisecond
 
 // safeMessage is what a client that opted in to reasons reads: never the
 // database's own text, which may describe the schema.

@@ -10,6 +10,12 @@ import (
 // announces the events it committed.
 const DefaultCommitChannel = "eventsource:committed"
 
+// DefaultFinishedChannel is the reserved Redis channel on which every
+// server announces the end of each response channel's claim; the payload is
+// the channel's name. Sent by the script that publishes a terminal,
+// received by every server's router; on the wire.
+const DefaultFinishedChannel = "eventsource:finished"
+
 // Committed names the rows one commit added to one table, as inclusive id
 // ranges in commit order. Sent by the server that committed (whichever side,
 // Redis or HTTP, asked for the persist), received by the HTTP gateway of

@@ -257,19 +257,23 @@ type Channels struct {
 	Fetch, Persist, FetchNext string
 	// Commit is where servers announce commits (Committed); empty: none.
 	Commit string
+	// Finished is where servers announce the end of a response channel's
+	// claim (the payload is the channel); empty: none.
+	Finished string
 }
 
 // Reserved reports whether channel is one of c, and so no response
 // channel.
 func (c Channels) Reserved(channel string) bool {
-	return channel == c.Fetch || channel == c.Persist || channel == c.FetchNext || (c.Commit != "" && channel == c.Commit)
+	return channel == c.Fetch || channel == c.Persist || channel == c.FetchNext ||
+		(c.Commit != "" && channel == c.Commit) || (c.Finished != "" && channel == c.Finished)
 }
 
 // ReservedBytes is Reserved for a channel name as the subscriber read it,
 // compared in place, without a copy.
 func (c Channels) ReservedBytes(channel []byte) bool {
 	return string(channel) == c.Fetch || string(channel) == c.Persist || string(channel) == c.FetchNext ||
-		(c.Commit != "" && string(channel) == c.Commit)
+		(c.Commit != "" && string(channel) == c.Commit) || (c.Finished != "" && string(channel) == c.Finished)
 }
 
 // ValidateChannel checks that a response channel name is usable: non-empty,

@@ -30,6 +30,7 @@ type Metrics struct {
 	mailbox        *prometheus.GaugeVec
 	http           *httpMetrics
 	redis          *redisMetrics
+	replicas       *replicaMetrics
 }
 
 // New registers the collectors.
@@ -75,6 +76,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.http = newHTTPMetrics(m.Registry)
 	m.redis = newRedisMetrics(m.Registry)
+	m.replicas = newReplicaMetrics(m.Registry)
 	return m
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +44,16 @@ type publication struct {
 	channel string
 	payload []byte
 	done    func(error)
+	// eval, when set, makes this an EVAL instead of a PUBLISH.
+	eval *evalCall
+}
+
+// evalCall is a script run on a channel's connection.
+type evalCall struct {
+	script string
+	keys   []string
+	args   [][]byte
+	done   func(int64, error)
 }
 
 // MaxBatch bounds one pipeline.
@@ -81,6 +92,24 @@ func (p *Publisher) Publish(channel string, payload []byte, done func(error)) {
 		return
 	}
 	p.queues[Shard(channel, len(p.queues))] <- publication{channel: channel, payload: payload, done: done}
+	p.mu.RUnlock()
+}
+
+// Eval runs script (a Lua script that returns an integer) with keys and
+// args on channel's connection, after everything queued for channel before
+// it: a terminal published by a script leaves in order with the rows
+// before it. done, if not nil, is called from a worker goroutine with the
+// script's integer reply.
+func (p *Publisher) Eval(channel, script string, keys []string, args [][]byte, done func(int64, error)) {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		if done != nil {
+			done(0, ErrClosed)
+		}
+		return
+	}
+	p.queues[Shard(channel, len(p.queues))] <- publication{channel: channel, eval: &evalCall{script: script, keys: keys, args: args, done: done}}
 	p.mu.RUnlock()
 }
 
@@ -160,6 +189,10 @@ func (pc *publishConn) publish(batch []publication) error {
 	}
 	pc.out = pc.out[:0]
 	for _, pub := range batch {
+		if pub.eval != nil {
+			pc.out = appendEval(pc.out, pub.eval)
+			continue
+		}
 		pc.out = appendPublish(pc.out, pub.channel, pub.payload)
 	}
 	heard, err := pc.send(batch)
@@ -168,12 +201,34 @@ func (pc *publishConn) publish(batch []publication) error {
 	}
 	if err != nil {
 		for _, pub := range batch[heard:] {
-			if pub.done != nil {
-				pub.done(err)
-			}
+			pub.answer(nil, err)
 		}
 	}
 	return err
+}
+
+// answer hands a publication its reply: the integer of an EVAL (an integer
+// frame's kind holds its digits), the error of either.
+func (pub publication) answer(f *frame, err error) {
+	if err == nil {
+		err = f.err
+	}
+	if pub.eval == nil {
+		if pub.done != nil {
+			pub.done(err)
+		}
+		return
+	}
+	if pub.eval.done == nil {
+		return
+	}
+	var n int64
+	if err == nil {
+		if n, err = strconv.ParseInt(string(f.kind), 10, 64); err != nil {
+			err = fmt.Errorf("script reply %q: %w", f.kind, errProtocol)
+		}
+	}
+	pub.eval.done(n, err)
 }
 
 // send writes pc.out, batch's commands, and reads their replies, handing
@@ -197,9 +252,7 @@ func (pc *publishConn) send(batch []publication) (int, error) {
 			pc.close()
 			return i, fmt.Errorf("read publish replies: %w", err)
 		}
-		if done := batch[i].done; done != nil {
-			done(f.err)
-		}
+		batch[i].answer(&f, nil)
 	}
 	return len(batch), nil
 }
@@ -210,6 +263,22 @@ func (pc *publishConn) close() {
 		pc.conn, pc.rr = nil, nil
 		pc.ob.closed()
 	}
+}
+
+// appendEval appends EVAL script numkeys keys... args...
+func appendEval(dst []byte, e *evalCall) []byte {
+	dst = append(dst, '*')
+	dst = strconv.AppendInt(dst, int64(3+len(e.keys)+len(e.args)), 10)
+	dst = append(dst, "\r\n$4\r\nEVAL\r\n"...)
+	dst = appendBulk(dst, e.script)
+	dst = appendBulk(dst, strconv.Itoa(len(e.keys)))
+	for _, k := range e.keys {
+		dst = appendBulk(dst, k)
+	}
+	for _, a := range e.args {
+		dst = appendBulk(dst, a)
+	}
+	return dst
 }
 
 // appendPublish appends PUBLISH channel payload.

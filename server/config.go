@@ -11,6 +11,7 @@ import (
 	"github.com/eventsource/eventsource/gateway"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
+	"github.com/eventsource/eventsource/replicas"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -29,6 +30,16 @@ type Config struct {
 	// (messages.Committed), for the HTTP gateways on the same Redis. It is
 	// reserved: no client may answer there.
 	CommitChannel string
+	// FinishedChannel is where servers announce the end of each response
+	// channel's claim (replicas), so that a request heard after it may take
+	// the channel again. Reserved like CommitChannel.
+	FinishedChannel string
+	// Replicas times the claims and registrations of the servers that act
+	// as one (zero fields: replicas.Defaults). Group, the finished channel
+	// and the server's description are filled in by the server.
+	Replicas replicas.Config
+	// Version is the server's version, for its registration.
+	Version string
 
 	// AcceptTimeout is how long a stream waits for "accepted" before it
 	// publishes "timeout".
@@ -128,6 +139,7 @@ func DefaultConfig() Config {
 		PersistChannel:   "persist",
 		FetchNextChannel: "fetch-next",
 		CommitChannel:    messages.DefaultCommitChannel,
+		FinishedChannel:  messages.DefaultFinishedChannel,
 		AcceptTimeout:    5 * time.Second,
 		MaxStreams:       20000,
 		PageSize:         256,
@@ -175,7 +187,8 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 
 // Channels are the request channels and the commit channel.
 func (c Config) Channels() messages.Channels {
-	return messages.Channels{Fetch: c.FetchChannel, Persist: c.PersistChannel, FetchNext: c.FetchNextChannel, Commit: c.CommitChannel}
+	return messages.Channels{Fetch: c.FetchChannel, Persist: c.PersistChannel, FetchNext: c.FetchNextChannel,
+		Commit: c.CommitChannel, Finished: c.FinishedChannel}
 }
 
 // Validate reports every problem at once.
@@ -191,6 +204,9 @@ func (c Config) Validate() error {
 		"request channels must differ: fetch=%q persist=%q fetch-next=%q", c.FetchChannel, c.PersistChannel, c.FetchNextChannel)
 	check(c.CommitChannel != "" && c.CommitChannel != c.FetchChannel && c.CommitChannel != c.PersistChannel && c.CommitChannel != c.FetchNextChannel,
 		"the commit channel %q must be set and differ from the request channels", c.CommitChannel)
+	check(c.FinishedChannel != "" && c.FinishedChannel != c.CommitChannel && c.FinishedChannel != c.FetchChannel &&
+		c.FinishedChannel != c.PersistChannel && c.FinishedChannel != c.FetchNextChannel,
+		"the finished channel %q must be set and differ from the request and commit channels", c.FinishedChannel)
 	if err := c.HTTP.Validate(); err != nil {
 		errs = append(errs, err)
 	}

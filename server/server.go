@@ -27,6 +27,7 @@ import (
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/redisbus"
+	"github.com/eventsource/eventsource/replicas"
 	"github.com/eventsource/eventsource/sqlbuild"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -42,7 +43,10 @@ type Server struct {
 	rdb   *redis.Client
 	sub   *redisbus.Subscriber
 	pub   *redisbus.Publisher
-	batch *mysqlstore.Batcher
+	// keeper holds this server's claims and registration among the
+	// servers on the same Redis.
+	keeper *replicas.Keeper
+	batch  *mysqlstore.Batcher
 	// readers run the streams' page reads, one per MySQL connection.
 	readers *actors.Readers
 	system  *actor.ActorSystem
@@ -137,6 +141,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.pub = redisbus.NewPublisher(s.rdb, cfg.Redis.Publishers, 4096, s.logger, redisbus.PublisherObservedBy(s.metrics))
 	s.metrics.WatchPool(db)
+	s.keeper = s.newKeeper()
 
 	actorLogger := s.logger.With(slog.String("component", "protoactor"))
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLogger }))
@@ -183,8 +188,10 @@ func (s *Server) Start(ctx context.Context) error {
 	props := actors.NewRouterProps(actors.Config{
 		Channels: channels, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: requestLimits, ChildMiddleware: s.options.childMiddleware,
+		Tombstone:        s.keeper.Tombstone(),
 		RouterMiddleware: s.options.routerMiddleware,
-	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub, Logger: s.logger,
+	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub,
+		Claims: claims{s.keeper}, Logger: s.logger,
 		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers})
 	props = props.Clone(actor.WithMailbox(actor.Bounded(1<<16, s.metrics.MailboxDepth("router"))))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
@@ -197,6 +204,16 @@ func (s *Server) Start(ctx context.Context) error {
 	close(ready)
 	s.registry.Add("router", "", "router", "", "running")
 
+	// The finished channel first: a request heard after it is sure to be
+	// heard after every end announced from then on.
+	if err := s.sub.SubscribeWait(ctx, cfg.FinishedChannel); err != nil {
+		s.closeConnections()
+		return err
+	}
+	if err := s.keeper.Start(ctx); err != nil {
+		s.closeConnections()
+		return err
+	}
 	if err := s.sub.SubscribeWait(ctx, cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel); err != nil {
 		s.closeConnections()
 		return err
@@ -211,7 +228,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	s.logger.Info("eventsource serving",
+	s.logger.Info("eventsource serving", slog.String("server", s.keeper.ID()),
 		slog.String("redis", cfg.Redis.Addr()), slog.String("mysql", fmt.Sprintf("%s:%d", cfg.MySQL.Host, cfg.MySQL.Port)),
 		slog.String("fetch", cfg.FetchChannel), slog.String("persist", cfg.PersistChannel), slog.String("fetch_next", cfg.FetchNextChannel))
 	return nil
@@ -350,6 +367,14 @@ func (s *Server) closeConnections() {
 	}
 	if s.pub != nil {
 		s.pub.Close()
+	}
+	if s.keeper != nil {
+		// After the publisher: the last terminals' scripts have run.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.keeper.Close(ctx); err != nil {
+			s.logger.Warn("deregister", slog.Any("err", err))
+		}
+		cancel()
 	}
 	if s.sub != nil {
 		if err := s.sub.Close(); err != nil {

@@ -75,6 +75,7 @@ func Config(tb testing.TB, dbName, prefix string) server.Config {
 	cfg.Tables = []string{dbName + ".event"}
 	cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel = prefix+"fetch", prefix+"persist", prefix+"fetch-next"
 	cfg.CommitChannel = prefix + "committed"
+	cfg.FinishedChannel = prefix + "finished"
 	cfg.Redis.ClientName = "es-test-" + RandomHex(4)
 	cfg.ShutdownGrace = 2 * time.Second
 	return cfg
