@@ -61,9 +61,11 @@ type (
 	}
 )
 
-// AdmissionDelay is how long a full server leaves a request to the others
-// before it claims it, to refuse it: every server was full, or the one with
-// room would have claimed it by then.
+// AdmissionDelay is how long a full server leaves a request to the others.
+// A request that comes while the server is full (counting the claims it is
+// asking for) waits one delay; then a server with room claims it, and a
+// server still full waits one more before it claims it to refuse it: every
+// server was full, or one with room would have claimed it by then.
 const AdmissionDelay = 250 * time.Millisecond
 
 // pendingRequest is a request whose claim is being asked for.
@@ -74,17 +76,22 @@ type pendingRequest struct {
 	seq  uint64
 	// takeover: the channel's last end was heard before this request.
 	takeover bool
-	// full: the server was full when it came (admission across servers).
-	full bool
+	// waits counts the admission delays it went through: 0 when claimed at
+	// once, 2 when claimed to be refused if the server is still full.
+	waits int
 }
 
 // ask sends the claim of a pending request, or sends it later when the
-// server is full.
+// server is full (see AdmissionDelay).
 func (r *router) ask(ctx actor.Context, channel string, p *pendingRequest) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	if p.full {
+	if p.err == nil && !r.draining && p.waits < 2 && r.full() {
+		p.waits++
 		scheduler.NewTimerScheduler(root).SendOnce(r.cfg.AdmissionDelay, self, claimLater{channel: channel, seq: p.seq})
 		return
+	}
+	if p.waits == 0 {
+		r.asking++
 	}
 	seq := p.seq
 	r.deps.Claims.Claim(channel, p.req.Reason, p.takeover, func(c Claim, err error) {
@@ -103,6 +110,9 @@ func (r *router) claimAnswered(ctx actor.Context, msg claimed) {
 		return
 	}
 	delete(r.pending, msg.channel)
+	if p.waits == 0 {
+		r.asking--
+	}
 	switch {
 	case msg.err != nil:
 		r.deps.Logger.Warn("request dropped: its channel could not be claimed", slog.String("channel", msg.channel),

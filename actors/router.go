@@ -130,8 +130,10 @@ type router struct {
 
 	children map[string]*child // by response channel
 	byPID    map[string]string // child PID id to channel
-	// pending are the requests whose claims are being asked for.
+	// pending are the requests whose claims are being asked for; asking
+	// counts those asked for at once (not after an admission delay).
 	pending  map[string]*pendingRequest
+	asking   int
 	finished finishedChannels
 	seq      uint64
 	// draining is set by Drain: nothing new is admitted. drainDone is
@@ -179,7 +181,6 @@ func (r *router) Receive(ctx actor.Context) {
 		r.claimAnswered(ctx, msg)
 	case claimLater:
 		if p := r.pending[msg.channel]; p != nil && p.seq == msg.seq {
-			p.full = false
 			r.ask(ctx, msg.channel, p)
 		}
 	case ClaimLost:
@@ -327,16 +328,14 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 	}
 	r.seq++
 	p := &pendingRequest{kind: kind, req: req, err: err, seq: r.seq, takeover: r.finished.has(channel, time.Now())}
-	// A full server leaves the request to the others for a moment: one
-	// with room claims it, or this one refuses it (see serve).
-	p.full = err == nil && !r.draining && r.full()
 	r.pending[channel] = p
 	r.ask(ctx, channel, p)
 }
 
-// full reports whether the server is at its admission limit.
+// full reports whether the server is at its admission limit, counting the
+// claims it asks for at once (a burst of requests must not all get in).
 func (r *router) full() bool {
-	return r.cfg.MaxStreams > 0 && len(r.children)+len(r.pending) >= r.cfg.MaxStreams
+	return r.cfg.MaxStreams > 0 && len(r.children)+r.asking >= r.cfg.MaxStreams
 }
 
 // serve answers a request whose channel this server claimed: a refusal
@@ -350,7 +349,8 @@ func (r *router) serve(ctx actor.Context, channel string, p *pendingRequest, cla
 	case r.draining:
 		r.refuse(channel, claim, req, messages.ReasonShutdown, "the server is shutting down")
 		return
-	case r.cfg.MaxStreams > 0 && len(r.children) >= r.cfg.MaxStreams:
+	case p.waits == 2 && len(r.children) >= r.cfg.MaxStreams:
+		// Claimed after two admission delays: no server with room took it.
 		r.deps.Metrics.ClusterRefused()
 		r.refuse(channel, claim, req, messages.ReasonRefused, "too many concurrent streams")
 		return

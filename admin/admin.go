@@ -1,7 +1,7 @@
 // Package admin is the operators' HTTP interface: the live actor tree
 // (GET /actors, and a page at /admin/actors), stopping one stream
-// (POST /actors/{name}/stop), Prometheus metrics (/metrics) and health
-// (/healthz, /readyz).
+// (POST /actors/{name}/stop), the servers acting as one (GET /replicas),
+// Prometheus metrics (/metrics) and health (/healthz, /readyz).
 package admin
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/eventsource/eventsource/replicas"
 	"github.com/eventsource/eventsource/supervision"
 )
 
@@ -31,6 +32,10 @@ type Backend interface {
 	StopActor(ctx context.Context, name string) (bool, error)
 	// Ready reports why the server cannot serve now, or nil.
 	Ready(ctx context.Context) error
+	// ServerID is the server's id among the servers on the same Redis.
+	ServerID() string
+	// Replicas lists the live servers on the same Redis, this one included.
+	Replicas(ctx context.Context) ([]replicas.Replica, error)
 }
 
 // MaxPage bounds one page of GET /actors.
@@ -77,7 +82,18 @@ func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog
 		if entries == nil {
 			entries = []supervision.Entry{}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"total": total, "offset": offset, "limit": limit, "actors": entries})
+		writeJSON(w, http.StatusOK, map[string]any{"server": b.ServerID(), "total": total, "offset": offset, "limit": limit, "actors": entries})
+	})
+	protected.HandleFunc("GET /replicas", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		list, err := b.Replicas(ctx)
+		if err != nil {
+			logger.Warn("admin: list replicas failed", slog.Any("err", err))
+			http.Error(w, "could not read the servers from Redis", http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"server": b.ServerID(), "replicas": list})
 	})
 	// Names hold the channel, which may contain slashes: match the rest of
 	// the path and require it to end in /stop.

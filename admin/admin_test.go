@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventsource/eventsource/admin"
+	"github.com/eventsource/eventsource/replicas"
 	"github.com/eventsource/eventsource/supervision"
 )
 
@@ -19,8 +20,10 @@ type backend struct{ reg *supervision.Registry }
 func (b backend) Actors(f supervision.Filter, offset, limit int) ([]supervision.Entry, int) {
 	return b.reg.List(f, offset, limit)
 }
-func (backend) StopActor(context.Context, string) (bool, error) { return false, nil }
-func (backend) Ready(context.Context) error                     { return nil }
+func (backend) StopActor(context.Context, string) (bool, error)      { return false, nil }
+func (backend) Ready(context.Context) error                          { return nil }
+func (backend) ServerID() string                                     { return "test" }
+func (backend) Replicas(context.Context) ([]replicas.Replica, error) { return nil, nil }
 
 // With a token set, every endpoint but /healthz and /readyz wants it: as a
 // bearer token, as the password of Basic authentication, or as the

@@ -119,8 +119,12 @@ type Keeper struct {
 	logger  *slog.Logger
 	epoch   time.Time
 
-	seq      atomic.Uint64
-	mu       sync.Mutex
+	seq atomic.Uint64
+	// registeredUntil is when the registration may have expired, on the
+	// monotonic clock, counted from the last heartbeat sent: past it,
+	// survivors may be ending this server's streams.
+	registeredUntil atomic.Int64
+	mu              sync.Mutex
 	held     map[string]*Claim // by channel
 	released []string          // ended claims still in the owned record
 	waiting  []claimRequest
@@ -143,9 +147,14 @@ type Claim struct {
 	validUntil atomic.Int64
 }
 
-// Valid reports whether the claim's lease surely still holds: rows may be
-// published on its channel.
-func (c *Claim) Valid() bool { return c.k.now() < c.validUntil.Load() }
+// Valid reports whether the claim surely still holds, its lease and the
+// server's registration both: rows may be published on its channel. (A
+// survivor ends the streams of a server whose registration expired, even
+// while their leases run.)
+func (c *Claim) Valid() bool {
+	now := c.k.now()
+	return now < c.validUntil.Load() && now < c.k.registeredUntil.Load()
+}
 
 type claimRequest struct {
 	channel  string
@@ -487,6 +496,7 @@ func (k *Keeper) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode registration: %w", err)
 	}
+	sent := k.now()
 	_, err = k.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, k.serverKey(me.ID), info, k.cfg.Registration)
 		p.SAdd(ctx, k.serversKey(), me.ID)
@@ -495,6 +505,7 @@ func (k *Keeper) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register server %s: %w", me.ID, err)
 	}
+	k.registeredUntil.Store(sent + int64(k.cfg.Registration)*4/5)
 	return nil
 }
 

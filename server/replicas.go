@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"os"
 	"time"
 
@@ -32,6 +33,11 @@ func (s *Server) newKeeper() *replicas.Keeper {
 
 // ServerID is this server's id among the servers on the same Redis.
 func (s *Server) ServerID() string { return s.keeper.ID() }
+
+// Replicas lists the live servers on the same Redis (admin.Backend).
+func (s *Server) Replicas(ctx context.Context) ([]replicas.Replica, error) {
+	return replicas.List(ctx, s.rdb, s.cfg.FetchChannel)
+}
 
 // claims adapts the keeper to what the actors ask of it.
 type claims struct{ k *replicas.Keeper }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/eventsource/eventsource/admin"
 	"github.com/eventsource/eventsource/internal/testserver"
+	"github.com/eventsource/eventsource/replicas"
 	"github.com/eventsource/eventsource/server"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -320,8 +321,10 @@ type registryBackend struct{ reg *supervision.Registry }
 func (b registryBackend) Actors(f supervision.Filter, offset, limit int) ([]supervision.Entry, int) {
 	return b.reg.List(f, offset, limit)
 }
-func (b registryBackend) StopActor(context.Context, string) (bool, error) { return false, nil }
-func (b registryBackend) Ready(context.Context) error                     { return nil }
+func (b registryBackend) StopActor(context.Context, string) (bool, error)    { return false, nil }
+func (b registryBackend) Ready(context.Context) error                        { return nil }
+func (registryBackend) ServerID() string                                     { return "test" }
+func (registryBackend) Replicas(context.Context) ([]replicas.Replica, error) { return nil, nil }
 
 func registryServer(t *testing.T, streams int) *httptest.Server {
 	t.Helper()

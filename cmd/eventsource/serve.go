@@ -25,6 +25,7 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.StringVar(&cfg.FetchChannel, "fetch-channel", cfg.FetchChannel, "request channel for fetches")
 	fs.StringVar(&cfg.PersistChannel, "persist-channel", cfg.PersistChannel, "request channel for persists")
 	fs.StringVar(&cfg.FetchNextChannel, "fetch-next-channel", cfg.FetchNextChannel, "legacy acceptance channel")
+	fs.StringVar(&cfg.FinishedChannel, "finished-channel", cfg.FinishedChannel, "Redis channel where servers announce the end of each response channel's claim (reserved)")
 	fs.DurationVar(&cfg.AcceptTimeout, "accept-timeout", cfg.AcceptTimeout, "how long a stream waits for \"accepted\"")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "concurrent streams and persists before requests are refused (0: no limit)")
 	fs.IntVar(&cfg.MySQL.PoolSize, "mysql-pool", cfg.MySQL.PoolSize, "MySQL connection pool size")
@@ -105,6 +106,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.Version = buildVersion()
 	logger := newLogger(stderr, logJSON, level)
 	// go-redis logs its own reconnects through a global logger: route them
 	// to ours instead of the standard logger.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/eventsource/eventsource/admin"
 	"github.com/eventsource/eventsource/internal/testserver"
+	"github.com/eventsource/eventsource/replicas"
 	"github.com/eventsource/eventsource/server"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -298,5 +299,7 @@ type tokenBackend struct{ reg *supervision.Registry }
 func (b tokenBackend) Actors(f supervision.Filter, offset, limit int) ([]supervision.Entry, int) {
 	return b.reg.List(f, offset, limit)
 }
-func (b tokenBackend) StopActor(context.Context, string) (bool, error) { return false, nil }
-func (b tokenBackend) Ready(context.Context) error                     { return nil }
+func (b tokenBackend) StopActor(context.Context, string) (bool, error)    { return false, nil }
+func (b tokenBackend) Ready(context.Context) error                        { return nil }
+func (tokenBackend) ServerID() string                                     { return "test" }
+func (tokenBackend) Replicas(context.Context) ([]replicas.Replica, error) { return nil, nil }
