@@ -37,7 +37,7 @@ type Config struct {
 	// Tombstone is how long a claim's end keeps its channel from a request
 	// heard before the end was announced (replicas.Config.Tombstone).
 	Tombstone time.Duration
-	Request          messages.RequestLimits
+	Request   messages.RequestLimits
 	// ChildMiddleware wraps the Receive of every stream and persist actor
 	// (instrumentation, and fault injection in tests).
 	ChildMiddleware []actor.ReceiverMiddleware

@@ -125,10 +125,10 @@ type Keeper struct {
 	// survivors may be ending this server's streams.
 	registeredUntil atomic.Int64
 	mu              sync.Mutex
-	held     map[string]*Claim // by channel
-	released []string          // ended claims still in the owned record
-	waiting  []claimRequest
-	kick     chan struct{}
+	held            map[string]*Claim // by channel
+	released        []string          // ended claims still in the owned record
+	waiting         []claimRequest
+	kick            chan struct{}
 
 	quit chan struct{}
 	wg   sync.WaitGroup
