@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -463,4 +464,21 @@ func TestUpsertIntoAWritableTable(t *testing.T) {
 	refused := h.wire.subscribe(h.channel("refused"))
 	h.request(h.cfg.PersistChannel, refused.channel, `{"$insert":{"$documents":{"pid":"p","domain":"d","name":"n","data":1},"$onDuplicateKeyUpdate":{"name":"m"}}}`, `"reason":true`)
 	refused.expect(`{"error":"bad_request","message":"query.$insert.$onDuplicateKeyUpdate: refused: ` + h.dbName + `.event is append-only (see --writable-tables)"}`)
+}
+
+// A client may reuse its channel as soon as it heard the terminal, as the
+// README's walkthrough does: the claim's end was announced before the new
+// request, so the new request takes the channel's tombstone over.
+func TestChannelReusedAtOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	c := h.wire.subscribe(h.channel("reused"))
+	for i := range 3 {
+		h.persist(c.channel, `{"$insert":{"$documents":{"pid":"reused","domain":"d","name":"n`+strconv.Itoa(i)+`","data":{}}}}`)
+		c.expectObject()
+		c.expect(`"end"`)
+	}
+	h.fetch(c.channel, `{"$select":{"$columns":["name"],"$where":{"pid":"reused"},"$limit":1}}`)
+	c.expect(`{"name":"n0"}`)
+	c.accept()
+	c.expect(`"end"`)
 }

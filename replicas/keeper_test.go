@@ -1,0 +1,177 @@
+package replicas_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventsource/eventsource/redisbus"
+	"github.com/eventsource/eventsource/replicas"
+)
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// keeper starts a keeper of group on the local Redis, with its own
+// publisher, stopped when the test ends.
+func keeper(t *testing.T, rdb *redis.Client, group string, hooks replicas.Hooks, cfg replicas.Config) *replicas.Keeper {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pub := redisbus.NewPublisher(rdb, 1, 64, logger)
+	cfg.Group, cfg.FinishedChannel = group, group+":finished"
+	k := replicas.New(rdb, pub, cfg, hooks, logger)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := k.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = k.Close(context.Background())
+		pub.Close()
+	})
+	return k
+}
+
+// claim asks for a claim and waits for the answer.
+func claim(t *testing.T, k *replicas.Keeper, channel string, takeover bool) *replicas.Claim {
+	t.Helper()
+	type answer struct {
+		c   *replicas.Claim
+		err error
+	}
+	got := make(chan answer, 1)
+	k.Claim(channel, false, takeover, func(c *replicas.Claim, err error) { got <- answer{c, err} })
+	a := <-got
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	return a.c
+}
+
+func finish(t *testing.T, k *replicas.Keeper, c *replicas.Claim, payloads ...string) bool {
+	t.Helper()
+	var list [][]byte
+	for _, p := range payloads {
+		list = append(list, []byte(p))
+	}
+	type answer struct {
+		held bool
+		err  error
+	}
+	got := make(chan answer, 1)
+	k.Finish(c, list, func(held bool, err error) { got <- answer{held, err} })
+	a := <-got
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	return a.held
+}
+
+// One claim per channel across keepers; the end publishes once and leaves
+// a tombstone that only a request known to be newer takes over.
+func TestClaims(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	group := "es-replicas-unit:" + randomHex(6)
+	a := keeper(t, rdb, group, replicas.Hooks{}, replicas.Config{})
+	b := keeper(t, rdb, group, replicas.Hooks{}, replicas.Config{})
+	ch := group + ":c1"
+	ctx := context.Background()
+	ps := rdb.Subscribe(ctx, ch, group+":finished")
+	t.Cleanup(func() { _ = ps.Close() })
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	first := claim(t, a, ch, false)
+	if first == nil || !first.Valid() {
+		t.Fatal("the first claim was not won")
+	}
+	if c := claim(t, b, ch, true); c != nil {
+		t.Fatal("a second keeper won a channel held by a live claim, takeover or not")
+	}
+	if !finish(t, a, first, `{"row":1}`, `"end"`) {
+		t.Fatal("the holder's finish found the claim gone")
+	}
+	if finish(t, a, first, `"end"`) {
+		t.Fatal("a second finish published again")
+	}
+	var heard []string
+	for len(heard) < 3 {
+		m, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		heard = append(heard, m.Channel+" "+m.Payload)
+	}
+	want := []string{ch + ` {"row":1}`, ch + ` "end"`, group + ":finished " + ch}
+	for i := range want {
+		if heard[i] != want[i] {
+			t.Fatalf("heard %q, want %q", heard, want)
+		}
+	}
+	if c := claim(t, b, ch, false); c != nil {
+		t.Fatal("a request not known to be newer than the end took the tombstone: a lagging server would serve it again")
+	}
+	if c := claim(t, b, ch, true); c == nil {
+		t.Fatal("a request heard after the end could not take the channel again")
+	}
+}
+
+// A keeper whose registration expires (its process froze, or lost Redis)
+// has its channels ended by a survivor, once, and stops vouching for its
+// claims.
+func TestReaping(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	group := "es-replicas-unit:" + randomHex(6)
+	fast := replicas.Config{Lease: 900 * time.Millisecond, Registration: 500 * time.Millisecond, ReapEvery: 200 * time.Millisecond}
+	var mu sync.Mutex
+	reaped := 0
+	keeper(t, rdb, group, replicas.Hooks{Reaped: func(n int) { mu.Lock(); reaped += n; mu.Unlock() }}, fast)
+	// The dying keeper has a connection of its own, closed below: from then
+	// on its heartbeats and renewals fail, as a frozen process's would.
+	dyingRdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	dying := keeper(t, dyingRdb, group, replicas.Hooks{}, fast)
+	ch := group + ":c1"
+	ctx := context.Background()
+	ps := rdb.Subscribe(ctx, ch)
+	t.Cleanup(func() { _ = ps.Close() })
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := claim(t, dying, ch, false)
+	if c == nil {
+		t.Fatal("claim not won")
+	}
+	_ = dyingRdb.Close()
+	m, err := ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Payload != `"error"` {
+		t.Fatalf("heard %q, want the survivor's \"error\"", m.Payload)
+	}
+	if c.Valid() {
+		t.Fatal("the claim of a server whose registration expired is still valid")
+	}
+	// Nothing more: the survivor ended it once.
+	if m, err := ps.ReceiveTimeout(ctx, time.Second); err == nil {
+		t.Fatalf("heard %v after the survivor's error", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if reaped != 1 {
+		t.Fatalf("the survivor counted %d streams ended, want 1", reaped)
+	}
+}
