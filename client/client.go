@@ -35,10 +35,11 @@ const (
 	inboxSlack = 3
 )
 
-// Client talks to eventsource servers over one Redis client. Build it with
-// New and Close it when done; it does not close the redis.Client.
+// Client talks to eventsource servers over one Redis client, of one Redis
+// or of a Redis Cluster. Build it with New and Close it when done; it does
+// not close the redis client.
 type Client struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	ps  *redis.PubSub
 	pub *publisher
 	cfg config
@@ -64,6 +65,10 @@ type Client struct {
 	quit      chan struct{} // closed by Close before the PubSub is closed
 	done      chan struct{} // closed when the reader has returned
 	closeOnce sync.Once
+
+	// serversSeen is when a cluster last showed a subscriber of a request
+	// channel (unix nanoseconds; see hasServer).
+	serversSeen atomic.Int64
 }
 
 type config struct {
@@ -98,10 +103,11 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 func WithReason() Option { return func(c *config) { c.reason = true } }
 
 // New returns a client that publishes requests with rdb and hears replies on
-// one PubSub connection of rdb. It starts the reader goroutine, which
-// connects in the background; Close stops it. A connection problem shows
-// in the calls. Closing rdb first ends the client too.
-func New(rdb *redis.Client, opts ...Option) *Client {
+// one PubSub connection of rdb (a *redis.Client, or a *redis.ClusterClient:
+// classic pub/sub reaches every node of a cluster). It starts the reader
+// goroutine, which connects in the background; Close stops it. A connection
+// problem shows in the calls. Closing rdb first ends the client too.
+func New(rdb redis.UniversalClient, opts ...Option) *Client {
 	cfg := config{
 		fetchChannel:   "fetch",
 		persistChannel: "persist",
@@ -363,10 +369,35 @@ func (c *Client) request(ctx context.Context, channel string, req messages.Reque
 	if err != nil {
 		return fmt.Errorf("publish request on %s: %w", channel, err)
 	}
-	if n == 0 {
+	if n == 0 && !c.hasServer(ctx, channel) {
 		return fmt.Errorf("publish request on %s: %w", channel, ErrNoServer)
 	}
 	return nil
+}
+
+// hasServer tells, on a Redis Cluster, whether some node has a subscriber
+// of the request channel: there PUBLISH counts only the subscribers of the
+// node that ran it. An answer that some node has one holds for a second.
+// On one Redis, PUBLISH counted them all: none.
+func (c *Client) hasServer(ctx context.Context, channel string) bool {
+	cc, ok := c.rdb.(*redis.ClusterClient)
+	if !ok {
+		return false
+	}
+	if time.Since(time.Unix(0, c.serversSeen.Load())) < time.Second {
+		return true
+	}
+	var found atomic.Bool
+	_ = cc.ForEachShard(ctx, func(ctx context.Context, node *redis.Client) error {
+		if n, err := node.PubSubNumSub(ctx, channel).Result(); err == nil && n[channel] > 0 {
+			found.Store(true)
+		}
+		return nil
+	})
+	if found.Load() {
+		c.serversSeen.Store(time.Now().UnixNano())
+	}
+	return found.Load()
 }
 
 // receive returns the next message of the call. Delivered messages come

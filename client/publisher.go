@@ -17,7 +17,7 @@ const maxPipeline = 256
 // costing a round trip each. One goroutine sends, so the publishes of one
 // call keep their order.
 type publisher struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	queue chan *publication
 	quit  chan struct{} // closed by close: queued publications fail
 	done  chan struct{} // closed when the goroutine has returned
@@ -32,7 +32,7 @@ type publication struct {
 	failed    func(error)   // publishAsync's, told of a failure
 }
 
-func newPublisher(rdb *redis.Client) *publisher {
+func newPublisher(rdb redis.UniversalClient) *publisher {
 	p := &publisher{rdb: rdb, queue: make(chan *publication, maxPipeline), quit: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p

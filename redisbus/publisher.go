@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -19,17 +20,27 @@ var ErrClosed = errors.New("publisher closed")
 // everything queued for it as one pipeline: one round trip for many rows
 // instead of one each, which is where throughput under concurrency comes
 // from. A channel always maps to the same worker, so the messages of one
-// channel keep their order.
+// channel keep their order. On a Redis Cluster each node has its workers,
+// and a channel's messages go to the node that serves its route key (the
+// key of its claim), where the scripts that end the channel run too: one
+// connection to one node, in order.
 type Publisher struct {
-	rdb    *redis.Client
-	queues []chan publication
-	logger *slog.Logger
-	wg     sync.WaitGroup
+	opt      *redis.Options
+	topo     Topology
+	routeKey func(channel string) string
+	workers  int
+	queueLen int
+	logger   *slog.Logger
+	wg       sync.WaitGroup
 
 	ob observed
 
-	mu     sync.RWMutex // held for reading while queueing; for writing by Close
+	mu     sync.RWMutex // held for reading while queueing; for writing by Close and to add a node
 	closed bool
+	// lanes are the queues of the workers of each node, by address; fixed
+	// are those of the one node of a single Redis, looked up without a map.
+	lanes map[string][]chan publication
+	fixed []chan publication
 }
 
 // PublisherOption changes a Publisher.
@@ -38,6 +49,13 @@ type PublisherOption func(*Publisher)
 // PublisherObservedBy has o hear the workers' connections open and close.
 func PublisherObservedBy(o Observer) PublisherOption {
 	return func(p *Publisher) { p.ob.o = o }
+}
+
+// OnTopology has the publisher follow t, routing each channel by the key
+// route gives it (nil: the channel itself), instead of the one Redis of its
+// options.
+func OnTopology(t Topology, route func(channel string) string) PublisherOption {
+	return func(p *Publisher) { p.topo, p.routeKey = t, route }
 }
 
 type publication struct {
@@ -59,40 +77,88 @@ type evalCall struct {
 // MaxBatch bounds one pipeline.
 const MaxBatch = 512
 
-// NewPublisher starts workers workers with queue slots each. Publish blocks
-// when its worker's queue is full: that is the backpressure on streams.
-func NewPublisher(rdb *redis.Client, workers, queue int, logger *slog.Logger, opts ...PublisherOption) *Publisher {
+// NewPublisher starts workers workers, per node, with queue slots each;
+// its connections are dialed as opt says (address, credentials, client
+// name, timeouts). Publish blocks when its worker's queue is full: that is
+// the backpressure on streams.
+func NewPublisher(opt *redis.Options, workers, queue int, logger *slog.Logger, opts ...PublisherOption) *Publisher {
 	if workers <= 0 {
 		workers = 4
 	}
 	if queue <= 0 {
 		queue = 4096
 	}
-	p := &Publisher{rdb: rdb, logger: logger, queues: make([]chan publication, workers), ob: observed{role: "publisher"}}
-	for _, opt := range opts {
-		opt(p)
+	p := &Publisher{opt: opt, logger: logger, workers: workers, queueLen: queue, ob: observed{role: "publisher"},
+		lanes: map[string][]chan publication{}}
+	for _, o := range opts {
+		o(p)
 	}
-	for i := range p.queues {
-		p.queues[i] = make(chan publication, queue)
-		p.wg.Add(1)
-		go p.work(p.queues[i])
+	if p.topo == nil {
+		p.topo = SingleNode(opt.Addr)
+		p.fixed = p.startNode(opt.Addr)
 	}
 	return p
+}
+
+// startNode starts the workers of the node at addr; p.mu is held for
+// writing, or p is not shared yet.
+func (p *Publisher) startNode(addr string) []chan publication {
+	queues := make([]chan publication, p.workers)
+	nodeOpt := *p.opt
+	nodeOpt.Addr = addr
+	for i := range queues {
+		queues[i] = make(chan publication, p.queueLen)
+		p.wg.Add(1)
+		go p.work(queues[i], &nodeOpt)
+	}
+	p.lanes[addr] = queues
+	return queues
+}
+
+// queue queues pub for its channel's worker; done with the error when the
+// publisher is closed.
+func (p *Publisher) queue(pub publication) {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		pub.answer(nil, ErrClosed)
+		return
+	}
+	lanes := p.fixed
+	if lanes == nil {
+		key := pub.channel
+		if p.routeKey != nil {
+			key = p.routeKey(pub.channel)
+		}
+		addr := p.topo.NodeFor(key)
+		if lanes = p.lanes[addr]; lanes == nil {
+			p.mu.RUnlock()
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				pub.answer(nil, ErrClosed)
+				return
+			}
+			if lanes = p.lanes[addr]; lanes == nil {
+				lanes = p.startNode(addr)
+			}
+			p.mu.Unlock()
+			p.mu.RLock()
+			if p.closed {
+				p.mu.RUnlock()
+				pub.answer(nil, ErrClosed)
+				return
+			}
+		}
+	}
+	lanes[Shard(pub.channel, len(lanes))] <- pub
+	p.mu.RUnlock()
 }
 
 // Publish queues payload for channel. done, if not nil, is called from a
 // worker goroutine with the result once Redis answered.
 func (p *Publisher) Publish(channel string, payload []byte, done func(error)) {
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		if done != nil {
-			done(ErrClosed)
-		}
-		return
-	}
-	p.queues[Shard(channel, len(p.queues))] <- publication{channel: channel, payload: payload, done: done}
-	p.mu.RUnlock()
+	p.queue(publication{channel: channel, payload: payload, done: done})
 }
 
 // Eval runs script (a Lua script that returns an integer) with keys and
@@ -101,16 +167,7 @@ func (p *Publisher) Publish(channel string, payload []byte, done func(error)) {
 // before it. done, if not nil, is called from a worker goroutine with the
 // script's integer reply.
 func (p *Publisher) Eval(channel, script string, keys []string, args [][]byte, done func(int64, error)) {
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		if done != nil {
-			done(0, ErrClosed)
-		}
-		return
-	}
-	p.queues[Shard(channel, len(p.queues))] <- publication{channel: channel, eval: &evalCall{script: script, keys: keys, args: args, done: done}}
-	p.mu.RUnlock()
+	p.queue(publication{channel: channel, eval: &evalCall{script: script, keys: keys, args: args, done: done}})
 }
 
 // Shard picks one of n publishing queues for channel: always the same one,
@@ -138,15 +195,17 @@ func (p *Publisher) Close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	for _, q := range p.queues {
-		close(q)
+	for _, queues := range p.lanes {
+		for _, q := range queues {
+			close(q)
+		}
 	}
 	p.wg.Wait()
 }
 
-func (p *Publisher) work(queue chan publication) {
+func (p *Publisher) work(queue chan publication, opt *redis.Options) {
 	defer p.wg.Done()
-	pc := &publishConn{opt: p.rdb.Options(), ob: p.ob}
+	pc := &publishConn{opt: opt, ob: p.ob}
 	defer pc.close()
 	batch := make([]publication, 0, MaxBatch)
 	for first := range queue {
@@ -164,7 +223,11 @@ func (p *Publisher) work(queue chan publication) {
 			}
 		}
 		if err := pc.publish(batch); err != nil {
-			p.logger.Warn("redis publish failed", slog.Int("messages", len(batch)), slog.Any("err", err))
+			p.logger.Warn("redis publish failed", slog.String("node", opt.Addr), slog.Int("messages", len(batch)), slog.Any("err", err))
+			p.topo.Changed()
+		} else if pc.moved {
+			pc.moved = false
+			p.topo.Changed()
 		}
 	}
 }
@@ -177,6 +240,9 @@ type publishConn struct {
 	conn net.Conn
 	rr   *respReader
 	out  []byte
+	// moved: a reply said a key's slot is served elsewhere (the cluster
+	// changed).
+	moved bool
 }
 
 // publish sends batch as one pipeline and calls each publication's done
@@ -251,6 +317,9 @@ func (pc *publishConn) send(batch []publication) (int, error) {
 		if err != nil {
 			pc.close()
 			return i, fmt.Errorf("read publish replies: %w", err)
+		}
+		if f.err != nil && strings.HasPrefix(f.err.Error(), "redis: MOVED") {
+			pc.moved = true
 		}
 		batch[i].answer(&f, nil)
 	}

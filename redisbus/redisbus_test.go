@@ -186,7 +186,7 @@ func TestPublisherKeepsOrderPerChannel(t *testing.T) {
 	heard := 0
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pub := redisbus.NewPublisher(rdb, tt.workers, tt.queue, discardLogger())
+			pub := redisbus.NewPublisher(rdb.Options(), tt.workers, tt.queue, discardLogger())
 			defer pub.Close()
 			casePrefix := prefix + strings.ReplaceAll(tt.name, " ", "-") + ":"
 			var dc doneCounter
@@ -257,7 +257,7 @@ func TestPublisherCloseFlushesQueued(t *testing.T) {
 	rdb := mustRedis(t, nil)
 	prefix := uniquePrefix()
 	obs := observe(t, rdb, prefix)
-	pub := redisbus.NewPublisher(rdb, 2, 4096, discardLogger())
+	pub := redisbus.NewPublisher(rdb.Options(), 2, 4096, discardLogger())
 	const n = 2000
 	var dc doneCounter
 	for i := range n {
@@ -291,7 +291,7 @@ func TestPublisherAfterClose(t *testing.T) {
 	rdb := mustRedis(t, nil)
 	prefix := uniquePrefix()
 	obs := observe(t, rdb, prefix)
-	pub := redisbus.NewPublisher(rdb, 2, 16, discardLogger())
+	pub := redisbus.NewPublisher(rdb.Options(), 2, 16, discardLogger())
 	pub.Close()
 	pub.Close() // closing twice is harmless
 
@@ -316,7 +316,7 @@ func TestPublisherConcurrentClose(t *testing.T) {
 	t.Parallel()
 	rdb := mustRedis(t, nil)
 	prefix := uniquePrefix()
-	pub := redisbus.NewPublisher(rdb, 2, 4, discardLogger())
+	pub := redisbus.NewPublisher(rdb.Options(), 2, 4, discardLogger())
 	var dc doneCounter
 	var published atomic.Int64
 	var wg sync.WaitGroup
@@ -410,7 +410,7 @@ func mustSubscriber(tb testing.TB, name string) (*redisbus.Subscriber, *recorder
 	tb.Helper()
 	rdb := mustRedis(tb, &redis.Options{ClientName: name})
 	rec := &recorder{}
-	sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger())
+	sub := redisbus.NewSubscriber(rdb.Options(), rec.sink, discardLogger())
 	tb.Cleanup(func() { _ = sub.Close() }) // a second Close is harmless
 	return sub, rec
 }
@@ -785,7 +785,7 @@ func TestSubscriberFilter(t *testing.T) {
 	channel := uniquePrefix() + "filtered"
 	var filtered []string // the reader goroutine's until the sink heard "last"
 	rec := &recorder{}
-	sub := redisbus.NewSubscriber(mustRedis(t, nil), rec.sink, discardLogger(), redisbus.WithFilter(func(ch, payload []byte) bool {
+	sub := redisbus.NewSubscriber(mustRedis(t, nil).Options(), rec.sink, discardLogger(), redisbus.WithFilter(func(ch, payload []byte) bool {
 		if string(ch) != channel {
 			return false
 		}
@@ -824,7 +824,7 @@ func TestSubscriberMaxPayload(t *testing.T) {
 	pubRdb := mustRedis(t, nil)
 	channel := uniquePrefix() + "limited"
 	rec := &recorder{}
-	sub := redisbus.NewSubscriber(mustRedis(t, nil), rec.sink, discardLogger(), redisbus.WithMaxPayload(10))
+	sub := redisbus.NewSubscriber(mustRedis(t, nil).Options(), rec.sink, discardLogger(), redisbus.WithMaxPayload(10))
 	t.Cleanup(func() { _ = sub.Close() })
 	ctx := testContext(t)
 	if err := sub.SubscribeWait(ctx, channel); err != nil {
@@ -965,7 +965,7 @@ func TestSubscriberReplacesASilentConnection(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.ln.Addr().String()})
 	t.Cleanup(func() { rdb.Close() })
 	rec := &recorder{}
-	sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger(), redisbus.WithHealthInterval(50*time.Millisecond))
+	sub := redisbus.NewSubscriber(rdb.Options(), rec.sink, discardLogger(), redisbus.WithHealthInterval(50*time.Millisecond))
 	t.Cleanup(func() { _ = sub.Close() })
 	ctx := testContext(t)
 	ch := uniquePrefix() + "silent"
@@ -1000,7 +1000,7 @@ func TestPublisherRedialsAfterAnIdleKill(t *testing.T) {
 	rdb := mustRedis(t, &redis.Options{ClientName: name})
 	prefix := uniquePrefix()
 	obs := observe(t, admin, prefix)
-	pub := redisbus.NewPublisher(rdb, 1, 16, discardLogger())
+	pub := redisbus.NewPublisher(rdb.Options(), 1, 16, discardLogger())
 	defer pub.Close()
 	publish := func(payload string) error {
 		errs := make(chan error, 1)
@@ -1054,7 +1054,7 @@ func TestConnectionsAuthenticate(t *testing.T) {
 		prefix := uniquePrefix()
 		obs := observe(t, admin, prefix)
 		rec := &recorder{}
-		sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger())
+		sub := redisbus.NewSubscriber(rdb.Options(), rec.sink, discardLogger())
 		t.Cleanup(func() { _ = sub.Close() })
 		if err := sub.SubscribeWait(ctx, prefix+"in"); err != nil {
 			t.Fatal(err)
@@ -1064,7 +1064,7 @@ func TestConnectionsAuthenticate(t *testing.T) {
 		}
 		rec.waitEvent(t, 0, "the message", isInbound(prefix+"in", "hello"))
 
-		pub := redisbus.NewPublisher(rdb, 1, 4, discardLogger())
+		pub := redisbus.NewPublisher(rdb.Options(), 1, 4, discardLogger())
 		defer pub.Close()
 		errs := make(chan error, 1)
 		pub.Publish(prefix+"out", []byte("published"), func(err error) { errs <- err })
@@ -1095,7 +1095,7 @@ func TestConnectionsAuthenticate(t *testing.T) {
 		rdb := redis.NewClient(&redis.Options{Addr: redisAddr, Username: user, Password: "wrong"})
 		t.Cleanup(func() { rdb.Close() })
 		rec := &recorder{}
-		sub := redisbus.NewSubscriber(rdb, rec.sink, discardLogger())
+		sub := redisbus.NewSubscriber(rdb.Options(), rec.sink, discardLogger())
 		t.Cleanup(func() { _ = sub.Close() })
 		i := rec.waitEvent(t, 0, "BusInterrupted", func(msg any) bool {
 			_, ok := msg.(messages.BusInterrupted)
@@ -1108,7 +1108,7 @@ func TestConnectionsAuthenticate(t *testing.T) {
 			t.Fatal("healthy without a connection")
 		}
 
-		pub := redisbus.NewPublisher(rdb, 1, 4, discardLogger())
+		pub := redisbus.NewPublisher(rdb.Options(), 1, 4, discardLogger())
 		defer pub.Close()
 		errs := make(chan error, 1)
 		pub.Publish(uniquePrefix()+"refused", []byte("x"), func(err error) { errs <- err })

@@ -24,7 +24,9 @@ import (
 // and tells the sink when that happened, since messages may have been lost
 // in between.
 type Subscriber struct {
-	opt    *redis.Options // where and how to connect: the server's client's options
+	opt    *redis.Options // how to connect: the server's client's options
+	topo   Topology       // where: a node of it
+	node   int            // the index in topo.Nodes() of the node to dial next
 	sink   func(any)
 	filter func(channel, payload []byte) bool
 	logger *slog.Logger
@@ -60,13 +62,13 @@ func (s *Subscriber) Healthy() bool { return s.healthy.Load() }
 // connection is taken for dead and redialed.
 const HealthInterval = 15 * time.Second
 
-// NewSubscriber starts the reader goroutine, which connects as rdb does
+// NewSubscriber starts the reader goroutine, which connects as opt says
 // (its address, dialer, credentials and client name). sink receives, in
 // order, messages.Inbound, messages.Subscribed and messages.BusInterrupted;
 // it must not block for long, since it holds up everything behind it.
-func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts ...SubscriberOption) *Subscriber {
+func NewSubscriber(opt *redis.Options, sink func(any), logger *slog.Logger, opts ...SubscriberOption) *Subscriber {
 	s := &Subscriber{
-		opt:      rdb.Options(),
+		opt:      opt,
 		sink:     sink,
 		logger:   logger,
 		health:   HealthInterval,
@@ -78,8 +80,11 @@ func NewSubscriber(rdb *redis.Client, sink func(any), logger *slog.Logger, opts 
 		written:  make(chan struct{}),
 		kick:     make(chan struct{}, 1),
 	}
-	for _, opt := range opts {
-		opt(s)
+	for _, o := range opts {
+		o(s)
+	}
+	if s.topo == nil {
+		s.topo = SingleNode(opt.Addr)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.healthy.Store(true)
@@ -116,6 +121,13 @@ func WithMaxPayload(max int) SubscriberOption {
 // ObservedBy has o hear the subscriber's connection open and close.
 func ObservedBy(o Observer) SubscriberOption {
 	return func(s *Subscriber) { s.ob.o = o }
+}
+
+// SubscribeOn has the subscriber connect to a node of t (classic pub/sub
+// reaches every node of a cluster), and move to the next one when the
+// connection is lost.
+func SubscribeOn(t Topology) SubscriberOption {
+	return func(s *Subscriber) { s.topo = t }
 }
 
 // WithHealthInterval replaces HealthInterval.
@@ -275,6 +287,9 @@ func (s *Subscriber) run() {
 		if s.closing.Load() {
 			return
 		}
+		// The next attempt goes to another node, if there is one.
+		s.node++
+		s.topo.Changed()
 		if s.healthy.Swap(false) {
 			s.logger.Warn("redis subscriber connection lost; reconnecting", slog.Any("err", err))
 			s.sink(messages.BusInterrupted{Err: err})
@@ -289,9 +304,12 @@ func (s *Subscriber) run() {
 	}
 }
 
-// connect dials and subscribes every channel the subscriber holds.
+// connect dials a node and subscribes every channel the subscriber holds.
 func (s *Subscriber) connect() (*respReader, error) {
-	conn, rr, err := dial(s.ctx, s.opt, s.ob)
+	nodes := s.topo.Nodes()
+	opt := *s.opt
+	opt.Addr = nodes[s.node%len(nodes)]
+	conn, rr, err := dial(s.ctx, &opt, s.ob)
 	if err != nil {
 		return nil, err
 	}

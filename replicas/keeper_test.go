@@ -27,7 +27,7 @@ func randomHex(n int) string {
 func keeper(t *testing.T, rdb *redis.Client, group string, hooks replicas.Hooks, cfg replicas.Config) *replicas.Keeper {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pub := redisbus.NewPublisher(rdb, 1, 64, logger)
+	pub := redisbus.NewPublisher(rdb.Options(), 1, 64, logger)
 	cfg.Group, cfg.FinishedChannel = group, group+":finished"
 	k := replicas.New(rdb, pub, cfg, hooks, logger)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eventsource/eventsource/gateway"
@@ -111,6 +112,9 @@ func (c MySQLConfig) StoreConfig() mysqlstore.Config {
 
 // RedisConfig says how to reach Redis.
 type RedisConfig struct {
+	// Cluster, when set, are seed nodes (host:port) of a Redis Cluster,
+	// which the server uses instead of Host and Port (REDIS_CLUSTER).
+	Cluster  []string
 	Host     string
 	Port     int
 	Password string
@@ -182,6 +186,9 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	num("REDIS_PORT", &c.Redis.Port)
 	str("REDIS_PASSWORD", &c.Redis.Password)
 	num("REDIS_DB", &c.Redis.DB)
+	if v := getenv("REDIS_CLUSTER"); v != "" {
+		c.Redis.Cluster = strings.Split(v, ",")
+	}
 	return errors.Join(errs...)
 }
 
@@ -217,6 +224,11 @@ func (c Config) Validate() error {
 	check(c.MySQL.PoolSize > 0, "MySQL pool size must be positive, got %d", c.MySQL.PoolSize)
 	check(c.MySQL.StatementCache >= 0, "MySQL statement cache must not be negative, got %d", c.MySQL.StatementCache)
 	check(c.MySQL.Port > 0 && c.MySQL.Port < 65536, "MYSQL_PORT %d out of range", c.MySQL.Port)
+	check(len(c.Redis.Cluster) == 0 || c.Redis.DB == 0, "a Redis Cluster has no REDIS_DB but 0, got %d", c.Redis.DB)
+	for _, node := range c.Redis.Cluster {
+		_, _, err := net.SplitHostPort(node)
+		check(err == nil, "REDIS_CLUSTER node %q: want host:port", node)
+	}
 	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
 	check(c.Redis.Publishers > 0, "redis publishers must be positive, got %d", c.Redis.Publishers)
 	check(len(c.Tables) > 0, "at least one table must be allowed")

@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/eventsource/eventsource/actors"
+	"github.com/eventsource/eventsource/redisbus"
 	"github.com/eventsource/eventsource/replicas"
+	"github.com/redis/go-redis/v9"
 )
 
 // newKeeper makes this server's claims keeper: its group is the servers
@@ -29,6 +33,33 @@ func (s *Server) newKeeper() *replicas.Keeper {
 	hooks.Streams = func() int { return k.Held() }
 	k = replicas.New(s.rdb, s.pub, cfg, hooks, s.logger)
 	return k
+}
+
+// connectRedis makes the server's go-redis client, of one Redis or of a
+// cluster (Redis.Cluster), checks that it answers, and returns the options
+// and the topology of the server's own connections.
+func (s *Server) connectRedis(ctx context.Context) (*redis.Options, redisbus.Topology, error) {
+	cfg := s.cfg.Redis
+	if len(cfg.Cluster) == 0 {
+		opt := &redis.Options{Addr: cfg.Addr(), Password: cfg.Password, DB: cfg.DB, ClientName: cfg.ClientName}
+		rdb := redis.NewClient(opt)
+		s.rdb = rdb
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return nil, nil, fmt.Errorf("connect to redis %s: %w", cfg.Addr(), err)
+		}
+		return rdb.Options(), redisbus.SingleNode(cfg.Addr()), nil
+	}
+	copt := &redis.ClusterOptions{Addrs: cfg.Cluster, Password: cfg.Password, ClientName: cfg.ClientName}
+	cc := redis.NewClusterClient(copt)
+	s.rdb = cc
+	if err := cc.Ping(ctx).Err(); err != nil {
+		return nil, nil, fmt.Errorf("connect to redis cluster %s: %w", strings.Join(cfg.Cluster, ","), err)
+	}
+	topo, err := redisbus.NewClusterTopology(ctx, cc, s.logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis cluster %s: %w", strings.Join(cfg.Cluster, ","), err)
+	}
+	return redisbus.ConnOptions(cc.Options()), topo, nil
 }
 
 // ServerID is this server's id among the servers on the same Redis.

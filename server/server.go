@@ -40,9 +40,10 @@ type Server struct {
 
 	db    *sql.DB
 	stmts *mysqlstore.Statements
-	rdb   *redis.Client
-	sub   *redisbus.Subscriber
-	pub   *redisbus.Publisher
+	// rdb is the server's go-redis client: of one Redis, or of a cluster.
+	rdb redis.UniversalClient
+	sub *redisbus.Subscriber
+	pub *redisbus.Publisher
 	// keeper holds this server's claims and registration among the
 	// servers on the same Redis.
 	keeper *replicas.Keeper
@@ -134,12 +135,16 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 
-	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr(), Password: cfg.Redis.Password, DB: cfg.Redis.DB, ClientName: cfg.Redis.ClientName})
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
+	connOpt, topo, err := s.connectRedis(ctx)
+	if err != nil {
 		s.closeConnections()
-		return fmt.Errorf("connect to redis %s: %w", cfg.Redis.Addr(), err)
+		return err
 	}
-	s.pub = redisbus.NewPublisher(s.rdb, cfg.Redis.Publishers, 4096, s.logger, redisbus.PublisherObservedBy(s.metrics))
+	// A channel's messages go to the node of its claim's slot, where its
+	// terminal's script runs: one connection to one node, in order.
+	group := cfg.FetchChannel
+	s.pub = redisbus.NewPublisher(connOpt, cfg.Redis.Publishers, 4096, s.logger, redisbus.PublisherObservedBy(s.metrics),
+		redisbus.OnTopology(topo, func(channel string) string { return replicas.ClaimKey(group, channel) }))
 	s.metrics.WatchPool(db)
 	s.keeper = s.newKeeper()
 
@@ -162,7 +167,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	channels := cfg.Channels()
-	s.sub = redisbus.NewSubscriber(s.rdb, func(msg any) {
+	s.sub = redisbus.NewSubscriber(connOpt, func(msg any) {
 		<-ready
 		if s.toGateway(msg) {
 			return
@@ -179,7 +184,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// through the router.
 		kind := messages.ParseControl(payload)
 		return kind == messages.ControlNone || routes.Deliver(s.system.Root, channel, kind)
-	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes), redisbus.ObservedBy(s.metrics))
+	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes), redisbus.ObservedBy(s.metrics), redisbus.SubscribeOn(topo))
 	s.readers = actors.NewReaders(cfg.MySQL.PoolSize)
 	// Requests are decoded under the builder's query limits: the same
 	// limits as the HTTP side's.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,9 +23,11 @@ func init() {
 	register("fetch", "run a $select through a server and print its rows as JSON lines", runFetch)
 }
 
-// redisFlags are the connection flags that fetch and persist share.
+// redisFlags are the connection flags that fetch, persist and replicas
+// share.
 type redisFlags struct {
 	addr    string
+	cluster string
 	timeout time.Duration
 }
 
@@ -38,17 +41,28 @@ func (r *redisFlags) bind(fs *flag.FlagSet, defaultTimeout time.Duration) {
 		port = "6379"
 	}
 	fs.StringVar(&r.addr, "redis", net.JoinHostPort(host, port), "Redis `host:port` (REDIS_HOST, REDIS_PORT; REDIS_PASSWORD and REDIS_DB are read too)")
+	fs.StringVar(&r.cluster, "redis-cluster", os.Getenv("REDIS_CLUSTER"), "seed nodes of a Redis Cluster, `host:port,...`, used instead of --redis (REDIS_CLUSTER)")
 	fs.DurationVar(&r.timeout, "timeout", defaultTimeout, "give up after this long (0: no limit)")
 }
 
 // connect checks the flags and the environment and returns the Redis
-// client; a bad value is a usage error.
-func (r *redisFlags) connect(fs *flag.FlagSet) (*redis.Client, error) {
-	if _, _, err := net.SplitHostPort(r.addr); err != nil {
-		return nil, usageError(fs, "--redis %q: %v", r.addr, err)
-	}
+// client, of one Redis or of a cluster; a bad value is a usage error.
+func (r *redisFlags) connect(fs *flag.FlagSet) (redis.UniversalClient, error) {
 	if r.timeout < 0 {
 		return nil, usageError(fs, "--timeout %s is negative", r.timeout)
+	}
+	if r.cluster != "" {
+		nodes := strings.Split(r.cluster, ",")
+		for _, n := range nodes {
+			if _, _, err := net.SplitHostPort(n); err != nil {
+				return nil, usageError(fs, "--redis-cluster node %q: %v", n, err)
+			}
+		}
+		r.addr = r.cluster // what error messages name
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: nodes, Password: os.Getenv("REDIS_PASSWORD")}), nil
+	}
+	if _, _, err := net.SplitHostPort(r.addr); err != nil {
+		return nil, usageError(fs, "--redis %q: %v", r.addr, err)
 	}
 	opts := &redis.Options{Addr: r.addr, Password: os.Getenv("REDIS_PASSWORD")}
 	if v := os.Getenv("REDIS_DB"); v != "" {

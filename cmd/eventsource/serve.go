@@ -29,7 +29,8 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.DurationVar(&cfg.AcceptTimeout, "accept-timeout", cfg.AcceptTimeout, "how long a stream waits for \"accepted\"")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "concurrent streams and persists before requests are refused (0: no limit)")
 	fs.IntVar(&cfg.MySQL.PoolSize, "mysql-pool", cfg.MySQL.PoolSize, "MySQL connection pool size")
-	fs.IntVar(&cfg.Redis.Publishers, "redis-publishers", cfg.Redis.Publishers, "pipelines publishing rows and replies at once")
+	fs.IntVar(&cfg.Redis.Publishers, "redis-publishers", cfg.Redis.Publishers, "pipelines publishing rows and replies at once (per node of a cluster)")
+	cluster := fs.String("redis-cluster", strings.Join(cfg.Redis.Cluster, ","), "seed nodes of a Redis Cluster, `host:port,...`, used instead of REDIS_HOST and REDIS_PORT (default $REDIS_CLUSTER)")
 	fs.IntVar(&cfg.MySQL.StatementCache, "mysql-statements", cfg.MySQL.StatementCache, "prepared statements kept by SQL text (0: prepare, run and close every query)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "rows a stream reads from MySQL at a time")
 	fs.IntVar(&cfg.MaxBufferedRows, "max-buffered-rows", cfg.MaxBufferedRows, "largest result read in one statement (tables without an id column, grouped, joined and set queries)")
@@ -56,6 +57,10 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 		return false, 0, errUsage
 	}
 	cfg.Tables = strings.Split(*tables, ",")
+	cfg.Redis.Cluster = nil
+	if *cluster != "" {
+		cfg.Redis.Cluster = strings.Split(*cluster, ",")
+	}
 	if *writable != "" {
 		cfg.WritableTables = strings.Split(*writable, ",")
 	}

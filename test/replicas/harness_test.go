@@ -38,6 +38,8 @@ type deployment struct {
 	prefix  string
 	rdb     redis.UniversalClient
 	redisAt string // host:port of the Redis the servers use
+	// cluster, when set, are the seed nodes the servers use instead.
+	cluster []string
 	// extra are flags every server of the deployment gets.
 	extra []string
 }
@@ -68,6 +70,16 @@ func newDeployment(t *testing.T, extra ...string) *deployment {
 	return d
 }
 
+// onCluster has the deployment's servers use the cluster's first masters
+// as seeds, and the test's own client (requests, collector) the last one.
+func (d *deployment) onCluster(addrs []string) {
+	_ = d.rdb.Close()
+	d.cluster = addrs[:len(addrs)-1]
+	d.redisAt = addrs[len(addrs)-1]
+	d.rdb = redis.NewClient(&redis.Options{Addr: d.redisAt})
+	d.t.Cleanup(func() { _ = d.rdb.Close() })
+}
+
 func (d *deployment) channel(name string) string { return d.prefix + "c:" + name }
 
 func (d *deployment) fetchChannel() string   { return d.prefix + "fetch" }
@@ -79,7 +91,8 @@ func (d *deployment) serverArgs() []string {
 		"--fetch-channel", d.prefix + "fetch", "--persist-channel", d.prefix + "persist",
 		"--fetch-next-channel", d.prefix + "fetch-next", "--commit-channel", d.prefix + "committed",
 		"--finished-channel", d.prefix + "finished",
-		"--admin", "127.0.0.1:0", "--log-json", "--shutdown-grace", "2s", "--mysql-pool", "4"}, d.extra...)
+		"--admin", "127.0.0.1:0", "--log-json", "--shutdown-grace", "2s", "--mysql-pool", "4",
+		"--redis-cluster", strings.Join(d.cluster, ",")}, d.extra...)
 }
 
 // proc is one server process.
