@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"hash/maphash"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -68,12 +70,14 @@ type (
 // server was full, or one with room would have claimed it by then.
 const AdmissionDelay = 250 * time.Millisecond
 
-// pendingRequest is a request whose claim is being asked for.
+// pendingRequest is a request whose claim is being asked for. It is
+// decoded only once claimed: the servers that lose the claim never spend
+// the decode.
 type pendingRequest struct {
-	kind childKind
-	req  messages.ReceivedRequest
-	err  error // the request's decoding error, answered once claimed
-	seq  uint64
+	kind    childKind
+	payload []byte
+	reason  bool // the request asked for reasons
+	seq     uint64
 	// takeover: the channel's last end was heard before this request.
 	takeover bool
 	// waits counts the admission delays it went through: 0 when claimed at
@@ -85,7 +89,7 @@ type pendingRequest struct {
 // server is full (see AdmissionDelay).
 func (r *router) ask(ctx actor.Context, channel string, p *pendingRequest) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	if p.err == nil && !r.draining && p.waits < 2 && r.full() {
+	if !r.draining && p.waits < 2 && r.full() {
 		p.waits++
 		scheduler.NewTimerScheduler(root).SendOnce(r.cfg.AdmissionDelay, self, claimLater{channel: channel, seq: p.seq})
 		return
@@ -94,7 +98,7 @@ func (r *router) ask(ctx actor.Context, channel string, p *pendingRequest) {
 		r.asking++
 	}
 	seq := p.seq
-	r.deps.Claims.Claim(channel, p.req.Reason, p.takeover, func(c Claim, err error) {
+	r.deps.Claims.Claim(channel, p.reason, p.takeover, func(c Claim, err error) {
 		root.Send(self, claimed{channel: channel, seq: seq, claim: c, err: err})
 	})
 }
@@ -151,36 +155,54 @@ func (r *router) claimLost(ctx actor.Context, channel string) {
 	}
 }
 
-// finishedChannels remembers, for a while, the channels whose end was
-// announced: a request heard after that announcement is a new one, which
-// may take the channel's tombstone over.
-type finishedChannels struct {
-	ttl   time.Duration
-	at    map[string]time.Time
-	order []finishedAt // oldest first
+// Finished remembers, for a while, the response channels whose end was
+// announced on the finished channel, each with the subscriber's count of
+// messages heard when the announcement came (messages.Inbound.Seq): a
+// request heard after it is a new one, which may take the channel's
+// tombstone over. The subscriber's reader goroutine adds, the router asks;
+// safe for concurrent use.
+//
+// Channels are kept as 64-bit hashes in two generations: an entry lives
+// between one and two ttl. A collision would let one request take over a
+// tombstone that is not its channel's: at 2^-64, never.
+type Finished struct {
+	ttl  time.Duration
+	seed maphash.Seed
+
+	mu      sync.Mutex
+	turned  time.Time
+	current map[uint64]uint64 // channel hash to the Seq it was announced at
+	last    map[uint64]uint64
 }
 
-type finishedAt struct {
-	channel string
-	at      time.Time
+// NewFinished remembers announcements for ttl, the claims' tombstone time.
+func NewFinished(ttl time.Duration) *Finished {
+	return &Finished{ttl: ttl, seed: maphash.MakeSeed(), turned: time.Now(), current: map[uint64]uint64{}, last: map[uint64]uint64{}}
 }
 
-func (f *finishedChannels) add(channel string, now time.Time) {
-	for len(f.order) > 0 && now.Sub(f.order[0].at) > f.ttl {
-		old := f.order[0]
-		if f.at[old.channel] == old.at {
-			delete(f.at, old.channel)
-		}
-		f.order = f.order[1:]
+// Add records that channel's end was announced at seq.
+func (f *Finished) Add(channel []byte, seq uint64) {
+	h := maphash.Bytes(f.seed, channel)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if now := time.Now(); now.Sub(f.turned) > f.ttl {
+		f.last, f.current, f.turned = f.current, make(map[uint64]uint64, len(f.current)), now
 	}
-	if f.at == nil {
-		f.at = map[string]time.Time{}
-	}
-	f.at[channel] = now
-	f.order = append(f.order, finishedAt{channel, now})
+	f.current[h] = seq
 }
 
-func (f *finishedChannels) has(channel string, now time.Time) bool {
-	at, ok := f.at[channel]
-	return ok && now.Sub(at) <= f.ttl
+// Before reports whether channel's end was announced before the message
+// heard at seq.
+func (f *Finished) Before(channel string, seq uint64) bool {
+	if f == nil {
+		return false
+	}
+	h := maphash.String(f.seed, channel)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	at, ok := f.current[h]
+	if !ok {
+		at, ok = f.last[h]
+	}
+	return ok && at < seq
 }

@@ -34,10 +34,7 @@ type Config struct {
 	// AdmissionDelay is how long a full server leaves a request to the
 	// others (0: AdmissionDelay).
 	AdmissionDelay time.Duration
-	// Tombstone is how long a claim's end keeps its channel from a request
-	// heard before the end was announced (replicas.Config.Tombstone).
-	Tombstone time.Duration
-	Request   messages.RequestLimits
+	Request        messages.RequestLimits
 	// ChildMiddleware wraps the Receive of every stream and persist actor
 	// (instrumentation, and fault injection in tests).
 	ChildMiddleware []actor.ReceiverMiddleware
@@ -52,9 +49,12 @@ type Deps struct {
 	Persister     Persister
 	Subscriptions Subscriptions
 	Publisher     Publisher
-	// Claims decides which server answers on a channel.
-	Claims Claims
-	Logger *slog.Logger
+	// Claims decides which server answers on a channel; Finished, if not
+	// nil, tells which channels' ends were announced (fed by the
+	// subscriber's filter).
+	Claims   Claims
+	Finished *Finished
+	Logger   *slog.Logger
 	// Registry, if not nil, lists every actor for operators.
 	Registry *supervision.Registry
 	// Metrics, if not nil, counts requests, streams and rows.
@@ -132,10 +132,9 @@ type router struct {
 	byPID    map[string]string // child PID id to channel
 	// pending are the requests whose claims are being asked for; asking
 	// counts those asked for at once (not after an admission delay).
-	pending  map[string]*pendingRequest
-	asking   int
-	finished finishedChannels
-	seq      uint64
+	pending map[string]*pendingRequest
+	asking  int
+	seq     uint64
 	// draining is set by Drain: nothing new is admitted. drainDone is
 	// closed once the last child is gone.
 	draining  bool
@@ -151,12 +150,9 @@ func NewRouterProps(cfg Config, deps Deps) *actor.Props {
 	if cfg.AdmissionDelay <= 0 {
 		cfg.AdmissionDelay = AdmissionDelay
 	}
-	if cfg.Tombstone <= 0 {
-		cfg.Tombstone = time.Minute
-	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &router{cfg: cfg, deps: deps, children: map[string]*child{}, byPID: map[string]string{},
-			pending: map[string]*pendingRequest{}, finished: finishedChannels{ttl: cfg.Tombstone}}
+			pending: map[string]*pendingRequest{}}
 	}, actor.WithSupervisor(supervision.StopAndReport(deps.Logger)), actor.WithReceiverMiddleware(cfg.RouterMiddleware...))
 }
 
@@ -165,13 +161,11 @@ func (r *router) Receive(ctx actor.Context) {
 	case messages.Inbound:
 		switch msg.Channel {
 		case r.cfg.Channels.Fetch:
-			r.request(ctx, fetchChild, msg.Payload)
+			r.request(ctx, fetchChild, msg)
 		case r.cfg.Channels.Persist:
-			r.request(ctx, persistChild, msg.Payload)
+			r.request(ctx, persistChild, msg)
 		case r.cfg.Channels.FetchNext:
 			r.legacyNext(ctx, msg.Payload)
-		case r.cfg.Channels.Finished:
-			r.finished.add(string(msg.Payload), time.Now())
 		default:
 			r.control(ctx, msg.Channel, msg.Payload)
 		}
@@ -305,15 +299,20 @@ func (r *router) stopChild(ctx actor.Context, name string) bool {
 // won (see serve), this server answers it; a request no server can answer
 // (no usable channel, a request channel, a channel in use here) is logged
 // and dropped.
-func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
-	req, err := messages.DecodeRequest(payload, r.cfg.Request)
+func (r *router) request(ctx actor.Context, kind childKind, msg messages.Inbound) {
 	r.deps.Metrics.RequestReceived(map[childKind]string{fetchChild: "fetch", persistChild: "persist"}[kind])
-	if errors.Is(err, messages.ErrNoChannel) {
-		r.deps.Logger.Warn("request refused", slog.String("reason", string(messages.ReasonBadRequest)), slog.Any("err", err))
-		r.deps.Metrics.RequestRefused(string(messages.ReasonBadRequest))
-		return
+	channel, reason, ok := messages.PeekRequest(msg.Payload, r.cfg.Request)
+	if !ok {
+		// No channel at a glance: the full decode says why, or finds it
+		// (in a request too long to read whole).
+		req, err := messages.DecodeRequest(msg.Payload, r.cfg.Request)
+		if errors.Is(err, messages.ErrNoChannel) {
+			r.deps.Logger.Warn("request refused", slog.String("reason", string(messages.ReasonBadRequest)), slog.Any("err", err))
+			r.deps.Metrics.RequestRefused(string(messages.ReasonBadRequest))
+			return
+		}
+		channel, reason = req.Channel, req.Reason
 	}
-	channel := req.Channel
 	if r.cfg.Channels.Reserved(channel) {
 		// Answering there would be read as a request: log only.
 		r.deps.Logger.Warn("request refused: response channel is a request channel", slog.String("channel", channel), slog.String("reason", string(messages.ReasonRefused)))
@@ -327,7 +326,7 @@ func (r *router) request(ctx actor.Context, kind childKind, payload []byte) {
 		return
 	}
 	r.seq++
-	p := &pendingRequest{kind: kind, req: req, err: err, seq: r.seq, takeover: r.finished.has(channel, time.Now())}
+	p := &pendingRequest{kind: kind, payload: msg.Payload, reason: reason, seq: r.seq, takeover: r.deps.Finished.Before(channel, msg.Seq)}
 	r.pending[channel] = p
 	r.ask(ctx, channel, p)
 }
@@ -341,10 +340,13 @@ func (r *router) full() bool {
 // serve answers a request whose channel this server claimed: a refusal
 // ("error"), or a child that streams or persists.
 func (r *router) serve(ctx actor.Context, channel string, p *pendingRequest, claim Claim) {
-	req := p.req
+	req, err := messages.DecodeRequest(p.payload, r.cfg.Request)
+	if req.Channel == "" {
+		req.Channel, req.Reason = channel, p.reason
+	}
 	switch {
-	case p.err != nil:
-		r.refuse(channel, claim, req, messages.ReasonBadRequest, p.err.Error())
+	case err != nil:
+		r.refuse(channel, claim, req, messages.ReasonBadRequest, err.Error())
 		return
 	case r.draining:
 		r.refuse(channel, claim, req, messages.ReasonShutdown, "the server is shutting down")

@@ -33,6 +33,10 @@ const (
 	// KindSSE holds Subscribers SSE streams open on the HTTP gateway and
 	// persists Events events at EventRate, measuring commit to delivery.
 	KindSSE
+	// KindCompare runs one load (Load) against two set-ups side by side
+	// (Compare: CompareClaims, CompareReplicas, CompareCluster), in paired
+	// rounds; its ratio is the variant's over the base's.
+	KindCompare
 )
 
 func (k Kind) String() string {
@@ -49,6 +53,8 @@ func (k Kind) String() string {
 		return "instrument-cost"
 	case KindSSE:
 		return "sse"
+	case KindCompare:
+		return "compare"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -58,7 +64,7 @@ func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // UnmarshalText reads a Kind's name.
 func (k *Kind) UnmarshalText(b []byte) error {
-	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix, KindInstrumentCost, KindSSE} {
+	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix, KindInstrumentCost, KindSSE, KindCompare} {
 		if string(b) == c.String() {
 			*k = c
 			return nil
@@ -113,6 +119,10 @@ type Spec struct {
 	Events      int           `json:"events,omitempty"`
 	EventRate   float64       `json:"event_rate,omitempty"`
 	MaxP99      time.Duration `json:"max_p99_ns,omitempty"`
+
+	// Load ("fetch" or "persist") and Compare shape a compare scenario.
+	Load    string `json:"load,omitempty"`
+	Compare string `json:"compare,omitempty"`
 
 	// MinRatio is the least ratio of the main figure (rows/s or persists/s)
 	// to the baseline of this scenario.
@@ -193,6 +203,18 @@ func DefaultSpecs(s Sizes) []Spec {
 			Description: fmt.Sprintf("64 clients persisting one event per request, the median of %d paired rounds; then the same against a server committing each request on its own", s.Rounds)},
 		{Name: "mix", Kind: KindMix, Streams: 100, Rows: 200, Window: 1, Persisters: 8, Stalled: 5,
 			Description: "100 streams of 200 rows, 8 persisting clients and 5 streams that never accept, at once"},
+		{Name: "claims-streams-1000", Kind: KindCompare, Compare: CompareClaims, Load: "fetch", Streams: 1000, Rows: 100, Window: 1, MinRatio: 0.9, Rounds: s.Rounds,
+			Description: fmt.Sprintf("streams-1000's load against a server that claims each channel in Redis and the same server with every claim won at once; the median of %d paired rounds", s.Rounds)},
+		{Name: "claims-persist-64", Kind: KindCompare, Compare: CompareClaims, Load: "persist", Concurrency: 64, Duration: s.PersistDuration, MinRatio: 0.9, Rounds: s.Rounds,
+			Description: fmt.Sprintf("persist-64's load against a server that claims each channel in Redis and the same server with every claim won at once; the median of %d paired rounds", s.Rounds)},
+		{Name: "replicas-streams-1000", Kind: KindCompare, Compare: CompareReplicas, Load: "fetch", Streams: 1000, Rows: 100, Window: 1, MinRatio: 0.8, Rounds: s.Rounds,
+			Description: fmt.Sprintf("streams-1000's load against three in-process servers acting as one and against one; the median of %d paired rounds", s.Rounds)},
+		{Name: "replicas-persist-64", Kind: KindCompare, Compare: CompareReplicas, Load: "persist", Concurrency: 64, Duration: s.PersistDuration, MinRatio: 0.8, Rounds: s.Rounds,
+			Description: fmt.Sprintf("persist-64's load against three in-process servers acting as one and against one; the median of %d paired rounds", s.Rounds)},
+		{Name: "cluster-streams-1000", Kind: KindCompare, Compare: CompareCluster, Load: "fetch", Streams: 1000, Rows: 100, Window: 1, Rounds: s.Rounds,
+			Description: fmt.Sprintf("streams-1000's load against a server on a three-node Redis Cluster and one on the single Redis; the median of %d paired rounds", s.Rounds)},
+		{Name: "cluster-persist-64", Kind: KindCompare, Compare: CompareCluster, Load: "persist", Concurrency: 64, Duration: s.PersistDuration, Rounds: s.Rounds,
+			Description: fmt.Sprintf("persist-64's load against a server on a three-node Redis Cluster and one on the single Redis; the median of %d paired rounds", s.Rounds)},
 		{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 1000, Rows: 100, Window: 1, Rounds: 4, MaxCost: 0.05,
 			Description: "streams-1000's load against an instrumented and an uninstrumented in-process server, alternating on, off, on, off"},
 		{Name: "sse-10000", Kind: KindSSE, Subscribers: s.SSESubscribers, Events: s.SSEEvents, EventRate: s.SSERate, MaxP99: 250 * time.Millisecond,
@@ -327,6 +349,17 @@ func (c *Config) validate() error {
 		case KindSSE:
 			if s.Subscribers <= 0 || s.Events <= 0 || !(s.EventRate > 0) {
 				errs = append(errs, fmt.Errorf("scenario %q: subscribers, events and event rate must be positive", s.Name))
+			}
+		case KindCompare:
+			switch {
+			case s.Compare != CompareClaims && s.Compare != CompareReplicas && s.Compare != CompareCluster:
+				errs = append(errs, fmt.Errorf("scenario %q: compare must be claims, replicas or cluster", s.Name))
+			case s.Load == "fetch" && (s.Streams <= 0 || s.Rows <= 0):
+				errs = append(errs, fmt.Errorf("scenario %q: streams and rows must be positive", s.Name))
+			case s.Load == "persist" && (s.Concurrency <= 0 || s.Duration <= 0):
+				errs = append(errs, fmt.Errorf("scenario %q: concurrency and duration must be positive", s.Name))
+			case s.Load != "fetch" && s.Load != "persist":
+				errs = append(errs, fmt.Errorf("scenario %q: load must be fetch or persist", s.Name))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("scenario %q: unknown kind %d", s.Name, int(s.Kind)))

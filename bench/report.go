@@ -305,6 +305,29 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 		}
 	case KindInstrumentCost:
 		out = append(out, s.instrumentFigures(note)...)
+	case KindCompare:
+		f := Figure{Scenario: spec.Name, Name: "rows/s", Unit: "rows/s", Note: note}
+		if spec.persists() {
+			f.Name, f.Unit = "persists/s", "persists/s"
+		}
+		base := 0.0
+		if s.Server != nil {
+			f.Value = mainFigure(spec, s.Server)
+		}
+		if s.Baseline != nil {
+			base = mainFigure(spec, s.Baseline)
+		}
+		baseName := map[string]string{
+			CompareClaims:   "the same server, claims off",
+			CompareReplicas: "one server",
+			CompareCluster:  "one server on the single Redis",
+		}[spec.Compare]
+		f.Name += ", " + map[string]string{
+			CompareClaims: "claims on", CompareReplicas: "three servers", CompareCluster: "on a 3-node Redis Cluster",
+		}[spec.Compare]
+		ratio(&f, base, baseName, spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
+		s.noteRounds(&f)
+		out = append(out, f)
 	case KindSSE:
 		out = append(out, s.sseFigures(note)...)
 	case KindOpen:

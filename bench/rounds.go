@@ -14,17 +14,22 @@ type pair struct {
 }
 
 // mainFigure is what a paired scenario compares: persists/s for a persist
-// scenario, rows/s otherwise.
-func mainFigure(kind Kind, m *Measure) float64 {
-	if kind == KindPersist {
+// load, rows/s otherwise.
+func mainFigure(spec Spec, m *Measure) float64 {
+	if spec.persists() {
 		return m.PersistsPerSec
 	}
 	return m.RowsPerSec
 }
 
+// persists reports whether the scenario's load is persists.
+func (s Spec) persists() bool {
+	return s.Kind == KindPersist || s.Kind == KindCompare && s.Load == "persist"
+}
+
 // report is the pair as a reported Round.
-func (p pair) report(kind Kind) Round {
-	if kind == KindPersist {
+func (p pair) report(spec Spec) Round {
+	if spec.persists() {
 		return Round{BaselinePersistsPerSec: p.baseline.PersistsPerSec, PersistsPerSec: p.server.PersistsPerSec, Ratio: p.ratio}
 	}
 	return Round{BaselineRowsPerSec: p.baseline.RowsPerSec, RowsPerSec: p.server.RowsPerSec, Ratio: p.ratio}
@@ -63,11 +68,11 @@ func (e *env) pairedRounds(res *ScenarioResult, round func(label string, warmUp 
 			res.Baseline, res.Server = baseline, server
 			return err
 		}
-		rounds = append(rounds, pair{baseline, server, safeRatio(mainFigure(spec.Kind, server), mainFigure(spec.Kind, baseline))})
+		rounds = append(rounds, pair{baseline, server, safeRatio(mainFigure(spec, server), mainFigure(spec, baseline))})
 	}
 	if n > 1 {
 		for _, p := range rounds {
-			res.Rounds = append(res.Rounds, p.report(spec.Kind))
+			res.Rounds = append(res.Rounds, p.report(spec))
 		}
 	}
 	slices.SortStableFunc(rounds, func(a, b pair) int { return cmp.Compare(a.ratio, b.ratio) })

@@ -99,6 +99,8 @@ func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 			serr = e.runMix(ctx, spec, res)
 		case KindInstrumentCost:
 			serr = e.runInstrumentCost(ctx, spec, res)
+		case KindCompare:
+			serr = e.runCompare(ctx, spec, res)
 		case KindSSE:
 			serr = e.runSSE(ctx, spec, res)
 		}
@@ -190,7 +192,7 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 		scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = e.prefix+"fetch", e.prefix+"persist", e.prefix+"fetch-next"
 		scfg.Redis.ClientName = "eventsource-bench-" + e.runID
 		scfg.Admin, scfg.AdminToken = "", ""
-		scfg.CommitChannel = e.prefix + "committed"
+		scfg.CommitChannel, scfg.FinishedChannel = e.prefix+"committed", e.prefix+"finished"
 		if e.cfg.has(KindSSE) {
 			// The sse scenario's subscribers need the HTTP gateway, on
 			// loopback, open to them, and without a connection limit.
@@ -231,8 +233,8 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 }
 
 // startServer starts an in-process server with scfg.
-func (e *env) startServer(ctx context.Context, scfg server.Config, component string) (*server.Server, error) {
-	srv, err := server.New(scfg, e.log.With(slog.String("component", component)))
+func (e *env) startServer(ctx context.Context, scfg server.Config, component string, opts ...server.Option) (*server.Server, error) {
+	srv, err := server.New(scfg, e.log.With(slog.String("component", component)), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -250,14 +252,14 @@ func (e *env) startServer(ctx context.Context, scfg server.Config, component str
 // one, on the main one's configuration changed by change, with request
 // channels under the run's prefix and name, no admin or HTTP listener, and
 // its Redis connections named after it. stop shuts it down.
-func (e *env) startSideServer(ctx context.Context, name string, change func(*server.Config)) (scfg server.Config, srv *server.Server, stop func(), err error) {
+func (e *env) startSideServer(ctx context.Context, name string, change func(*server.Config), opts ...server.Option) (scfg server.Config, srv *server.Server, stop func(), err error) {
 	scfg = e.scfg
 	change(&scfg)
 	p := e.sidePrefix(name)
 	scfg.FetchChannel, scfg.PersistChannel, scfg.FetchNextChannel = p+"fetch", p+"persist", p+"fetch-next"
 	scfg.Redis.ClientName += "-" + name
 	scfg.Admin, scfg.HTTP.Addr = "", ""
-	if srv, err = e.startServer(ctx, scfg, name+" server"); err != nil {
+	if srv, err = e.startServer(ctx, scfg, name+" server", opts...); err != nil {
 		return scfg, nil, nil, err
 	}
 	stop = func() {

@@ -209,6 +209,37 @@ func DecodeRequest(payload []byte, limits RequestLimits) (ReceivedRequest, error
 	return req, nil
 }
 
+// PeekRequest reads a request's response channel and its reason opt-in,
+// without decoding the rest: what a server needs to claim the channel
+// before it spends a full decode on a request that another server may
+// answer. ok is false when it finds no usable channel; DecodeRequest then
+// says why.
+func PeekRequest(payload []byte, limits RequestLimits) (channel string, reason bool, ok bool) {
+	if limits.MaxBytes > 0 && len(payload) > limits.MaxBytes {
+		return "", false, false
+	}
+	var raw []byte
+	_ = ordjson.EachMember(payload, func(key string, value []byte) bool {
+		switch key {
+		case "channel":
+			if raw == nil {
+				raw = value
+			}
+		case "reason":
+			reason = string(value) == "true"
+		}
+		return true
+	})
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false, false
+	}
+	v, err := ordjson.Decode(raw, ordjson.Limits{})
+	if err != nil || ValidateChannel(v.Text, limits.MaxChannel) != nil {
+		return "", false, false
+	}
+	return v.Text, reason, true
+}
+
 // sniffed is the answer to a request that could not be decoded as a whole:
 // cause, as a bad request on the channel sniff finds, or as ErrNoChannel.
 func sniffed(payload []byte, limits RequestLimits, cause error) (ReceivedRequest, error) {
@@ -365,6 +396,10 @@ func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c =
 type Inbound struct {
 	Channel string
 	Payload []byte
+	// Seq numbers what the subscriber heard, in order: a message with a
+	// greater Seq was published after one with a smaller (one Redis
+	// connection hears in publish order).
+	Seq uint64
 }
 
 // Subscribed confirms that Redis has registered a subscription, so that

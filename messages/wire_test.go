@@ -466,3 +466,40 @@ func TestRequestAppendJSON(t *testing.T) {
 		})
 	}
 }
+
+// PeekRequest finds the channel and the reason opt-in that DecodeRequest
+// finds, without decoding the query; what it cannot find, DecodeRequest
+// must be asked.
+func TestPeekRequest(t *testing.T) {
+	t.Parallel()
+	limits := messages.RequestLimits{MaxBytes: 256, MaxChannel: 16}
+	tests := []struct {
+		name, payload string
+		channel       string
+		reason, ok    bool
+	}{
+		{"channel first", `{"channel":"c1","query":{"$select":{}}}`, "c1", false, true},
+		{"channel last, reason", `{"query":{"$select":{"$where":{"pid":"}\"channel\":"}}},"reason":true,"channel":"c\u0032"}`, "c2", true, true},
+		{"reason false", `{"reason":false,"channel":"c3","query":{}}`, "c3", false, true},
+		{"no channel", `{"query":{}}`, "", false, false},
+		{"channel a number", `{"channel":5,"query":{}}`, "", false, false},
+		{"channel too long", `{"channel":"0123456789abcdefg","query":{}}`, "", false, false},
+		{"not an object", `"end"`, "", false, false},
+		{"too big", `{"channel":"c1","query":"` + strings.Repeat("x", 300) + `"}`, "", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			channel, reason, ok := messages.PeekRequest([]byte(tt.payload), limits)
+			if channel != tt.channel || reason != tt.reason || ok != tt.ok {
+				t.Fatalf("PeekRequest = %q, %v, %v; want %q, %v, %v", channel, reason, ok, tt.channel, tt.reason, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			req, err := messages.DecodeRequest([]byte(tt.payload), limits)
+			if err == nil && (req.Channel != channel || req.Reason != reason) {
+				t.Fatalf("DecodeRequest found %q, %v", req.Channel, req.Reason)
+			}
+		})
+	}
+}

@@ -187,3 +187,38 @@ func FuzzAppendString(f *testing.F) {
 	f.Add("a\"b\\c\x00\u2028\xff")
 	f.Fuzz(func(t *testing.T, s string) { checkAppendString(t, s) })
 }
+
+// EachMember reads the members Decode reads, values as their raw text.
+func TestEachMember(t *testing.T) {
+	for _, in := range []string{
+		`{"channel":"c1","query":{"$select":{"$where":{"pid":"p\"}]{"}}},"reason":true,"window":32}`,
+		` { "a" : [1, {"b": "]"}, "c"] , "z":null,"n":-1.5e3,"e":{} }`,
+		`{"k\u00e9y":"v\\"}`,
+		`{}`,
+	} {
+		want, err := Decode([]byte(in), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []Member
+		err = EachMember([]byte(in), func(key string, raw []byte) bool {
+			v, err := Decode(raw, Limits{})
+			if err != nil {
+				t.Fatalf("%s: member %q raw %q: %v", in, key, raw, err)
+			}
+			got = append(got, Member{Key: key, Value: v})
+			return true
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if string(NewObject(got...).AppendJSON(nil)) != string(want.AppendJSON(nil)) {
+			t.Fatalf("%s: members %s, Decode %s", in, NewObject(got...).AppendJSON(nil), want.AppendJSON(nil))
+		}
+	}
+	for _, bad := range []string{``, `[1]`, `{"a"`, `{"a":"x`, `{1:2}`} {
+		if err := EachMember([]byte(bad), func(string, []byte) bool { return true }); err == nil {
+			t.Errorf("EachMember(%q) took it", bad)
+		}
+	}
+}

@@ -1,13 +1,11 @@
 package redisbus
 
 import (
-	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -62,16 +60,38 @@ type publication struct {
 	channel string
 	payload []byte
 	done    func(error)
-	// eval, when set, makes this an EVAL instead of a PUBLISH.
-	eval *evalCall
+	// eval, when set, makes this an EVALSHA (EVAL of the text when
+	// evalText) instead of a PUBLISH; cmd, a command of its own.
+	eval     *evalCall
+	evalText bool
+	cmd      *command
 }
 
-// evalCall is a script run on a channel's connection.
+// evalCall is a script run on a channel's connection: EVALSHA of its sha,
+// and EVAL of its text when Redis does not know the script (it restarted).
 type evalCall struct {
-	script string
+	script Script
 	keys   []string
 	args   [][]byte
 	done   func(int64, error)
+}
+
+// command is any command on a channel's connection; done hears whether the
+// reply was null.
+type command struct {
+	args []string
+	done func(null bool, err error)
+}
+
+// Script is a Lua script and its SHA-1, which EVALSHA names it by.
+type Script struct {
+	Text, SHA string
+}
+
+// NewScript computes text's SHA-1.
+func NewScript(text string) Script {
+	sum := sha1.Sum([]byte(text))
+	return Script{Text: text, SHA: hex.EncodeToString(sum[:])}
 }
 
 // MaxBatch bounds one pipeline.
@@ -166,8 +186,15 @@ func (p *Publisher) Publish(channel string, payload []byte, done func(error)) {
 // it: a terminal published by a script leaves in order with the rows
 // before it. done, if not nil, is called from a worker goroutine with the
 // script's integer reply.
-func (p *Publisher) Eval(channel, script string, keys []string, args [][]byte, done func(int64, error)) {
+func (p *Publisher) Eval(channel string, script Script, keys []string, args [][]byte, done func(int64, error)) {
 	p.queue(publication{channel: channel, eval: &evalCall{script: script, keys: keys, args: args, done: done}})
+}
+
+// Do sends a command on channel's connection, in order with what is
+// queued for channel; done, if not nil, hears from a worker goroutine
+// whether the reply was null (SET NX on a key that exists).
+func (p *Publisher) Do(channel string, args []string, done func(null bool, err error)) {
+	p.queue(publication{channel: channel, cmd: &command{args: args, done: done}})
 }
 
 // Shard picks one of n publishing queues for channel: always the same one,
@@ -203,143 +230,13 @@ func (p *Publisher) Close() {
 	p.wg.Wait()
 }
 
-func (p *Publisher) work(queue chan publication, opt *redis.Options) {
-	defer p.wg.Done()
-	pc := &publishConn{opt: opt, ob: p.ob}
-	defer pc.close()
-	batch := make([]publication, 0, MaxBatch)
-	for first := range queue {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < MaxBatch {
-			select {
-			case next, ok := <-queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, next)
-			default:
-				break drain
-			}
-		}
-		if err := pc.publish(batch); err != nil {
-			p.logger.Warn("redis publish failed", slog.String("node", opt.Addr), slog.Int("messages", len(batch)), slog.Any("err", err))
-			p.topo.Changed()
-		} else if pc.moved {
-			pc.moved = false
-			p.topo.Changed()
-		}
-	}
-}
-
-// publishConn is one worker's connection, dialed when first needed and
-// again after it failed.
-type publishConn struct {
-	opt  *redis.Options
-	ob   observed
-	conn net.Conn
-	rr   *respReader
-	out  []byte
-	// moved: a reply said a key's slot is served elsewhere (the cluster
-	// changed).
-	moved bool
-}
-
-// publish sends batch as one pipeline and calls each publication's done
-// with its reply. A connection that turns out dead before any reply (Redis
-// closed it while it sat idle) is redialed and the batch sent once more, as
-// go-redis's pipelines retry; a failure after that fails what has no reply.
-func (pc *publishConn) publish(batch []publication) error {
-	if cap(pc.out) > maxKeptFrame {
-		pc.out = nil // a batch of huge rows: do not hold its buffer
-	}
-	pc.out = pc.out[:0]
-	for _, pub := range batch {
-		if pub.eval != nil {
-			pc.out = appendEval(pc.out, pub.eval)
-			continue
-		}
-		pc.out = appendPublish(pc.out, pub.channel, pub.payload)
-	}
-	heard, err := pc.send(batch)
-	if err != nil && heard == 0 {
-		heard, err = pc.send(batch)
-	}
-	if err != nil {
-		for _, pub := range batch[heard:] {
-			pub.answer(nil, err)
-		}
-	}
-	return err
-}
-
-// answer hands a publication its reply: the integer of an EVAL (an integer
-// frame's kind holds its digits), the error of either.
-func (pub publication) answer(f *frame, err error) {
-	if err == nil {
-		err = f.err
-	}
-	if pub.eval == nil {
-		if pub.done != nil {
-			pub.done(err)
-		}
-		return
-	}
-	if pub.eval.done == nil {
-		return
-	}
-	var n int64
-	if err == nil {
-		if n, err = strconv.ParseInt(string(f.kind), 10, 64); err != nil {
-			err = fmt.Errorf("script reply %q: %w", f.kind, errProtocol)
-		}
-	}
-	pub.eval.done(n, err)
-}
-
-// send writes pc.out, batch's commands, and reads their replies, handing
-// each to its publication; it returns how many it heard.
-func (pc *publishConn) send(batch []publication) (int, error) {
-	if pc.conn == nil {
-		conn, rr, err := dial(context.Background(), pc.opt, pc.ob)
-		if err != nil {
-			return 0, err
-		}
-		pc.conn, pc.rr = conn, rr
-	}
-	_ = pc.conn.SetDeadline(deadline(pc.opt.WriteTimeout + pc.opt.ReadTimeout))
-	if _, err := pc.conn.Write(pc.out); err != nil {
-		pc.close()
-		return 0, fmt.Errorf("write %d publishes: %w", len(batch), err)
-	}
-	for i := range batch {
-		f, err := pc.rr.read()
-		if err != nil {
-			pc.close()
-			return i, fmt.Errorf("read publish replies: %w", err)
-		}
-		if f.err != nil && strings.HasPrefix(f.err.Error(), "redis: MOVED") {
-			pc.moved = true
-		}
-		batch[i].answer(&f, nil)
-	}
-	return len(batch), nil
-}
-
-func (pc *publishConn) close() {
-	if pc.conn != nil {
-		_ = pc.conn.Close()
-		pc.conn, pc.rr = nil, nil
-		pc.ob.closed()
-	}
-}
-
-// appendEval appends EVAL script numkeys keys... args...
-func appendEval(dst []byte, e *evalCall) []byte {
+// appendEval appends verb (EVAL or EVALSHA) script numkeys keys... args...
+func appendEval(dst []byte, verb, script string, e *evalCall) []byte {
 	dst = append(dst, '*')
 	dst = strconv.AppendInt(dst, int64(3+len(e.keys)+len(e.args)), 10)
-	dst = append(dst, "\r\n$4\r\nEVAL\r\n"...)
-	dst = appendBulk(dst, e.script)
+	dst = append(dst, '\r', '\n')
+	dst = appendBulk(dst, verb)
+	dst = appendBulk(dst, script)
 	dst = appendBulk(dst, strconv.Itoa(len(e.keys)))
 	for _, k := range e.keys {
 		dst = appendBulk(dst, k)

@@ -43,6 +43,9 @@ type frame struct {
 	channel []byte
 	payload []byte
 	err     error
+	// null is set for a null reply ($-1, such as SET NX's when the key
+	// exists); a bulk string reply is a simple string of its bytes.
+	null bool
 }
 
 // respReader reads frames; each frame's strings are copied back to back
@@ -77,6 +80,15 @@ func (rr *respReader) read() (frame, error) {
 		return frame{kind: rr.buf}, nil
 	case '-':
 		return frame{err: fmt.Errorf("redis: %s", line[1:])}, nil
+	case '$':
+		rr.buf = rr.buf[:0]
+		if string(line[1:]) == "-1" {
+			return frame{null: true}, nil
+		}
+		if err := rr.bulk(line, 0); err != nil {
+			return frame{}, err
+		}
+		return frame{kind: rr.buf}, nil
 	case '*':
 	default:
 		return frame{}, fmt.Errorf("%w: unexpected reply %q", errProtocol, truncate(line))
@@ -123,6 +135,12 @@ func (rr *respReader) element(limit int) error {
 	default:
 		return fmt.Errorf("%w: unexpected element %q", errProtocol, truncate(line))
 	}
+	return rr.bulk(line, limit)
+}
+
+// bulk appends to buf the bytes of the bulk string whose header is line
+// ($n): at most limit of them, if limit is positive, the rest skipped.
+func (rr *respReader) bulk(line []byte, limit int) error {
 	n, err := parseLength(line[1:])
 	if err != nil {
 		return fmt.Errorf("%w: bulk header %q", errProtocol, truncate(line))

@@ -28,7 +28,7 @@ type Subscriber struct {
 	topo   Topology       // where: a node of it
 	node   int            // the index in topo.Nodes() of the node to dial next
 	sink   func(any)
-	filter func(channel, payload []byte) bool
+	filter func(channel, payload []byte, seq uint64) bool
 	logger *slog.Logger
 	health time.Duration
 	keep   int // how much of a message's payload is kept (0: all)
@@ -98,11 +98,12 @@ func NewSubscriber(opt *redis.Options, sink func(any), logger *slog.Logger, opts
 type SubscriberOption func(*Subscriber)
 
 // WithFilter has filter see each message before the sink, in place: both
-// slices are valid only during the call. When it reports the message
+// slices are valid only during the call; seq is the message's
+// messages.Inbound.Seq. When it reports the message
 // handled, the sink does not get it. Most of what the server hears (the
 // echoes of its own rows, "accepted") is handled this way without an
 // allocation.
-func WithFilter(filter func(channel, payload []byte) bool) SubscriberOption {
+func WithFilter(filter func(channel, payload []byte, seq uint64) bool) SubscriberOption {
 	return func(s *Subscriber) { s.filter = filter }
 }
 
@@ -344,15 +345,15 @@ func (s *Subscriber) read(rr *respReader) error {
 		if err != nil {
 			return err
 		}
-		s.heard.Add(1)
+		seq := s.heard.Add(1)
 		switch {
 		case f.err != nil:
 			s.logger.Warn("redis refused a subscriber command", slog.Any("err", f.err))
 		case string(f.kind) == "message":
-			if s.filter != nil && s.filter(f.channel, f.payload) {
+			if s.filter != nil && s.filter(f.channel, f.payload, seq) {
 				continue
 			}
-			s.sink(messages.Inbound{Channel: string(f.channel), Payload: bytes.Clone(f.payload)})
+			s.sink(messages.Inbound{Channel: string(f.channel), Payload: bytes.Clone(f.payload), Seq: seq})
 		case string(f.kind) == "subscribe":
 			channel := string(f.channel)
 			s.confirm(channel)

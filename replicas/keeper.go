@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/redisbus"
 )
 
 // Config says how the servers of a group keep claims and registrations.
@@ -44,11 +45,15 @@ type Config struct {
 	// Tombstone is how long an ended claim keeps a lagging server from
 	// serving its request again.
 	Tombstone time.Duration
+	// TerminalRetry is how long a terminal that could not be published is
+	// sent again.
+	TerminalRetry time.Duration
 }
 
 // Defaults: a dead server's streams hear "error" within Registration +
 // ReapEvery (7 s) of its last heartbeat.
-var Defaults = Config{Lease: 10 * time.Second, Registration: 5 * time.Second, ReapEvery: 2 * time.Second, Tombstone: time.Minute}
+var Defaults = Config{Lease: 10 * time.Second, Registration: 5 * time.Second, ReapEvery: 2 * time.Second, Tombstone: 30 * time.Second,
+	TerminalRetry: 30 * time.Second}
 
 func (c Config) withDefaults() Config {
 	if c.Lease <= 0 {
@@ -62,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Tombstone <= 0 {
 		c.Tombstone = Defaults.Tombstone
+	}
+	if c.TerminalRetry <= 0 {
+		c.TerminalRetry = Defaults.TerminalRetry
 	}
 	if c.Server.ID == "" {
 		c.Server.ID = NewID()
@@ -88,10 +96,11 @@ type Replica struct {
 	Admin string `json:"admin,omitempty"`
 }
 
-// Evaler runs a script on a channel's connection, in order with the rows
+// Lanes send commands on a channel's connection, in order with the rows
 // published there (redisbus.Publisher).
-type Evaler interface {
-	Eval(channel, script string, keys []string, args [][]byte, done func(int64, error))
+type Lanes interface {
+	Eval(channel string, script redisbus.Script, keys []string, args [][]byte, done func(int64, error))
+	Do(channel string, args []string, done func(null bool, err error))
 }
 
 // Hooks are how the keeper tells the server what happened. Any may be nil.
@@ -113,7 +122,7 @@ type Hooks struct {
 type Keeper struct {
 	rdb     redis.UniversalClient
 	cluster bool
-	pub     Evaler
+	pub     Lanes
 	cfg     Config
 	hooks   Hooks
 	logger  *slog.Logger
@@ -164,8 +173,9 @@ type claimRequest struct {
 }
 
 // New returns a keeper for one server of cfg.Group; Start begins its
-// heartbeat, renewals and reaping. pub runs the terminal scripts.
-func New(rdb redis.UniversalClient, pub Evaler, cfg Config, hooks Hooks, logger *slog.Logger) *Keeper {
+// heartbeat, renewals and reaping. pub carries the claims (on one Redis)
+// and the terminals' scripts, in order with the rows.
+func New(rdb redis.UniversalClient, pub Lanes, cfg Config, hooks Hooks, logger *slog.Logger) *Keeper {
 	_, cluster := rdb.(*redis.ClusterClient)
 	return &Keeper{rdb: rdb, cluster: cluster, pub: pub, cfg: cfg.withDefaults(), hooks: hooks, logger: logger,
 		epoch: time.Now(), held: map[string]*Claim{}, kick: make(chan struct{}, 1), quit: make(chan struct{})}
@@ -194,10 +204,29 @@ func ClaimKey(group, channel string) string {
 	return "eventsource:{" + channel + "}:claim:" + group
 }
 
-// Start registers the server and starts its loops.
+// Start registers the server, loads the scripts and starts its loops.
 func (k *Keeper) Start(ctx context.Context) error {
 	if err := k.heartbeat(ctx); err != nil {
 		return err
+	}
+	load := func(ctx context.Context, node *redis.Client) error {
+		for _, s := range []redisbus.Script{claimScript, finishScript} {
+			if err := node.ScriptLoad(ctx, s.Text).Err(); err != nil {
+				return fmt.Errorf("load a script: %w", err)
+			}
+		}
+		return nil
+	}
+	var err error
+	switch rdb := k.rdb.(type) {
+	case *redis.ClusterClient:
+		err = rdb.ForEachShard(ctx, load)
+	case *redis.Client:
+		err = load(ctx, rdb)
+	}
+	if err != nil {
+		// EVAL stands in for EVALSHA wherever a script is missing.
+		k.logger.Warn("replicas: scripts not loaded", slog.Any("err", err))
 	}
 	k.wg.Add(4)
 	go k.every(k.cfg.Registration/5, "heartbeat", k.heartbeat)
@@ -257,6 +286,10 @@ func (k *Keeper) Claim(channel string, reason, takeover bool, done func(*Claim, 
 	if reason {
 		token += ":r"
 	}
+	if !k.cluster {
+		k.claimOnLane(channel, token, takeover, done)
+		return
+	}
 	k.mu.Lock()
 	k.waiting = append(k.waiting, claimRequest{channel: channel, token: token, takeover: takeover, done: done})
 	k.mu.Unlock()
@@ -264,6 +297,43 @@ func (k *Keeper) Claim(channel string, reason, takeover bool, done func(*Claim, 
 	case k.kick <- struct{}{}:
 	default:
 	}
+}
+
+// claimOnLane claims on one Redis, through the channel's own connection:
+// pipelined with the rows and replies of other channels, the record of the
+// channel first and its claim after it, in order.
+func (k *Keeper) claimOnLane(channel, token string, takeover bool, done func(*Claim, error)) {
+	key := ClaimKey(k.cfg.Group, channel)
+	sent := k.now()
+	answer := func(won bool, err error) {
+		switch {
+		case err != nil:
+			done(nil, fmt.Errorf("replicas: claim %s: %w", channel, err))
+		case won:
+			c := &Claim{Channel: channel, key: key, token: token, k: k}
+			c.validUntil.Store(sent + int64(k.cfg.Lease)*4/5)
+			k.mu.Lock()
+			k.held[channel] = c
+			k.mu.Unlock()
+			k.count("won")
+			done(c, nil)
+		default:
+			k.mu.Lock()
+			k.released = append(k.released, channel) // out of the record with the next renewal
+			k.mu.Unlock()
+			k.count("lost")
+			done(nil, nil)
+		}
+	}
+	k.pub.Do(channel, []string{"SADD", k.ownedKey(k.ID()), channel}, nil)
+	lease := strconv.FormatInt(k.cfg.Lease.Milliseconds(), 10)
+	if takeover {
+		k.pub.Eval(channel, claimScript, []string{key}, [][]byte{[]byte(token), []byte(lease), []byte("1")},
+			func(n int64, err error) { answer(n == 1, err) })
+		return
+	}
+	// A free channel needs no script: SET NX is the claim.
+	k.pub.Do(channel, []string{"SET", key, token, "NX", "PX", lease}, func(null bool, err error) { answer(!null, err) })
 }
 
 // claimBatches sends what waits, as one batch, whenever something does.
@@ -311,7 +381,7 @@ func (k *Keeper) claimBatch(batch []claimRequest) {
 			if r.takeover {
 				takeover = "1"
 			}
-			cmds[i] = p.Eval(ctx, claimScript, []string{ClaimKey(k.cfg.Group, r.channel)}, r.token, lease, takeover)
+			cmds[i] = p.Eval(ctx, claimScript.Text, []string{ClaimKey(k.cfg.Group, r.channel)}, r.token, lease, takeover)
 		}
 		return cmds
 	}
@@ -371,14 +441,25 @@ func (k *Keeper) count(outcome string) {
 
 // Finish publishes payloads (none: only the tombstone) on the claim's
 // channel through the publisher, after everything queued there, and ends
-// the claim, only while this server holds it. done, if not nil, hears
-// whether it did.
+// the claim, only while this server holds it. A failure (Redis down, or a
+// connection that died with the outcome unknown) sends it again, with
+// backoff, for up to TerminalRetry: the script publishes once whatever
+// happens. done, if not nil, hears whether it published.
 func (k *Keeper) Finish(c *Claim, payloads [][]byte, done func(held bool, err error)) {
 	args := make([][]byte, 0, 4+len(payloads))
 	args = append(args, []byte(c.token), []byte(strconv.FormatInt(k.cfg.Tombstone.Milliseconds(), 10)),
 		[]byte(c.Channel), []byte(k.cfg.FinishedChannel))
 	args = append(args, payloads...)
+	k.finish(c, args, done, time.Now(), 100*time.Millisecond)
+}
+
+func (k *Keeper) finish(c *Claim, args [][]byte, done func(bool, error), since time.Time, wait time.Duration) {
 	k.pub.Eval(c.Channel, finishScript, []string{c.key}, args, func(n int64, err error) {
+		if err != nil && !errors.Is(err, redisbus.ErrClosed) && time.Since(since) < k.cfg.TerminalRetry {
+			k.logger.Debug("replicas: a terminal goes again", slog.String("channel", c.Channel), slog.Any("err", err))
+			time.AfterFunc(wait, func() { k.finish(c, args, done, since, min(2*wait, 2*time.Second)) })
+			return
+		}
 		k.forget(c)
 		if done != nil {
 			done(n == 1, err)

@@ -70,6 +70,15 @@ func (s *Server) Replicas(ctx context.Context) ([]replicas.Replica, error) {
 	return replicas.List(ctx, s.rdb, s.cfg.FetchChannel)
 }
 
+// claims is what decides who answers a request: the keeper, unless the
+// server runs WithoutClaims.
+func (s *Server) claims() actors.Claims {
+	if s.options.noClaims {
+		return unclaimed{s.pub}
+	}
+	return claims{s.keeper}
+}
+
 // claims adapts the keeper to what the actors ask of it.
 type claims struct{ k *replicas.Keeper }
 
@@ -85,4 +94,42 @@ func (c claims) Claim(channel string, reason, takeover bool, done func(actors.Cl
 
 func (c claims) Finish(cl actors.Claim, payloads [][]byte, done func(bool, error)) {
 	c.k.Finish(cl.(*replicas.Claim), payloads, done)
+}
+
+// WithoutClaims runs the server as if it were the only one on its Redis:
+// every request's claim is won at once, with no Redis round trip, and a
+// terminal is published as it is. For measuring what claims cost (the
+// bench); never for serving, since a second server would then answer every
+// request too.
+func WithoutClaims() Option {
+	return func(o *options) { o.noClaims = true }
+}
+
+// unclaimed is the Claims of a server without claims.
+type unclaimed struct{ pub *redisbus.Publisher }
+
+// unclaimedChannel is a claim that always holds.
+type unclaimedChannel string
+
+func (unclaimedChannel) Valid() bool { return true }
+
+func (u unclaimed) Claim(channel string, _, _ bool, done func(actors.Claim, error)) {
+	done(unclaimedChannel(channel), nil)
+}
+
+func (u unclaimed) Finish(c actors.Claim, payloads [][]byte, done func(bool, error)) {
+	channel := string(c.(unclaimedChannel))
+	if len(payloads) == 0 {
+		if done != nil {
+			done(true, nil)
+		}
+		return
+	}
+	for i, p := range payloads {
+		var published func(error)
+		if i == len(payloads)-1 && done != nil {
+			published = func(err error) { done(err == nil, err) }
+		}
+		u.pub.Publish(channel, p, published)
+	}
 }

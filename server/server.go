@@ -67,6 +67,7 @@ type Server struct {
 type options struct {
 	childMiddleware  []actor.ReceiverMiddleware
 	routerMiddleware []actor.ReceiverMiddleware
+	noClaims         bool
 }
 
 // Option changes how the server is built.
@@ -167,13 +168,20 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	channels := cfg.Channels()
+	finished := actors.NewFinished(s.keeper.Tombstone())
 	s.sub = redisbus.NewSubscriber(connOpt, func(msg any) {
 		<-ready
 		if s.toGateway(msg) {
 			return
 		}
 		s.system.Root.Send(routerPID, msg)
-	}, s.logger, redisbus.WithFilter(func(channel, payload []byte) bool {
+	}, s.logger, redisbus.WithFilter(func(channel, payload []byte, seq uint64) bool {
+		if string(channel) == cfg.FinishedChannel {
+			// Recorded here, in the order heard: the router asks about the
+			// requests heard after it.
+			finished.Add(payload, seq)
+			return true
+		}
 		if channels.ReservedBytes(channel) {
 			return false
 		}
@@ -193,10 +201,9 @@ func (s *Server) Start(ctx context.Context) error {
 	props := actors.NewRouterProps(actors.Config{
 		Channels: channels, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, Request: requestLimits, ChildMiddleware: s.options.childMiddleware,
-		Tombstone:        s.keeper.Tombstone(),
 		RouterMiddleware: s.options.routerMiddleware,
 	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub,
-		Claims: claims{s.keeper}, Logger: s.logger,
+		Claims: s.claims(), Finished: finished, Logger: s.logger,
 		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers})
 	props = props.Clone(actor.WithMailbox(actor.Bounded(1<<16, s.metrics.MailboxDepth("router"))))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")

@@ -199,6 +199,9 @@ func TestActorsPageListsRunningStreams(t *testing.T) {
 	if !strings.Contains(dom, `<span id="status">4 actors · `) {
 		t.Errorf("the status line does not say 4 actors")
 	}
+	if !strings.Contains(dom, `<small id="server">of server `+srv.ServerID()+`</small>`) {
+		t.Errorf("the page does not name the server %s", srv.ServerID())
+	}
 	if t.Failed() {
 		t.Logf("DOM:\n%s", dom)
 	}

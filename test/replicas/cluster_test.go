@@ -14,21 +14,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/client"
-	"github.com/eventsource/eventsource/internal/testcluster"
+	"github.com/eventsource/eventsource/internal/localcluster"
 	"github.com/eventsource/eventsource/redisbus"
 )
 
 var (
 	clusterOnce sync.Once
-	cluster     *testcluster.Cluster
+	cluster     *localcluster.Cluster
 	clusterErr  error
 )
 
 // testCluster is the package's three-master Redis Cluster, started by the
 // first test that needs it, on ports of its own.
-func testCluster(t *testing.T) *testcluster.Cluster {
+func testCluster(t *testing.T) *localcluster.Cluster {
 	t.Helper()
-	clusterOnce.Do(func() { cluster, clusterErr = testcluster.Start(3) })
+	clusterOnce.Do(func() { cluster, clusterErr = localcluster.Start(3) })
 	if clusterErr != nil {
 		t.Fatal(clusterErr)
 	}

@@ -1,8 +1,8 @@
-// Package testcluster starts a Redis Cluster of its own for tests: masters
-// of redis-server on free ports of this machine, in a temporary directory,
-// with nothing on disk, stopped when the test (or TestMain) ends. It never
+// Package localcluster starts a Redis Cluster of its own, for the tests and
+// the bench: masters of redis-server on free ports of this machine, in a
+// temporary directory, with nothing on disk, stopped by Stop. It never
 // touches the Redis on the default port.
-package testcluster
+package localcluster
 
 import (
 	"context"
@@ -32,12 +32,12 @@ type Cluster struct {
 func Start(masters int) (*Cluster, error) {
 	for _, tool := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("testcluster: %s is not installed (scripts/services.sh installs Redis): %w", tool, err)
+			return nil, fmt.Errorf("localcluster: %s is not installed (scripts/services.sh installs Redis): %w", tool, err)
 		}
 	}
 	dir, err := os.MkdirTemp("", "eventsource-cluster-")
 	if err != nil {
-		return nil, fmt.Errorf("testcluster: %w", err)
+		return nil, fmt.Errorf("localcluster: %w", err)
 	}
 	c := &Cluster{dir: dir}
 	ports, err := freePorts(masters)
@@ -50,14 +50,14 @@ func Start(masters int) (*Cluster, error) {
 		nodeDir := filepath.Join(dir, p)
 		if err := os.Mkdir(nodeDir, 0o755); err != nil {
 			c.Stop()
-			return nil, fmt.Errorf("testcluster: %w", err)
+			return nil, fmt.Errorf("localcluster: %w", err)
 		}
 		cmd := exec.Command("redis-server", "--port", p, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no",
 			"--dir", nodeDir, "--logfile", filepath.Join(nodeDir, "redis.log"))
 		if err := cmd.Start(); err != nil {
 			c.Stop()
-			return nil, fmt.Errorf("testcluster: start redis-server on %s: %w", p, err)
+			return nil, fmt.Errorf("localcluster: start redis-server on %s: %w", p, err)
 		}
 		c.procs = append(c.procs, cmd)
 		c.Addrs = append(c.Addrs, "127.0.0.1:"+p)
@@ -73,7 +73,7 @@ func Start(masters int) (*Cluster, error) {
 	create := exec.CommandContext(ctx, "redis-cli", append(append([]string{"--cluster", "create"}, c.Addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
 	if out, err := create.CombinedOutput(); err != nil {
 		c.Stop()
-		return nil, fmt.Errorf("testcluster: redis-cli --cluster create: %w\n%s", err, out)
+		return nil, fmt.Errorf("localcluster: redis-cli --cluster create: %w\n%s", err, out)
 	}
 	for _, addr := range c.Addrs {
 		if err := waitClusterOK(ctx, addr); err != nil {
@@ -100,7 +100,7 @@ func freePorts(n int) ([]int, error) {
 	for attempts := 0; len(ports) < n && attempts < 200; attempts++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, fmt.Errorf("testcluster: find a free port: %w", err)
+			return nil, fmt.Errorf("localcluster: find a free port: %w", err)
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
 		_ = ln.Close()
@@ -115,7 +115,7 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, port)
 	}
 	if len(ports) < n {
-		return nil, errors.New("testcluster: no free ports")
+		return nil, errors.New("localcluster: no free ports")
 	}
 	return ports, nil
 }
@@ -127,7 +127,7 @@ func waitPing(ctx context.Context, addr string) error {
 		if err := rdb.Ping(ctx).Err(); err == nil {
 			return nil
 		} else if ctx.Err() != nil {
-			return fmt.Errorf("testcluster: redis-server on %s does not answer: %w", addr, err)
+			return fmt.Errorf("localcluster: redis-server on %s does not answer: %w", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -142,7 +142,7 @@ func waitClusterOK(ctx context.Context, addr string) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("testcluster: node %s never said cluster_state:ok: %v %q", addr, err, info)
+			return fmt.Errorf("localcluster: node %s never said cluster_state:ok: %v %q", addr, err, info)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
