@@ -18,7 +18,7 @@ COMPAT := test/compat
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build services migrate run test test-deps cc node-deps browser-deps fmt vet clean
+.PHONY: all build services migrate run test test-deps cc node-deps browser-deps cluster-deps fmt vet clean
 
 all: build
 
@@ -39,7 +39,15 @@ test: services test-deps
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
-test-deps: cc node-deps browser-deps
+test-deps: cc node-deps browser-deps cluster-deps
+
+# The Redis Cluster tests (test/replicas) start a cluster of their own on
+# free ports with redis-server and redis-cli, whatever Redis the rest uses.
+cluster-deps:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then \
+		echo "make: redis-server or redis-cli is missing and the cluster tests need them: installing Debian's redis-server"; \
+		$(APT) update && $(APT) install -y redis-server redis-tools; \
+	fi
 
 # -race needs cgo, so a C compiler.
 cc:
@@ -81,7 +89,7 @@ browser-deps:
 # bin/eventsource bench -h.
 BENCH_DRIVER ?= wire
 .PHONY: bench
-bench: services build
+bench: services build cluster-deps
 	$(BIN) bench --driver $(BENCH_DRIVER) --report bench-report.html $(BENCH_FLAGS)
 
 fmt:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventsource/eventsource/internal/localcluster"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -485,5 +486,77 @@ func TestInstrumentCostNeedsTheInProcessServer(t *testing.T) {
 	err := e.runInstrumentCost(ctx, Spec{Name: "instrument-cost", Kind: KindInstrumentCost, Streams: 1, Rows: 1}, &ScenarioResult{})
 	if err == nil || !strings.Contains(err.Error(), "cannot run") {
 		t.Fatalf("err = %v, want it to say it cannot run against a running server", err)
+	}
+}
+
+// Each comparison starts its two sides and measures the same load on both:
+// every row and persist lands on each side, with no errors.
+func TestCompareScenarios(t *testing.T) {
+	for _, tc := range []struct {
+		compare string
+		driver  Driver
+	}{
+		{CompareClaims, DriverClient},
+		{CompareReplicas, DriverWire},
+		{CompareCluster, DriverWire},
+	} {
+		t.Run(tc.compare, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			r, err := Run(ctx, tinyConfig(tc.driver,
+				Spec{Name: "fetch", Kind: KindCompare, Compare: tc.compare, Load: "fetch", Streams: 4, Rows: 10, Window: 1, Rounds: 1},
+				Spec{Name: "persist", Kind: KindCompare, Compare: tc.compare, Load: "persist", Concurrency: 3, Duration: 200 * time.Millisecond, Rounds: 1},
+			))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fetch := scenario(t, r, "fetch")
+			checkMeasure(t, "base side", fetch.Baseline, 4*10)
+			checkMeasure(t, "variant side", fetch.Server, 4*10)
+			persist := scenario(t, r, "persist")
+			for _, m := range []*Measure{persist.Baseline, persist.Server} {
+				if m == nil || m.Persists == 0 || m.Errors != 0 {
+					t.Errorf("persist side: %+v", m)
+				}
+			}
+		})
+	}
+}
+
+// With Server.Redis.Cluster the whole run goes through that cluster; a
+// comparison with a cluster of its own is refused there.
+func TestRunOnACluster(t *testing.T) {
+	cluster, err := localcluster.Start(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	cfg := tinyConfig(DriverWire, Spec{Name: "cluster", Kind: KindCompare, Compare: CompareCluster, Load: "fetch", Streams: 1, Rows: 2, Window: 1})
+	cfg.Server.Redis.Cluster = cluster.Addrs
+	if _, err := Run(ctx, cfg); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "on a cluster already") {
+		t.Fatalf("a cluster comparison on a cluster: err = %v, want ErrConfig saying why", err)
+	}
+
+	for _, driver := range []Driver{DriverWire, DriverClient} {
+		cfg := tinyConfig(driver,
+			Spec{Name: "fetch", Kind: KindFetch, Streams: 3, Rows: 10, Window: 1},
+			Spec{Name: "persist", Kind: KindPersist, Concurrency: 2, Duration: 200 * time.Millisecond},
+		)
+		cfg.Server.Redis.Cluster = cluster.Addrs
+		r, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.Server.RedisCluster, cluster.Addrs) {
+			t.Errorf("report's cluster %v, want %v", r.Server.RedisCluster, cluster.Addrs)
+		}
+		checkMeasure(t, string(driver)+" fetch", scenario(t, r, "fetch").Server, 3*10)
+		checkMeasure(t, string(driver)+" ping-pong on a node", scenario(t, r, "fetch").Baseline, 3*10)
+		if p := scenario(t, r, "persist").Server; p == nil || p.Persists == 0 || p.Errors != 0 {
+			t.Errorf("%s persists through the cluster: %+v", driver, p)
+		}
 	}
 }

@@ -139,7 +139,11 @@ func (e *env) startSide(ctx context.Context, name string, n int, nodes []string,
 	}
 	var scfg server.Config
 	for range n {
-		cfg, srv, stop, err := e.startSideServer(ctx, name, func(c *server.Config) { c.Redis.Cluster = nodes }, opts...)
+		cfg, srv, stop, err := e.startSideServer(ctx, name, func(c *server.Config) {
+			if len(nodes) > 0 {
+				c.Redis.Cluster = nodes
+			}
+		}, opts...)
 		if err != nil {
 			s.stop()
 			return side{}, err

@@ -368,6 +368,13 @@ func (c *Config) validate() error {
 	if c.Driver != "" && c.Driver != DriverClient && c.Driver != DriverWire {
 		errs = append(errs, fmt.Errorf("unknown driver %q (client or wire)", c.Driver))
 	}
+	if len(c.Server.Redis.Cluster) > 0 {
+		for _, s := range c.Scenarios {
+			if s.Kind == KindCompare && s.Compare == CompareCluster {
+				errs = append(errs, fmt.Errorf("scenario %q compares a cluster it starts with the single Redis; this run is on a cluster already", s.Name))
+			}
+		}
+	}
 	if e := c.External; e != nil {
 		if e.FetchChannel == "" || e.PersistChannel == "" || e.Database == "" {
 			errs = append(errs, errors.New("an external server needs its fetch and persist channels and its database"))

@@ -43,7 +43,10 @@ type ServerInfo struct {
 	FetchChannel   string `json:"fetch_channel"`
 	PersistChannel string `json:"persist_channel"`
 	RedisPID       int    `json:"redis_pid,omitempty"`
-	MySQLPID       int    `json:"mysql_pid,omitempty"`
+	// RedisCluster are the seed nodes when the run is on a Redis Cluster
+	// (then no Redis CPU is watched: it is spread over the nodes).
+	RedisCluster []string `json:"redis_cluster,omitempty"`
+	MySQLPID     int      `json:"mysql_pid,omitempty"`
 	// ClientPool is the go-redis pool size of the bench's client.
 	ClientPool int `json:"client_pool"`
 	// Driver is how the streams talked to the server.
@@ -382,6 +385,9 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	if r.Server.MySQLPool > 0 {
 		fmt.Fprintf(&b, ", MySQL pool %d", r.Server.MySQLPool)
+	}
+	if len(r.Server.RedisCluster) > 0 {
+		fmt.Fprintf(&b, ", on the Redis Cluster of %s (no Redis CPU watched)", strings.Join(r.Server.RedisCluster, ","))
 	}
 	fmt.Fprintf(&b, ", database %s, streams driven by %s; %s\n\n", r.Server.Database, r.Server.Driver, r.Server.Note)
 

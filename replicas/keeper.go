@@ -154,6 +154,9 @@ type Claim struct {
 	// clock (nanoseconds since its epoch): a fifth of the lease before it
 	// would, counted from when the claim or its last renewal was sent.
 	validUntil atomic.Int64
+	// finishing is set once its terminal is on its way: a renewal that
+	// finds the claim gone then met the terminal's own release, not a loss.
+	finishing atomic.Bool
 }
 
 // Valid reports whether the claim surely still holds, its lease and the
@@ -450,6 +453,7 @@ func (k *Keeper) Finish(c *Claim, payloads [][]byte, done func(held bool, err er
 	args = append(args, []byte(c.token), []byte(strconv.FormatInt(k.cfg.Tombstone.Milliseconds(), 10)),
 		[]byte(c.Channel), []byte(k.cfg.FinishedChannel))
 	args = append(args, payloads...)
+	c.finishing.Store(true)
 	k.finish(c, args, done, time.Now(), 100*time.Millisecond)
 }
 
@@ -544,6 +548,8 @@ func (k *Keeper) renew(ctx context.Context) error {
 		switch {
 		case err != nil:
 			failed++
+		case n == 0 && c.finishing.Load():
+			k.forget(c)
 		case n == 0:
 			if k.forget(c) && k.hooks.Lost != nil {
 				k.logger.Warn("replicas: claim lost; the stream ends without a word", slog.String("channel", c.Channel))

@@ -175,3 +175,55 @@ func TestReaping(t *testing.T) {
 		t.Fatalf("the survivor counted %d streams ended, want 1", reaped)
 	}
 }
+
+// A renewal that meets a claim its own terminal just released is not a
+// loss; a claim another server took over under a live stream is.
+func TestLossesAreReal(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	group := "es-replicas-unit:" + randomHex(6)
+	lost := make(chan string, 16)
+	hooks := replicas.Hooks{Lost: func(channel string) { lost <- channel }}
+	// Renewals every 20 ms, so that many of them cross a terminal.
+	k := keeper(t, rdb, group, hooks, replicas.Config{Lease: 60 * time.Millisecond, Registration: 5 * time.Second})
+
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				ch := group + ":w" + string(rune('a'+w)) + ":" + randomHex(4)
+				c := claim(t, k, ch, false)
+				if c == nil {
+					t.Error("claim of a fresh channel not won")
+					return
+				}
+				finish(t, k, c, `"end"`)
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case ch := <-lost:
+		t.Fatalf("claim of %s reported lost though only its terminal released it", ch)
+	default:
+	}
+
+	ch := group + ":taken"
+	if claim(t, k, ch, false) == nil {
+		t.Fatal("claim not won")
+	}
+	if err := rdb.Set(context.Background(), replicas.ClaimKey(group, ch), "another-server:1", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-lost:
+		if got != ch {
+			t.Fatalf("lost %s, want %s", got, ch)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a claim taken over was not reported lost")
+	}
+}

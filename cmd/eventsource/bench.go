@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of tables")
 	report := fs.String("report", "", "also write a self-contained HTML report with charts to this `file`")
 	redisAddr := fs.String("redis", cfg.Redis.Addr(), "Redis `host:port` (REDIS_HOST, REDIS_PORT; REDIS_PASSWORD and REDIS_DB are read too)")
+	cluster := fs.String("redis-cluster", strings.Join(cfg.Redis.Cluster, ","), "seed nodes of a Redis Cluster, `host:port,...`, to run on instead of --redis: the server and the client through the cluster, the ping-pong and the wire driver on its last node (default $REDIS_CLUSTER)")
 	fetchCh := fs.String("fetch-channel", "", "measure the running server with this fetch channel instead of starting one in-process")
 	persistCh := fs.String("persist-channel", "", "the running server's persist channel (default \"persist\" with --fetch-channel)")
 	database := fs.String("database", cfg.MySQL.Database, "the running server's database, whose event table the bench seeds and cleans (MYSQL_DATABASE)")
@@ -65,9 +66,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	external := *fetchCh != "" || *persistCh != ""
-	if name := strings.TrimSpace(*scenarios); external && (name == "" || name == "default") {
-		// It compares two in-process servers; named, it reports that it cannot run.
-		specs = slices.DeleteFunc(specs, func(s bench.Spec) bool { return s.Kind == bench.KindInstrumentCost })
+	cfg.Redis.Cluster = nil
+	for n := range strings.SplitSeq(*cluster, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			if _, _, err := net.SplitHostPort(n); err != nil {
+				return usageError(fs, "--redis-cluster node %q: %v", n, err)
+			}
+			cfg.Redis.Cluster = append(cfg.Redis.Cluster, n)
+		}
+	}
+	if name := strings.TrimSpace(*scenarios); name == "" || name == "default" {
+		// Named, they report that they cannot run.
+		specs = slices.DeleteFunc(specs, func(s bench.Spec) bool {
+			return external && s.Kind == bench.KindInstrumentCost || // it compares two in-process servers
+				len(cfg.Redis.Cluster) > 0 && s.Compare == bench.CompareCluster // the run is on a cluster already
+		})
 	}
 	selected, err := bench.SelectSpecs(specs, *scenarios)
 	if err != nil {
