@@ -22,8 +22,10 @@ APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 all: build
 
+# -buildvcs=auto puts the commit in the version each server registers
+# (`eventsource replicas`), whatever GOFLAGS says.
 build:
-	$(GO) build -o $(BIN) ./cmd/eventsource
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/eventsource
 
 services:
 	bash scripts/services.sh
