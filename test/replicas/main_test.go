@@ -7,9 +7,9 @@ package replicas_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/eventsource/eventsource/internal/testbinary"
 )
 
 // binary is the eventsource program, built once by TestMain (with -race
@@ -17,25 +17,14 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "eventsource-replicas-test-")
-	if err != nil {
+	var remove func()
+	var err error
+	if binary, remove, err = testbinary.Build("../../cmd/eventsource", raceEnabled); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "eventsource")
-	args := []string{"build", "-o", binary}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../../cmd/eventsource")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build eventsource:", err)
-		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
 	stopCluster()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
