@@ -173,8 +173,20 @@ func TestDeadServersStreamsEnd(t *testing.T) {
 	c := d.collect()
 	channels := openHeld(t, d, c, "k", "k", 60, false)
 	byServer := map[*proc][]string{}
+	listedBy := map[string]string{}
 	for _, s := range servers {
 		byServer[s] = s.streams()
+		for _, ch := range byServer[s] {
+			if other, ok := listedBy[ch]; ok {
+				t.Fatalf("GET /actors lists %s on %s and %s", ch, other, s.name)
+			}
+			listedBy[ch] = s.name
+		}
+	}
+	for _, ch := range channels {
+		if listedBy[ch] == "" {
+			t.Fatalf("no server's GET /actors lists the open stream %s", ch)
+		}
 	}
 	victim := servers[0]
 	for _, s := range servers {
