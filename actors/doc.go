@@ -5,11 +5,14 @@
 //	├── stream:<channel>   one per fetch: its cursor, credit, timer, publisher
 //	└── persist:<channel>  one per persist
 //
-// Every actor owns its state alone; nothing here takes a lock. Actors never
-// block on I/O in Receive: MySQL reads and inserts run in goroutines that
+// Every actor owns its state alone; nothing here takes a lock. Nothing
+// blocks in Receive: MySQL reads and inserts run on other goroutines that
 // send their result back as a message, publishes are queued to the shared
-// pipelined publisher, and timeouts are scheduler messages tagged with a
-// sequence number so a stale one is recognised and dropped.
+// pipelined publisher (a full queue refuses, and the stream holds its row
+// and tries again), and timeouts are scheduler messages tagged with a
+// sequence number so a stale one is recognised and dropped. Streams run on
+// a pool of goroutines of their own (Pool): a completion sent to a stream
+// never runs it on the sender's goroutine.
 package actors
 
 import (
@@ -33,8 +36,10 @@ type Subscriptions interface {
 	Unsubscribe(ctx context.Context, channels ...string) error
 }
 
-// Publisher queues a publish (redisbus.Publisher); done, if not nil, runs
-// on another goroutine once Redis answered.
+// Publisher queues a publish (redisbus.Publisher) without blocking: it
+// returns an error when it cannot queue it now (its queue is full, or it
+// is closed), and then done is not called; otherwise done, if not nil,
+// runs on another goroutine once Redis answered.
 type Publisher interface {
-	Publish(channel string, payload []byte, done func(error))
+	Publish(channel string, payload []byte, done func(error)) error
 }

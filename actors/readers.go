@@ -13,19 +13,24 @@ import "sync"
 // full runs on a goroutine of its own, as before.
 type Readers struct {
 	jobs chan func()
-	wg   sync.WaitGroup
+	// whole are the reads of results that cannot be paged: long ones,
+	// run by half the readers at most, so that pages always find one.
+	whole chan func()
+	wg    sync.WaitGroup
 
-	mu     sync.RWMutex // held for reading while queueing; for writing by Close
-	closed bool
+	mu      sync.RWMutex // held for reading while queueing; for writing by Close
+	closed  bool
+	waiting sync.WaitGroup // goroutines waiting for room in whole
 }
 
 // readersQueue is how many reads may wait for a reader before Run starts
 // goroutines for the rest.
 const readersQueue = 4096
 
-// NewReaders starts n reader goroutines (at least 1).
+// NewReaders starts n reader goroutines (at least 1) for pages, and n/2
+// (at least 1) for whole results.
 func NewReaders(n int) *Readers {
-	r := &Readers{jobs: make(chan func(), readersQueue)}
+	r := &Readers{jobs: make(chan func(), readersQueue), whole: make(chan func(), readersQueue)}
 	for range max(n, 1) {
 		r.wg.Go(func() {
 			for job := range r.jobs {
@@ -33,7 +38,35 @@ func NewReaders(n int) *Readers {
 			}
 		})
 	}
+	for range max(n/2, 1) {
+		r.wg.Go(func() {
+			for job := range r.whole {
+				job()
+			}
+		})
+	}
 	return r
+}
+
+// RunWhole queues the read of a whole result. It never blocks: when the
+// queue is full, a goroutine waits for room in it. After Close, read runs
+// on a goroutine of its own.
+func (r *Readers) RunWhole(read func()) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		go read()
+		return
+	}
+	select {
+	case r.whole <- read:
+	default:
+		r.waiting.Add(1)
+		go func() {
+			defer r.waiting.Done()
+			r.whole <- read
+		}()
+	}
 }
 
 // Run queues read. After Close, or when the queue is full, it runs read on
@@ -60,6 +93,8 @@ func (r *Readers) Close() {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	r.waiting.Wait() // whole reads waiting for room are in the queue
 	close(r.jobs)
+	close(r.whole)
 	r.wg.Wait()
 }

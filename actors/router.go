@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -29,6 +30,8 @@ type Config struct {
 	MaxStreams      int
 	PageSize        int
 	MaxBufferedRows int
+	// ReadTimeout bounds each read of a stream's rows (0: none).
+	ReadTimeout time.Duration
 	// SubscribeTimeout bounds the wait for Redis to confirm a subscription.
 	SubscribeTimeout time.Duration
 	// AdmissionDelay is how long a full server leaves a request to the
@@ -65,6 +68,9 @@ type Deps struct {
 	// Readers, if not nil, runs the streams' page reads; otherwise each
 	// read has a goroutine of its own.
 	Readers *Readers
+	// Dispatcher runs the streams (a Pool); nil: a Pool of the router's
+	// own, for as long as the process lives.
+	Dispatcher actor.Dispatcher
 }
 
 // Drain asks the router to stop admitting and to end every fetch stream
@@ -149,6 +155,9 @@ func NewRouterProps(cfg Config, deps Deps) *actor.Props {
 	}
 	if cfg.AdmissionDelay <= 0 {
 		cfg.AdmissionDelay = AdmissionDelay
+	}
+	if deps.Dispatcher == nil {
+		deps.Dispatcher = NewStreamPool()
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &router{cfg: cfg, deps: deps, children: map[string]*child{}, byPID: map[string]string{},
@@ -417,16 +426,15 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 	}
 	settings := streamSettings{
 		store: r.deps.Store, readers: r.deps.Readers, publisher: r.deps.Publisher, claims: r.deps.Claims, logger: r.deps.Logger, metrics: r.deps.Metrics,
-		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows,
+		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows, readTimeout: r.cfg.ReadTimeout,
 	}
 	req, sel, live, claim := c.req, c.sel, c.live, c.claim
-	// A stream runs on the goroutine that sends it a message (the
-	// subscriber's for "accepted", a page read's, a timer's) instead of a
-	// new goroutine per message: its Receive is short and waits only when
-	// the publisher's queue or the router's mailbox is full, and per row
-	// the goroutine start cost more than the row's own work.
-	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live, claim) },
-		actor.WithDispatcher(actor.NewSynchronizedDispatcher(streamThroughput)))
+	queued := new(atomic.Int32)
+	// Streams run on the server's pool of goroutines (Pool): never on the
+	// goroutine of whoever sends them a message, and without a goroutine
+	// started per message.
+	props := r.childProps(func() actor.Actor { return newStream(settings, channel, req, sel, live, claim, queued) },
+		actor.WithDispatcher(r.deps.Dispatcher))
 	pid, err := ctx.SpawnNamed(props, "stream:"+channel)
 	if err != nil {
 		r.deps.Logger.Error("could not start stream", slog.String("channel", channel), slog.Any("err", err))
@@ -435,7 +443,7 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 	}
 	c.pid, c.sel = pid, nil
 	r.byPID[pid.Id] = channel
-	r.deps.Routes.add(channel, pid)
+	r.deps.Routes.add(channel, pid, queued, req.Window)
 }
 
 // streamThroughput is how many messages a stream handles in a row before it

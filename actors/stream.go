@@ -3,7 +3,9 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -19,8 +21,14 @@ import (
 // Messages of the stream actor; none goes on the wire.
 type (
 	// control is an "accepted" or "end" heard on the stream's channel,
-	// forwarded by the router.
-	control struct{ kind messages.Control }
+	// forwarded by the router, or delivered by Routes (routed: counted in
+	// the stream's queued controls).
+	control struct {
+		kind   messages.Control
+		routed bool
+	}
+	// publishRetry tries again the rows a full publish queue refused.
+	publishRetry struct{}
 	// pageRead carries the result of a cursor read back to the stream: each
 	// row already as its JSON payload.
 	pageRead struct {
@@ -62,6 +70,7 @@ type streamSettings struct {
 	acceptTimeout time.Duration
 	pageSize      int
 	maxBuffered   int
+	readTimeout   time.Duration
 }
 
 // stream is one fetch: it reads pages, publishes rows while it has credit,
@@ -76,6 +85,14 @@ type stream struct {
 	// held: rows wait because the claim's lease may have run out (the
 	// server was paused, or Redis did not answer the renewals).
 	held bool
+	// paused: the publisher's queue was full; rows wait for publishRetry,
+	// since pausedAt, waiting pauseWait more each time.
+	paused    bool
+	pausedAt  time.Time
+	pauseWait time.Duration
+	// queued counts the controls Routes delivered that this stream has not
+	// received yet: past a bound, Routes drops extra "accepted"s.
+	queued *atomic.Int32
 
 	self    *actor.PID
 	root    *actor.RootContext
@@ -99,7 +116,7 @@ type stream struct {
 	finished  bool
 }
 
-func newStream(settings streamSettings, channel string, req messages.ReceivedRequest, sel *sqlbuild.Select, live *supervision.Live, claim Claim) *stream {
+func newStream(settings streamSettings, channel string, req messages.ReceivedRequest, sel *sqlbuild.Select, live *supervision.Live, claim Claim, queued *atomic.Int32) *stream {
 	window := req.Window
 	if window <= 0 {
 		window = 1
@@ -111,9 +128,10 @@ func newStream(settings streamSettings, channel string, req messages.ReceivedReq
 		window:         window,
 		live:           live,
 		claim:          claim,
+		queued:         queued,
 		cursor: cursor.New(sel, settings.store, cursor.Options{DecodeJSON: req.Decode, Encode: true,
 			FirstPage: cursor.FirstPage(window, settings.pageSize), PageSize: settings.pageSize,
-			MaxBuffered: settings.maxBuffered, Logger: settings.logger, Channel: channel}),
+			MaxBuffered: settings.maxBuffered, ReadTimeout: settings.readTimeout, Logger: settings.logger, Channel: channel}),
 	}
 }
 
@@ -135,8 +153,11 @@ func (s *stream) Receive(ctx actor.Context) {
 		s.reading = false
 		if msg.err != nil {
 			reason := messages.ReasonDB
-			if errors.Is(msg.err, cursor.ErrTooLarge) {
+			switch {
+			case errors.Is(msg.err, cursor.ErrTooLarge):
 				reason = messages.ReasonBadRequest
+			case errors.Is(msg.err, cursor.ErrDeadline):
+				s.metrics.ReadDeadline()
 			}
 			s.fail(ctx, reason, msg.err)
 			return
@@ -150,6 +171,9 @@ func (s *stream) Receive(ctx actor.Context) {
 		s.pump(ctx)
 		s.report()
 	case control:
+		if msg.routed && s.queued != nil {
+			s.queued.Add(-1)
+		}
 		switch msg.kind {
 		case messages.ControlAccepted:
 			if len(s.inflight) == 0 || s.finished {
@@ -189,6 +213,10 @@ func (s *stream) Receive(ctx actor.Context) {
 	case leaseCheck:
 		s.held = false
 		s.pump(ctx)
+	case publishRetry:
+		s.paused = false
+		s.pump(ctx)
+		s.report()
 	case *actor.Stopping:
 		// However the stream ends (its terminal, a failure, a restart of the
 		// router), its read and its timer go with it.
@@ -205,7 +233,7 @@ func (s *stream) pump(ctx actor.Context) {
 	if s.finished {
 		return
 	}
-	for len(s.inflight) < s.window && len(s.buffer) > 0 && !s.held {
+	for len(s.inflight) < s.window && len(s.buffer) > 0 && !s.held && !s.paused {
 		if !s.claim.Valid() {
 			// Not a row on a lease that may have run out: a survivor may
 			// have ended the stream already. The claim's next renewal
@@ -214,11 +242,15 @@ func (s *stream) pump(ctx actor.Context) {
 			scheduler.NewTimerScheduler(s.root).SendOnce(leaseRecheck, s.self, leaseCheck{})
 			break
 		}
-		row := s.buffer[0]
+		if err := s.publisher.Publish(s.channel, s.buffer[0], s.published); err != nil {
+			s.pause(ctx, err)
+			return
+		}
 		s.buffer[0] = nil
 		s.buffer = s.buffer[1:]
-		s.publishRow(row)
+		s.rowPublished()
 	}
+	s.pauseWait = 0
 	// Read ahead once the buffer runs low, so the next page is there
 	// before the client asks for it: "low" grows with the window, since a
 	// wide window drains the buffer faster than a page read takes. (The
@@ -231,8 +263,36 @@ func (s *stream) pump(ctx actor.Context) {
 	}
 }
 
-func (s *stream) publishRow(payload []byte) {
-	s.publisher.Publish(s.channel, payload, s.published)
+// pause holds the rows while the publisher refuses them (its queue is
+// full: Redis is slow or away): the buffer stays full, so no page is read
+// either, and the rows go again on publishRetry, each wait twice the last,
+// up to maxPauseWait. A stream held up longer than its accept timeout ends
+// with "error". (A publisher closed for shutdown refuses too; the drain
+// ends the stream.)
+func (s *stream) pause(ctx actor.Context, err error) {
+	switch {
+	case s.pauseWait == 0:
+		s.pausedAt, s.pauseWait = time.Now(), minPauseWait
+	case time.Since(s.pausedAt) > s.acceptTimeout:
+		s.fail(ctx, messages.ReasonUnavailable, fmt.Errorf("rows held for %s: %w", time.Since(s.pausedAt).Round(time.Millisecond), err))
+		return
+	default:
+		s.pauseWait = min(2*s.pauseWait, maxPauseWait)
+	}
+	s.paused = true
+	s.metrics.PublishPaused()
+	s.live.SetState("paused")
+	scheduler.NewTimerScheduler(s.root).SendOnce(s.pauseWait, s.self, publishRetry{})
+}
+
+// The waits of a stream whose rows the publisher's queue refused.
+const (
+	minPauseWait = 5 * time.Millisecond
+	maxPauseWait = 500 * time.Millisecond
+)
+
+// rowPublished counts a row the publisher took.
+func (s *stream) rowPublished() {
 	s.sent++
 	s.inflight = append(s.inflight, time.Now())
 	if s.stopTimer == nil {
@@ -286,11 +346,14 @@ func (s *stream) read() {
 		page, done, err := cur.Next(ioCtx)
 		root.Send(self, pageRead{rows: page.Payloads, done: done, err: err})
 	}
-	if s.readers == nil {
+	switch {
+	case s.readers == nil:
 		go read()
-		return
+	case cur.Whole():
+		s.readers.RunWhole(read)
+	default:
+		s.readers.Run(read)
 	}
-	s.readers.Run(read)
 }
 
 func (s *stream) fail(ctx actor.Context, reason messages.Reason, err error) {

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func TestRoutesDeliver(t *testing.T) {
 	if routes.Deliver(system.Root, []byte("c"), messages.ControlAccepted) {
 		t.Fatal("delivered to a channel without a stream")
 	}
-	routes.add("c", pid)
+	routes.add("c", pid, new(atomic.Int32), 1)
 	if routes.Deliver(system.Root, []byte("c"), messages.ControlNone) {
 		t.Fatal("delivered something that is not a control")
 	}
@@ -32,8 +33,8 @@ func TestRoutesDeliver(t *testing.T) {
 	}
 	select {
 	case c := <-heard:
-		if c.kind != messages.ControlAccepted {
-			t.Fatalf("stream heard %v", c.kind)
+		if c.kind != messages.ControlAccepted || !c.routed {
+			t.Fatalf("stream heard %+v, want a routed accepted", c)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream heard nothing")
@@ -45,5 +46,44 @@ func TestRoutesDeliver(t *testing.T) {
 	var none *Routes
 	if none.Deliver(system.Root, []byte("c"), messages.ControlAccepted) {
 		t.Fatal("a nil Routes delivered")
+	}
+}
+
+// A client flooding its channel with "accepted" fills its stream's mailbox
+// only up to its window and a slack; "end" always goes through.
+func TestRoutesBoundAStreamsControls(t *testing.T) {
+	system := actor.NewActorSystem()
+	release := make(chan struct{})
+	var heard atomic.Int32
+	var ends atomic.Int32
+	queued := new(atomic.Int32)
+	pid := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if c, ok := ctx.Message().(control); ok {
+			<-release // a stream busy elsewhere: its mailbox fills
+			queued.Add(-1)
+			heard.Add(1)
+			if c.kind == messages.ControlEnd {
+				ends.Add(1)
+			}
+		}
+	}))
+	defer system.Root.Stop(pid)
+	var routes Routes
+	const window = 4
+	routes.add("c", pid, queued, window)
+	for range 10_000 {
+		routes.Deliver(system.Root, []byte("c"), messages.ControlAccepted)
+	}
+	routes.Deliver(system.Root, []byte("c"), messages.ControlEnd)
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for ends.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ends.Load() != 1 {
+		t.Fatal("the \"end\" after the flood was not delivered")
+	}
+	if got, most := heard.Load(), int32(window+controlSlack+1); got > most {
+		t.Fatalf("the stream received %d controls, want at most %d (window %d + slack %d + end)", got, most, window, controlSlack)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -49,6 +50,9 @@ type Store interface {
 // Options.MaxBuffered rows.
 var ErrTooLarge = errors.New("result too large")
 
+// ErrDeadline marks a read that ran past Options.ReadTimeout.
+var ErrDeadline = errors.New("read ran past its deadline")
+
 // Options say how a Cursor reads.
 type Options struct {
 	// DecodeJSON reads JSON columns as JSON values instead of JSON text.
@@ -62,6 +66,9 @@ type Options struct {
 	// MaxBuffered bounds a result read whole (no key, or not rows of one
 	// table).
 	MaxBuffered int
+	// ReadTimeout, if positive, bounds each read: a page, or a result read
+	// whole (ErrDeadline).
+	ReadTimeout time.Duration
 	// Logger, if not nil, hears what the cursor got around (a failed
 	// question about the seek index), about Channel.
 	Logger  *slog.Logger
@@ -72,8 +79,12 @@ type Options struct {
 func New(sel *sqlbuild.Select, store Store, opt Options) *Cursor {
 	return &Cursor{sel: sel, store: store, decodeJSON: opt.DecodeJSON, encode: opt.Encode,
 		pageSize: uint64(opt.FirstPage), maxPage: uint64(opt.PageSize), maxBuffered: uint64(opt.MaxBuffered),
-		logger: opt.Logger, channel: opt.Channel}
+		readTimeout: opt.ReadTimeout, logger: opt.Logger, channel: opt.Channel}
 }
+
+// Whole reports whether the next read takes the whole result at once (the
+// select cannot be paged): a long read, of which few may run together.
+func (c *Cursor) Whole() bool { return c.sel.Table.Key == "" || c.sel.Whole }
 
 // NextSize is the size of the next page it reads.
 func (c *Cursor) NextSize() int { return int(c.pageSize) }
@@ -101,6 +112,7 @@ type Cursor struct {
 	pageSize    uint64
 	maxPage     uint64
 	maxBuffered uint64
+	readTimeout time.Duration
 
 	snapshot int64 // 0 until the first page took it
 	after    int64 // key of the last row read (keyset)
@@ -126,7 +138,20 @@ func (c *Cursor) Next(ctx context.Context) (Page, bool, error) {
 	if c.done || c.sel.Empty {
 		return Page{}, true, nil
 	}
-	if c.sel.Table.Key == "" || c.sel.Whole {
+	if c.readTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.readTimeout, fmt.Errorf("%w (%s)", ErrDeadline, c.readTimeout))
+		defer cancel()
+	}
+	page, done, err := c.next(ctx)
+	if err != nil && errors.Is(context.Cause(ctx), ErrDeadline) {
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	return page, done, err
+}
+
+func (c *Cursor) next(ctx context.Context) (Page, bool, error) {
+	if c.Whole() {
 		return c.readWhole(ctx)
 	}
 	size := c.pageSize

@@ -415,3 +415,8 @@ type Subscribed struct {
 type BusInterrupted struct {
 	Err error
 }
+
+// BusRestored says the subscriber connection is back after a
+// BusInterrupted and Redis confirmed every subscription again. Sent by the
+// subscriber; not on the wire.
+type BusRestored struct{}

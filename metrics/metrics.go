@@ -31,6 +31,7 @@ type Metrics struct {
 	http           *httpMetrics
 	redis          *redisMetrics
 	replicas       *replicaMetrics
+	faults         *faultMetrics
 }
 
 // New registers the collectors.
@@ -77,6 +78,7 @@ func New() *Metrics {
 	m.http = newHTTPMetrics(m.Registry)
 	m.redis = newRedisMetrics(m.Registry)
 	m.replicas = newReplicaMetrics(m.Registry)
+	m.faults = newFaultMetrics(m.Registry)
 	return m
 }
 
@@ -158,6 +160,9 @@ type Depth struct {
 	n     atomic.Int64
 	gauge prometheus.Gauge
 }
+
+// Len is how many messages wait.
+func (d *Depth) Len() int64 { return d.n.Load() }
 
 func (d *Depth) MailboxStarted() {}
 func (d *Depth) MessagePosted(any) {

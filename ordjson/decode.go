@@ -107,6 +107,10 @@ func (d *decoder) literal(word string, v *Value) (*Value, error) {
 	return v, nil
 }
 
+// scanKeys is how many keys an object may have before its duplicates are
+// looked up in a set rather than by scanning its members.
+const scanKeys = 16
+
 func (d *decoder) object(depth int) (*Value, error) {
 	d.pos++ // {
 	v := &Value{Kind: Object, Members: []Member{}}
@@ -115,6 +119,9 @@ func (d *decoder) object(depth int) (*Value, error) {
 		d.pos++
 		return v, nil
 	}
+	// Keys seen, in a set once the object outgrows a short scan: an
+	// untrusted object of many keys must not cost time quadratic in them.
+	var seen map[string]struct{}
 	for {
 		if d.pos >= len(d.data) {
 			return nil, errEnd
@@ -126,8 +133,20 @@ func (d *decoder) object(depth int) (*Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		if v.Get(key) != nil {
+		switch {
+		case seen != nil:
+			if _, dup := seen[key]; dup {
+				return nil, fmt.Errorf("duplicate key %q", key)
+			}
+			seen[key] = struct{}{}
+		case v.Get(key) != nil:
 			return nil, fmt.Errorf("duplicate key %q", key)
+		case len(v.Members) >= scanKeys:
+			seen = make(map[string]struct{}, 2*scanKeys)
+			for _, m := range v.Members {
+				seen[m.Key] = struct{}{}
+			}
+			seen[key] = struct{}{}
 		}
 		d.skipSpace()
 		if d.pos >= len(d.data) {

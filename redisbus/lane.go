@@ -44,6 +44,60 @@ type lane struct {
 	// retry are the scripts Redis did not know (it restarted): the reader
 	// hands them back to be sent again as EVAL of their text.
 	retry chan publication
+
+	// failed are the channels one of whose PUBLISHes failed, with when:
+	// their later PUBLISHes are dropped (ErrAfterFailure) until a script
+	// or a command of the channel (its terminal, a new claim) comes. Held
+	// under mu: the reader fails publications, the worker sends them.
+	failed map[string]time.Time
+}
+
+// failedKept bounds how long a channel stays in lane.failed without its
+// terminal coming (a stream that ended without one); swept when the map
+// grows.
+const failedKept = 10 * time.Minute
+
+// markFailed records the channels of the PUBLISHes of pubs; l.mu is held.
+func (l *lane) markFailed(pubs []publication) {
+	now := time.Now()
+	for _, pub := range pubs {
+		if pub.eval != nil || pub.cmd != nil {
+			continue
+		}
+		if l.failed == nil {
+			l.failed = map[string]time.Time{}
+		}
+		l.failed[pub.channel] = now
+	}
+	if len(l.failed) > 1024 {
+		for ch, at := range l.failed {
+			if now.Sub(at) > failedKept {
+				delete(l.failed, ch)
+			}
+		}
+	}
+}
+
+// admit drops, from batch, the PUBLISHes of channels that failed, and
+// lifts the mark of a channel whose script or command comes; l.mu is held.
+// It returns what is to be sent and what was dropped, to be answered
+// outside the lock.
+func (l *lane) admit(batch []publication) (send, dropped []publication) {
+	if len(l.failed) == 0 {
+		return batch, nil
+	}
+	send = batch[:0]
+	for _, pub := range batch {
+		if _, failed := l.failed[pub.channel]; failed {
+			if pub.eval == nil && pub.cmd == nil {
+				dropped = append(dropped, pub)
+				continue
+			}
+			delete(l.failed, pub.channel)
+		}
+		send = append(send, pub)
+	}
+	return send, dropped
 }
 
 // work is a worker: it sends what its queue holds, in batches, until the
@@ -88,6 +142,40 @@ func (p *Publisher) work(queue chan publication, opt *redis.Options) {
 // send writes batch on the lane's connection, dialing one if there is
 // none or the reader found it dead.
 func (l *lane) send(batch []publication) error {
+	l.mu.Lock()
+	if l.dead {
+		l.mu.Unlock()
+		l.reset() // the reader has marked what it failed
+		l.mu.Lock()
+	}
+	batch, dropped := l.admit(batch)
+	l.mu.Unlock()
+	for _, pub := range dropped {
+		pub.answer(nil, ErrAfterFailure)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	if l.conn == nil {
+		l.mu.Unlock()
+		if err := l.dial(); err != nil {
+			// Nothing was written: these never reached Redis, and nothing
+			// of their channels may go after them.
+			l.mu.Lock()
+			l.markFailed(batch)
+			l.mu.Unlock()
+			for _, pub := range batch {
+				pub.answer(nil, err)
+			}
+			return err
+		}
+		l.mu.Lock()
+	}
+	conn := l.conn
+	l.pending = append(l.pending, batch...)
+	_ = conn.SetReadDeadline(deadline(l.opt.ReadTimeout))
+	l.mu.Unlock()
 	if cap(l.out) > maxKeptFrame {
 		l.out = nil // a batch of huge rows: do not hold its buffer
 	}
@@ -104,27 +192,6 @@ func (l *lane) send(batch []publication) error {
 			l.out = appendPublish(l.out, pub.channel, pub.payload)
 		}
 	}
-	l.mu.Lock()
-	if l.dead {
-		l.mu.Unlock()
-		l.reset()
-		l.mu.Lock()
-	}
-	if l.conn == nil {
-		l.mu.Unlock()
-		if err := l.dial(); err != nil {
-			// Nothing was written: these never reached Redis.
-			for _, pub := range batch {
-				pub.answer(nil, err)
-			}
-			return err
-		}
-		l.mu.Lock()
-	}
-	conn := l.conn
-	l.pending = append(l.pending, batch...)
-	_ = conn.SetReadDeadline(deadline(l.opt.ReadTimeout))
-	l.mu.Unlock()
 	_ = conn.SetWriteDeadline(deadline(l.opt.WriteTimeout))
 	if _, err := conn.Write(l.out); err != nil {
 		// What went out of the batch, if anything, is unknown: the reader
@@ -176,6 +243,7 @@ func (l *lane) readReplies(conn net.Conn, rr *respReader, done chan struct{}) {
 			l.dead = true
 			lost := l.pending[l.head:]
 			l.pending, l.head = nil, 0
+			l.markFailed(lost)
 			l.mu.Unlock()
 			_ = conn.Close()
 			for _, pub := range lost {
@@ -194,6 +262,12 @@ func (l *lane) readReplies(conn net.Conn, rr *respReader, done chan struct{}) {
 		}
 		l.mu.Unlock()
 		if f.err != nil {
+			if pub.eval == nil && pub.cmd == nil {
+				// Redis refused a row: none of its channel may follow it.
+				l.mu.Lock()
+				l.markFailed([]publication{pub})
+				l.mu.Unlock()
+			}
 			switch msg := f.err.Error(); {
 			case strings.HasPrefix(msg, "redis: MOVED"):
 				l.p.topo.Changed()

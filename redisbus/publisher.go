@@ -14,6 +14,17 @@ import (
 // ErrClosed is reported for publishes after Close.
 var ErrClosed = errors.New("publisher closed")
 
+// ErrFull is returned when a worker's queue has no room: nothing was
+// queued. Publishing never blocks its caller (an actor); what to do with a
+// full queue is the caller's policy.
+var ErrFull = errors.New("redis publish queue full")
+
+// ErrAfterFailure answers a PUBLISH dropped because an earlier publication
+// of its channel failed on the same connection: sending it would put it
+// after a hole, or before a message that may yet be counted as sent. The
+// channel's terminal (a script) or a new claim (a command) lifts it.
+var ErrAfterFailure = errors.New("redis publish dropped: an earlier message of its channel failed")
+
 // Publisher sends PUBLISH commands through a few workers, each sending
 // everything queued for it as one pipeline: one round trip for many rows
 // instead of one each, which is where throughput under concurrency comes
@@ -99,8 +110,8 @@ const MaxBatch = 512
 
 // NewPublisher starts workers workers, per node, with queue slots each;
 // its connections are dialed as opt says (address, credentials, client
-// name, timeouts). Publish blocks when its worker's queue is full: that is
-// the backpressure on streams.
+// name, timeouts). A full queue refuses a publication (ErrFull) rather
+// than block: its caller holds on to it.
 func NewPublisher(opt *redis.Options, workers, queue int, logger *slog.Logger, opts ...PublisherOption) *Publisher {
 	if workers <= 0 {
 		workers = 4
@@ -135,14 +146,13 @@ func (p *Publisher) startNode(addr string) []chan publication {
 	return queues
 }
 
-// queue queues pub for its channel's worker; done with the error when the
-// publisher is closed.
-func (p *Publisher) queue(pub publication) {
+// queue queues pub for its channel's worker, or returns ErrClosed or
+// ErrFull without queueing it (pub is not answered then).
+func (p *Publisher) queue(pub publication) error {
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
-		pub.answer(nil, ErrClosed)
-		return
+		return ErrClosed
 	}
 	lanes := p.fixed
 	if lanes == nil {
@@ -156,8 +166,7 @@ func (p *Publisher) queue(pub publication) {
 			p.mu.Lock()
 			if p.closed {
 				p.mu.Unlock()
-				pub.answer(nil, ErrClosed)
-				return
+				return ErrClosed
 			}
 			if lanes = p.lanes[addr]; lanes == nil {
 				lanes = p.startNode(addr)
@@ -166,35 +175,41 @@ func (p *Publisher) queue(pub publication) {
 			p.mu.RLock()
 			if p.closed {
 				p.mu.RUnlock()
-				pub.answer(nil, ErrClosed)
-				return
+				return ErrClosed
 			}
 		}
 	}
-	lanes[Shard(pub.channel, len(lanes))] <- pub
-	p.mu.RUnlock()
+	defer p.mu.RUnlock()
+	select {
+	case lanes[Shard(pub.channel, len(lanes))] <- pub:
+		return nil
+	default:
+		return ErrFull
+	}
 }
 
-// Publish queues payload for channel. done, if not nil, is called from a
-// worker goroutine with the result once Redis answered.
-func (p *Publisher) Publish(channel string, payload []byte, done func(error)) {
-	p.queue(publication{channel: channel, payload: payload, done: done})
+// Publish queues payload for channel, or returns ErrFull or ErrClosed at
+// once. done, if not nil, is called from a worker goroutine with the
+// result once Redis answered (a queued publication is always answered).
+func (p *Publisher) Publish(channel string, payload []byte, done func(error)) error {
+	return p.queue(publication{channel: channel, payload: payload, done: done})
 }
 
 // Eval runs script (a Lua script that returns an integer) with keys and
 // args on channel's connection, after everything queued for channel before
 // it: a terminal published by a script leaves in order with the rows
-// before it. done, if not nil, is called from a worker goroutine with the
-// script's integer reply.
-func (p *Publisher) Eval(channel string, script Script, keys []string, args [][]byte, done func(int64, error)) {
-	p.queue(publication{channel: channel, eval: &evalCall{script: script, keys: keys, args: args, done: done}})
+// before it. It returns ErrFull or ErrClosed at once, or done, if not nil,
+// is called from a worker goroutine with the script's integer reply.
+func (p *Publisher) Eval(channel string, script Script, keys []string, args [][]byte, done func(int64, error)) error {
+	return p.queue(publication{channel: channel, eval: &evalCall{script: script, keys: keys, args: args, done: done}})
 }
 
 // Do sends a command on channel's connection, in order with what is
-// queued for channel; done, if not nil, hears from a worker goroutine
-// whether the reply was null (SET NX on a key that exists).
-func (p *Publisher) Do(channel string, args []string, done func(null bool, err error)) {
-	p.queue(publication{channel: channel, cmd: &command{args: args, done: done}})
+// queued for channel. It returns ErrFull or ErrClosed at once, or done, if
+// not nil, hears from a worker goroutine whether the reply was null (SET
+// NX on a key that exists).
+func (p *Publisher) Do(channel string, args []string, done func(null bool, err error)) error {
+	return p.queue(publication{channel: channel, cmd: &command{args: args, done: done}})
 }
 
 // Shard picks one of n publishing queues for channel: always the same one,

@@ -168,6 +168,21 @@ func (d *doneCounter) errors() []error {
 	return append([]error(nil), d.errs...)
 }
 
+// publishWaiting publishes, waiting while the queue is full (as a stream
+// holds its row).
+func publishWaiting(tb testing.TB, pub *redisbus.Publisher, channel string, payload []byte, done func(error)) {
+	for {
+		err := pub.Publish(channel, payload, done)
+		if !errors.Is(err, redisbus.ErrFull) {
+			if err != nil {
+				tb.Errorf("publish on %s: %v", channel, err)
+			}
+			return
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
 func TestPublisherKeepsOrderPerChannel(t *testing.T) {
 	t.Parallel()
 	rdb := mustRedis(t, nil)
@@ -195,7 +210,7 @@ func TestPublisherKeepsOrderPerChannel(t *testing.T) {
 				wg.Go(func() {
 					for seq := range tt.perSeq {
 						for c := range tt.channels {
-							pub.Publish(casePrefix+strconv.Itoa(c), []byte(fmt.Sprintf("%d:%d", g, seq)), dc.done)
+							publishWaiting(t, pub, casePrefix+strconv.Itoa(c), []byte(fmt.Sprintf("%d:%d", g, seq)), dc.done)
 						}
 					}
 				})
@@ -261,9 +276,9 @@ func TestPublisherCloseFlushesQueued(t *testing.T) {
 	const n = 2000
 	var dc doneCounter
 	for i := range n {
-		pub.Publish(prefix+strconv.Itoa(i%3), []byte(strconv.Itoa(i)), dc.done)
+		publishWaiting(t, pub, prefix+strconv.Itoa(i%3), []byte(strconv.Itoa(i)), dc.done)
 	}
-	pub.Publish(prefix+"nil-done", []byte("x"), nil)
+	publishWaiting(t, pub, prefix+"nil-done", []byte("x"), nil)
 	pub.Close()
 	// Close returns after the workers sent everything and called done.
 	if got := dc.calls.Load(); got != n {
@@ -295,13 +310,12 @@ func TestPublisherAfterClose(t *testing.T) {
 	pub.Close()
 	pub.Close() // closing twice is harmless
 
-	var got []error
-	pub.Publish(prefix+"late", []byte("late"), func(err error) { got = append(got, err) })
-	// done runs before Publish returns, on the caller's goroutine.
-	if len(got) != 1 || !errors.Is(got[0], redisbus.ErrClosed) {
-		t.Fatalf("done after Close got %v, want one ErrClosed", got)
+	called := false
+	err := pub.Publish(prefix+"late", []byte("late"), func(error) { called = true })
+	// Refused at once, and never answered: the caller holds the message.
+	if !errors.Is(err, redisbus.ErrClosed) || called {
+		t.Fatalf("Publish after Close returned %v (done called: %v), want ErrClosed and no call", err, called)
 	}
-	pub.Publish(prefix+"late", []byte("late"), nil) // no done: no panic
 
 	// Nothing was sent: a marker published afterwards is the first message.
 	if err := rdb.Publish(testContext(t), prefix+"marker", "marker").Err(); err != nil {
@@ -318,13 +332,26 @@ func TestPublisherConcurrentClose(t *testing.T) {
 	prefix := uniquePrefix()
 	pub := redisbus.NewPublisher(rdb.Options(), 2, 4, discardLogger())
 	var dc doneCounter
-	var published atomic.Int64
+	var published, refused atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
 				published.Add(1)
-				pub.Publish(prefix+strconv.Itoa(g), []byte(strconv.Itoa(i)), dc.done)
+				for {
+					err := pub.Publish(prefix+strconv.Itoa(g), []byte(strconv.Itoa(i)), dc.done)
+					if errors.Is(err, redisbus.ErrFull) {
+						time.Sleep(100 * time.Microsecond)
+						continue
+					}
+					if err != nil {
+						refused.Add(1)
+						if !errors.Is(err, redisbus.ErrClosed) {
+							t.Errorf("Publish: %v, want nil, ErrFull or ErrClosed", err)
+						}
+					}
+					break
+				}
 			}
 		})
 	}
@@ -336,9 +363,10 @@ func TestPublisherConcurrentClose(t *testing.T) {
 	})
 	pub.Close()
 	wg.Wait()
-	// Every publish gets exactly one done: nil before Close, ErrClosed after.
-	if got, want := dc.calls.Load(), published.Load(); got != want {
-		t.Fatalf("done called %d times for %d publishes", got, want)
+	// Every publish has exactly one outcome: queued and answered (nil, or
+	// ErrClosed when Close came first), or refused with ErrClosed.
+	if got, want := dc.calls.Load()+refused.Load(), published.Load(); got != want {
+		t.Fatalf("%d answers and %d refusals for %d publishes", dc.calls.Load(), refused.Load(), want)
 	}
 	for _, err := range dc.errors() {
 		if !errors.Is(err, redisbus.ErrClosed) {
@@ -1032,13 +1060,25 @@ func TestPublisherRedialsAfterAnIdleKill(t *testing.T) {
 	switch err := publish("second"); {
 	case err == nil:
 		want = append(want, "second")
-	case !errors.Is(err, redisbus.ErrUnknown):
+		if err := publish("third"); err != nil {
+			t.Fatalf("the publish once the kill was heard: %v", err)
+		}
+		want = append(want, "third")
+	case errors.Is(err, redisbus.ErrUnknown):
+		// Nothing of the channel may follow a message that may be lost.
+		if err := publish("third"); !errors.Is(err, redisbus.ErrAfterFailure) {
+			t.Fatalf("a publish after one of its channel failed: %v, want ErrAfterFailure", err)
+		}
+	default:
 		t.Fatalf("the publish after the kill: %v, want success or ErrUnknown", err)
 	}
-	if err := publish("third"); err != nil {
-		t.Fatalf("the publish once the kill was heard: %v", err)
+	// Another channel goes through the redialed connection.
+	errs := make(chan error, 1)
+	_ = pub.Publish(prefix+"d", []byte("other"), func(err error) { errs <- err })
+	if err := <-errs; err != nil {
+		t.Fatalf("a publish on another channel after the redial: %v", err)
 	}
-	want = append(want, "third")
+	want = append(want, "other")
 	obs.waitCount(t, len(want))
 	time.Sleep(100 * time.Millisecond) // a duplicate would arrive by now
 	got := obs.snapshot()
@@ -1131,4 +1171,149 @@ func TestConnectionsAuthenticate(t *testing.T) {
 			t.Fatalf("publish with a wrong password: %v, want Redis's WRONGPASS", err)
 		}
 	})
+}
+
+// A full queue refuses at once, never blocking the caller; what it queued
+// goes out once the connection is there.
+func TestPublisherRefusesWhenFull(t *testing.T) {
+	t.Parallel()
+	admin := mustRedis(t, nil)
+	prefix := uniquePrefix()
+	obs := observe(t, admin, prefix)
+	release := make(chan struct{})
+	opt := *admin.Options()
+	opt.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		<-release // the worker holds its first message while it dials
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	pub := redisbus.NewPublisher(&opt, 1, 1, discardLogger())
+	defer pub.Close()
+	var dc doneCounter
+	queued := 0
+	var full error
+	for i := range 10 {
+		err := pub.Publish(prefix+"c", []byte(strconv.Itoa(i)), dc.done)
+		if err != nil {
+			full = err
+			break
+		}
+		queued++
+	}
+	if !errors.Is(full, redisbus.ErrFull) {
+		t.Fatalf("publishing past the queue: %v, want ErrFull", full)
+	}
+	if queued < 1 || queued > 2 {
+		t.Fatalf("%d queued, want the worker's one and the queue's one", queued)
+	}
+	close(release)
+	got := obs.waitCount(t, queued)
+	for i, m := range got {
+		if m.Payload != strconv.Itoa(i) {
+			t.Fatalf("heard %q at %d, want %d", m.Payload, i, i)
+		}
+	}
+}
+
+// The publisher's connection killed again and again under load: each
+// channel hears its messages once, in order, without a hole: after one of
+// its messages failed, nothing of it goes out until its script does.
+func TestPublisherNothingAfterAFailure(t *testing.T) {
+	t.Parallel()
+	admin := mustRedis(t, nil)
+	name := "es-redisbus-pub-" + randomHex(6)
+	prefix := uniquePrefix()
+	obs := observe(t, admin, prefix)
+	pub := redisbus.NewPublisher(mustRedis(t, &redis.Options{ClientName: name}).Options(), 1, 4096, discardLogger())
+	defer pub.Close()
+	lift := redisbus.NewScript("return redis.call('PUBLISH', KEYS[1], ARGV[1])")
+
+	const channels, perChannel = 8, 400
+	var mu sync.Mutex
+	acked := map[string][]int{} // payloads Redis confirmed, per channel
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	go func() { // the killer
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			// By name: the publisher's connection (and the helper client's).
+			list, _ := admin.ClientList(context.Background()).Result()
+			for line := range strings.Lines(list) {
+				if !strings.Contains(line, " name="+name+" ") {
+					continue
+				}
+				id, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
+				_ = admin.ClientKillByFilter(context.Background(), "ID", id).Err()
+			}
+		}
+	}()
+	for c := range channels {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch := prefix + strconv.Itoa(c)
+			for i := range perChannel {
+				for {
+					err := pub.Publish(ch, []byte(strconv.Itoa(i)), func(err error) {
+						if err == nil {
+							mu.Lock()
+							acked[ch] = append(acked[ch], i)
+							mu.Unlock()
+						}
+					})
+					if !errors.Is(err, redisbus.ErrFull) {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+			// The channel's end: a script, which goes whatever failed.
+			done := make(chan error, 1)
+			for pub.Eval(ch, lift, []string{ch}, [][]byte{[]byte("end")}, func(_ int64, err error) { done <- err }) != nil {
+				time.Sleep(time.Millisecond)
+			}
+			if err := <-done; err != nil && !errors.Is(err, redisbus.ErrUnknown) {
+				t.Errorf("%s: the end: %v", ch, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	time.Sleep(300 * time.Millisecond) // let what was published arrive
+	heard := map[string][]string{}
+	for _, m := range obs.snapshot() {
+		heard[m.Channel] = append(heard[m.Channel], m.Payload)
+	}
+	holes := 0
+	for c := range channels {
+		ch := prefix + strconv.Itoa(c)
+		got := heard[ch]
+		rows := got
+		if n := len(rows); n > 0 && rows[n-1] == "end" {
+			rows = rows[:n-1]
+		}
+		for i, p := range rows {
+			if p != strconv.Itoa(i) {
+				t.Fatalf("%s heard %q at %d: a duplicate, a reorder or a row after a hole (heard %v)", ch, p, i, got)
+			}
+		}
+		mu.Lock()
+		for _, i := range acked[ch] {
+			if i >= len(rows) {
+				t.Fatalf("%s: Redis confirmed %d but it was not heard (heard %d rows)", ch, i, len(rows))
+			}
+		}
+		mu.Unlock()
+		if len(rows) < perChannel {
+			holes++
+		}
+	}
+	if holes == 0 {
+		t.Log("no channel lost a message: the kills missed every write")
+	}
 }

@@ -125,7 +125,7 @@ func (rr *respReader) read() (frame, error) {
 func (rr *respReader) element(limit int) error {
 	line, err := rr.line()
 	if err != nil {
-		return err
+		return noEOF(err) // inside an array
 	}
 	switch line[0] {
 	case ':':
@@ -148,28 +148,46 @@ func (rr *respReader) bulk(line []byte, limit int) error {
 	if n < 0 {
 		return nil // a null bulk string
 	}
+	if n > maxBulk {
+		return fmt.Errorf("%w: bulk string of %d bytes, more than Redis sends", errProtocol, n)
+	}
 	keep, skip := n, 0
 	if limit > 0 && n > limit {
 		keep, skip = limit, n-limit
 	}
-	start := len(rr.buf)
-	rr.buf = slices.Grow(rr.buf, keep+2)[:start+keep+2]
-	if skip == 0 {
-		_, err = io.ReadFull(rr.r, rr.buf[start:])
-	} else if _, err = io.ReadFull(rr.r, rr.buf[start:start+keep]); err == nil {
-		if _, err = rr.r.Discard(skip); err == nil {
-			_, err = io.ReadFull(rr.r, rr.buf[start+keep:])
+	// The buffer grows as the bytes come, not by what the header claims:
+	// a header cut short must not cost its whole length in memory.
+	for keep > 0 {
+		chunk := min(keep, bulkChunk)
+		start := len(rr.buf)
+		rr.buf = slices.Grow(rr.buf, chunk)[:start+chunk]
+		if _, err := io.ReadFull(rr.r, rr.buf[start:]); err != nil {
+			rr.buf = rr.buf[:start]
+			return fmt.Errorf("read bulk string: %w", noEOF(err))
+		}
+		keep -= chunk
+	}
+	if skip > 0 {
+		if _, err := rr.r.Discard(skip); err != nil {
+			return fmt.Errorf("read bulk string: %w", noEOF(err))
 		}
 	}
-	if err != nil {
+	var crlf [2]byte
+	if _, err := io.ReadFull(rr.r, crlf[:]); err != nil {
 		return fmt.Errorf("read bulk string: %w", noEOF(err))
 	}
-	if rr.buf[start+keep] != '\r' || rr.buf[start+keep+1] != '\n' {
+	if crlf != [2]byte{'\r', '\n'} {
 		return fmt.Errorf("%w: bulk string of %d bytes not followed by CRLF", errProtocol, n)
 	}
-	rr.buf = rr.buf[:start+keep]
 	return nil
 }
+
+// maxBulk is the longest bulk string Redis sends (its proto-max-bulk-len
+// default); bulkChunk, how much the buffer grows by while one is read.
+const (
+	maxBulk   = 512 << 20
+	bulkChunk = 1 << 20
+)
 
 // noEOF reports a stream that ended inside a frame as cut short.
 func noEOF(err error) error {
@@ -185,6 +203,9 @@ func (rr *respReader) line() ([]byte, error) {
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			return nil, fmt.Errorf("%w: line longer than %d bytes", errProtocol, rr.r.Size())
+		}
+		if len(line) > 0 {
+			err = noEOF(err) // a line begun: the frame was cut short
 		}
 		return nil, fmt.Errorf("read reply: %w", err)
 	}

@@ -44,6 +44,11 @@ type Subscriber struct {
 	pending, spare []byte
 	kick           chan struct{} // wakes the writer; holds one signal
 
+	// restoring counts the confirmations a reconnection still waits for
+	// before it tells the sink (BusRestored); -1 when none is due. Only
+	// the reader goroutine touches it.
+	restoring int
+
 	heard   atomic.Uint64 // frames read: the health watch's sign of life
 	closing atomic.Bool
 	healthy atomic.Bool
@@ -64,7 +69,8 @@ const HealthInterval = 15 * time.Second
 
 // NewSubscriber starts the reader goroutine, which connects as opt says
 // (its address, dialer, credentials and client name). sink receives, in
-// order, messages.Inbound, messages.Subscribed and messages.BusInterrupted;
+// order, messages.Inbound, messages.Subscribed, messages.BusInterrupted and
+// messages.BusRestored;
 // it must not block for long, since it holds up everything behind it.
 func NewSubscriber(opt *redis.Options, sink func(any), logger *slog.Logger, opts ...SubscriberOption) *Subscriber {
 	s := &Subscriber{
@@ -271,12 +277,21 @@ func (s *Subscriber) run() {
 	retry.InitialInterval = 50 * time.Millisecond
 	retry.MaxInterval = 2 * time.Second
 	retry.MaxElapsedTime = 0 // never give up while the server runs
+	lost := false            // a connection was lost: the next one restores
+	s.restoring = -1
 	for {
-		rr, err := s.connect()
+		rr, subscribing, err := s.connect()
 		if err == nil {
 			if !s.healthy.Swap(true) {
-				s.logger.Info("redis subscriber connection restored")
 				retry.Reset()
+				if lost {
+					s.logger.Info("redis subscriber connection restored", slog.Int("channels", subscribing))
+					s.restoring = subscribing
+					if s.restoring == 0 {
+						s.sink(messages.BusRestored{})
+						s.restoring = -1
+					}
+				}
 			}
 			err = s.read(rr)
 			s.mu.Lock()
@@ -293,6 +308,7 @@ func (s *Subscriber) run() {
 		s.topo.Changed()
 		if s.healthy.Swap(false) {
 			s.logger.Warn("redis subscriber connection lost; reconnecting", slog.Any("err", err))
+			lost, s.restoring = true, -1
 			s.sink(messages.BusInterrupted{Err: err})
 		} else {
 			s.logger.Debug("redis subscriber still reconnecting", slog.Any("err", err))
@@ -305,14 +321,15 @@ func (s *Subscriber) run() {
 	}
 }
 
-// connect dials a node and subscribes every channel the subscriber holds.
-func (s *Subscriber) connect() (*respReader, error) {
+// connect dials a node and subscribes every channel the subscriber holds;
+// it returns how many.
+func (s *Subscriber) connect() (*respReader, int, error) {
 	nodes := s.topo.Nodes()
 	opt := *s.opt
 	opt.Addr = nodes[s.node%len(nodes)]
 	conn, rr, err := dial(s.ctx, &opt, s.ob)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	rr.maxPayload = s.keep
 	s.mu.Lock()
@@ -320,7 +337,7 @@ func (s *Subscriber) connect() (*respReader, error) {
 	if s.closing.Load() {
 		_ = conn.Close()
 		s.ob.closed()
-		return nil, redis.ErrClosed
+		return nil, 0, redis.ErrClosed
 	}
 	// Commands queued for the last connection are moot: this one subscribes
 	// the whole set, before anything queued from now on.
@@ -330,11 +347,11 @@ func (s *Subscriber) connect() (*respReader, error) {
 		if _, err := conn.Write(appendCommand(nil, "SUBSCRIBE", slices.Collect(maps.Keys(s.channels))...)); err != nil {
 			_ = conn.Close()
 			s.ob.closed()
-			return nil, fmt.Errorf("write SUBSCRIBE: %w", err)
+			return nil, 0, fmt.Errorf("write SUBSCRIBE: %w", err)
 		}
 	}
 	s.conn = conn
-	return rr, nil
+	return rr, len(s.channels), nil
 }
 
 // read hands what the connection hears to the filter and the sink until
@@ -358,6 +375,13 @@ func (s *Subscriber) read(rr *respReader) error {
 			channel := string(f.channel)
 			s.confirm(channel)
 			s.sink(messages.Subscribed{Channel: channel})
+			// The resubscription's confirmations come first, in order.
+			if s.restoring > 0 {
+				if s.restoring--; s.restoring == 0 {
+					s.sink(messages.BusRestored{})
+					s.restoring = -1
+				}
+			}
 		}
 	}
 }

@@ -98,9 +98,10 @@ type Replica struct {
 
 // Lanes send commands on a channel's connection, in order with the rows
 // published there (redisbus.Publisher).
+// Either returns ErrFull or ErrClosed without sending, or calls done.
 type Lanes interface {
-	Eval(channel string, script redisbus.Script, keys []string, args [][]byte, done func(int64, error))
-	Do(channel string, args []string, done func(null bool, err error))
+	Eval(channel string, script redisbus.Script, keys []string, args [][]byte, done func(int64, error)) error
+	Do(channel string, args []string, done func(null bool, err error)) error
 }
 
 // Hooks are how the keeper tells the server what happened. Any may be nil.
@@ -115,6 +116,8 @@ type Hooks struct {
 	Claimed func(outcome string)
 	// Reaped counts the streams of a dead server this one ended.
 	Reaped func(n int)
+	// TerminalDropped counts a terminal given up on (see Finish).
+	TerminalDropped func()
 }
 
 // Keeper holds this server's claims and registration, and ends the streams
@@ -138,6 +141,7 @@ type Keeper struct {
 	released        []string          // ended claims still in the owned record
 	waiting         []claimRequest
 	kick            chan struct{}
+	terminals       waiting
 
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -180,8 +184,10 @@ type claimRequest struct {
 // and the terminals' scripts, in order with the rows.
 func New(rdb redis.UniversalClient, pub Lanes, cfg Config, hooks Hooks, logger *slog.Logger) *Keeper {
 	_, cluster := rdb.(*redis.ClusterClient)
-	return &Keeper{rdb: rdb, cluster: cluster, pub: pub, cfg: cfg.withDefaults(), hooks: hooks, logger: logger,
+	k := &Keeper{rdb: rdb, cluster: cluster, pub: pub, cfg: cfg.withDefaults(), hooks: hooks, logger: logger,
 		epoch: time.Now(), held: map[string]*Claim{}, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+	k.terminals.kick = make(chan struct{}, 1)
+	return k
 }
 
 // Tombstone is how long an ended claim lasts.
@@ -231,7 +237,8 @@ func (k *Keeper) Start(ctx context.Context) error {
 		// EVAL stands in for EVALSHA wherever a script is missing.
 		k.logger.Warn("replicas: scripts not loaded", slog.Any("err", err))
 	}
-	k.wg.Add(4)
+	k.wg.Add(5)
+	go k.retryTerminals()
 	go k.every(k.cfg.Registration/5, "heartbeat", k.heartbeat)
 	go k.every(k.cfg.Lease/3, "renew claims", k.renew)
 	go k.every(k.cfg.ReapEvery, "reap dead servers", k.reap)
@@ -311,6 +318,9 @@ func (k *Keeper) claimOnLane(channel, token string, takeover bool, done func(*Cl
 	answer := func(won bool, err error) {
 		switch {
 		case err != nil:
+			k.mu.Lock()
+			k.released = append(k.released, channel) // its record may have gone in
+			k.mu.Unlock()
 			done(nil, fmt.Errorf("replicas: claim %s: %w", channel, err))
 		case won:
 			c := &Claim{Channel: channel, key: key, token: token, k: k}
@@ -328,15 +338,24 @@ func (k *Keeper) claimOnLane(channel, token string, takeover bool, done func(*Cl
 			done(nil, nil)
 		}
 	}
-	k.pub.Do(channel, []string{"SADD", k.ownedKey(k.ID()), channel}, nil)
-	lease := strconv.FormatInt(k.cfg.Lease.Milliseconds(), 10)
-	if takeover {
-		k.pub.Eval(channel, claimScript, []string{key}, [][]byte{[]byte(token), []byte(lease), []byte("1")},
-			func(n int64, err error) { answer(n == 1, err) })
+	// The record first: a server that dies once its claim is won must be
+	// found holding it. (A full queue refuses both, or the claim alone.)
+	if err := k.pub.Do(channel, []string{"SADD", k.ownedKey(k.ID()), channel}, nil); err != nil {
+		answer(false, err)
 		return
 	}
-	// A free channel needs no script: SET NX is the claim.
-	k.pub.Do(channel, []string{"SET", key, token, "NX", "PX", lease}, func(null bool, err error) { answer(!null, err) })
+	lease := strconv.FormatInt(k.cfg.Lease.Milliseconds(), 10)
+	var err error
+	if takeover {
+		err = k.pub.Eval(channel, claimScript, []string{key}, [][]byte{[]byte(token), []byte(lease), []byte("1")},
+			func(n int64, err error) { answer(n == 1, err) })
+	} else {
+		// A free channel needs no script: SET NX is the claim.
+		err = k.pub.Do(channel, []string{"SET", key, token, "NX", "PX", lease}, func(null bool, err error) { answer(!null, err) })
+	}
+	if err != nil {
+		answer(false, err)
+	}
 }
 
 // claimBatches sends what waits, as one batch, whenever something does.
@@ -440,35 +459,6 @@ func (k *Keeper) count(outcome string) {
 	if k.hooks.Claimed != nil {
 		k.hooks.Claimed(outcome)
 	}
-}
-
-// Finish publishes payloads (none: only the tombstone) on the claim's
-// channel through the publisher, after everything queued there, and ends
-// the claim, only while this server holds it. A failure (Redis down, or a
-// connection that died with the outcome unknown) sends it again, with
-// backoff, for up to TerminalRetry: the script publishes once whatever
-// happens. done, if not nil, hears whether it published.
-func (k *Keeper) Finish(c *Claim, payloads [][]byte, done func(held bool, err error)) {
-	args := make([][]byte, 0, 4+len(payloads))
-	args = append(args, []byte(c.token), []byte(strconv.FormatInt(k.cfg.Tombstone.Milliseconds(), 10)),
-		[]byte(c.Channel), []byte(k.cfg.FinishedChannel))
-	args = append(args, payloads...)
-	c.finishing.Store(true)
-	k.finish(c, args, done, time.Now(), 100*time.Millisecond)
-}
-
-func (k *Keeper) finish(c *Claim, args [][]byte, done func(bool, error), since time.Time, wait time.Duration) {
-	k.pub.Eval(c.Channel, finishScript, []string{c.key}, args, func(n int64, err error) {
-		if err != nil && !errors.Is(err, redisbus.ErrClosed) && time.Since(since) < k.cfg.TerminalRetry {
-			k.logger.Debug("replicas: a terminal goes again", slog.String("channel", c.Channel), slog.Any("err", err))
-			time.AfterFunc(wait, func() { k.finish(c, args, done, since, min(2*wait, 2*time.Second)) })
-			return
-		}
-		k.forget(c)
-		if done != nil {
-			done(n == 1, err)
-		}
-	})
 }
 
 // forget stops renewing c; its channel leaves the owned record with the

@@ -58,6 +58,13 @@ type Config struct {
 	PersistBatch int
 	// ShutdownGrace is how long shutdown waits for in-flight persists.
 	ShutdownGrace time.Duration
+	// ReadTimeout bounds each read of a stream's rows (a page, or a result
+	// read whole); a stream whose read runs past it ends with "error".
+	ReadTimeout time.Duration
+	// ResubscribeGrace is how long the terminals held through a Redis
+	// outage wait, once the server has resubscribed, for the clients to
+	// resubscribe too (node-redis retries within half a second).
+	ResubscribeGrace time.Duration
 	// Tables is the allow-list of tables, as schema.table. The first one is
 	// the default table of queries that name none.
 	Tables []string
@@ -125,6 +132,9 @@ type RedisConfig struct {
 	// Fewer means bigger batches, so fewer writes: on a small machine one
 	// keeps up best (see the README's performance section).
 	Publishers int
+	// PublishQueue is how many messages wait for each pipeline; a stream
+	// whose message finds it full holds its rows and tries again.
+	PublishQueue int
 }
 
 // Addr is host:port.
@@ -138,7 +148,7 @@ func DefaultConfig() Config {
 			Host: "127.0.0.1", Port: 3306, User: "root", Charset: "utf8mb4",
 			Database: "eventsource", PoolSize: 16, StatementCache: 256,
 		},
-		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379, ClientName: "eventsource", Publishers: 1},
+		Redis:            RedisConfig{Host: "127.0.0.1", Port: 6379, ClientName: "eventsource", Publishers: 1, PublishQueue: 4096},
 		FetchChannel:     "fetch",
 		PersistChannel:   "persist",
 		FetchNextChannel: "fetch-next",
@@ -150,6 +160,9 @@ func DefaultConfig() Config {
 		MaxBufferedRows:  100000,
 		PersistBatch:     256,
 		ShutdownGrace:    10 * time.Second,
+		ReadTimeout:      30 * time.Second,
+		ResubscribeGrace: time.Second,
+		Replicas:         replicas.Config{TerminalRetry: replicas.Defaults.TerminalRetry},
 		Tables:           []string{"eventsource.event"},
 		Request:          messages.DefaultRequestLimits(),
 		Instrument:       true,
@@ -221,6 +234,9 @@ func (c Config) Validate() error {
 	check(c.MaxStreams >= 0, "max streams must not be negative, got %d", c.MaxStreams)
 	check(c.PageSize > 0, "page size must be positive, got %d", c.PageSize)
 	check(c.PersistBatch > 0, "persist batch must be positive, got %d", c.PersistBatch)
+	check(c.ReadTimeout > 0, "MySQL read timeout must be positive, got %s", c.ReadTimeout)
+	check(c.ResubscribeGrace >= 0, "resubscribe grace must not be negative, got %s", c.ResubscribeGrace)
+	check(c.Replicas.TerminalRetry >= 0, "terminal retry must not be negative, got %s", c.Replicas.TerminalRetry)
 	check(c.MySQL.PoolSize > 0, "MySQL pool size must be positive, got %d", c.MySQL.PoolSize)
 	check(c.MySQL.StatementCache >= 0, "MySQL statement cache must not be negative, got %d", c.MySQL.StatementCache)
 	check(c.MySQL.Port > 0 && c.MySQL.Port < 65536, "MYSQL_PORT %d out of range", c.MySQL.Port)
@@ -231,6 +247,7 @@ func (c Config) Validate() error {
 	}
 	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
 	check(c.Redis.Publishers > 0, "redis publishers must be positive, got %d", c.Redis.Publishers)
+	check(c.Redis.PublishQueue > 0, "redis publish queue must be positive, got %d", c.Redis.PublishQueue)
 	check(len(c.Tables) > 0, "at least one table must be allowed")
 	for _, w := range c.WritableTables {
 		check(slices.Contains(c.Tables, w), "writable table %q is not an allowed table", w)

@@ -19,7 +19,11 @@ import (
 // replies go out; the publish is queued, not waited for.
 func (s *Server) announceCommits(committed []mysqlstore.Committed) {
 	for _, note := range commitNotes(committed) {
-		s.pub.Publish(s.cfg.CommitChannel, note.Encode(), nil)
+		if err := s.pub.Publish(s.cfg.CommitChannel, note.Encode(), nil); err != nil {
+			// The gateways miss these rows' notifications; an SSE client
+			// reconnecting with Last-Event-ID still reads them.
+			s.logger.Warn("commit announcement dropped", slog.Any("err", err))
+		}
 	}
 }
 

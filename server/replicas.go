@@ -26,12 +26,14 @@ func (s *Server) newKeeper() *replicas.Keeper {
 				s.system.Root.Send(s.router, actors.ClaimLost{Channel: channel})
 			}
 		},
-		Claimed: s.metrics.Claimed,
-		Reaped:  s.metrics.OrphansEnded,
+		Claimed:         s.metrics.Claimed,
+		Reaped:          s.metrics.OrphansEnded,
+		TerminalDropped: s.metrics.TerminalDropped,
 	}
 	var k *replicas.Keeper
 	hooks.Streams = func() int { return k.Held() }
 	k = replicas.New(s.rdb, s.pub, cfg, hooks, s.logger)
+	s.metrics.WatchTerminals(k.WaitingTerminals)
 	return k
 }
 
@@ -41,7 +43,9 @@ func (s *Server) newKeeper() *replicas.Keeper {
 func (s *Server) connectRedis(ctx context.Context) (*redis.Options, redisbus.Topology, error) {
 	cfg := s.cfg.Redis
 	if len(cfg.Cluster) == 0 {
-		opt := &redis.Options{Addr: cfg.Addr(), Password: cfg.Password, DB: cfg.DB, ClientName: cfg.ClientName}
+		// Context deadlines bound the keeper's and the readiness probe's
+		// commands: a frozen Redis must not hold them for a read timeout.
+		opt := &redis.Options{Addr: cfg.Addr(), Password: cfg.Password, DB: cfg.DB, ClientName: cfg.ClientName, ContextTimeoutEnabled: true}
 		rdb := redis.NewClient(opt)
 		s.rdb = rdb
 		if err := rdb.Ping(ctx).Err(); err != nil {
@@ -49,7 +53,7 @@ func (s *Server) connectRedis(ctx context.Context) (*redis.Options, redisbus.Top
 		}
 		return rdb.Options(), redisbus.SingleNode(cfg.Addr()), nil
 	}
-	copt := &redis.ClusterOptions{Addrs: cfg.Cluster, Password: cfg.Password, ClientName: cfg.ClientName}
+	copt := &redis.ClusterOptions{Addrs: cfg.Cluster, Password: cfg.Password, ClientName: cfg.ClientName, ContextTimeoutEnabled: true}
 	cc := redis.NewClusterClient(copt)
 	s.rdb = cc
 	if err := cc.Ping(ctx).Err(); err != nil {
@@ -130,6 +134,11 @@ func (u unclaimed) Finish(c actors.Claim, payloads [][]byte, done func(bool, err
 		if i == len(payloads)-1 && done != nil {
 			published = func(err error) { done(err == nil, err) }
 		}
-		u.pub.Publish(channel, p, published)
+		if err := u.pub.Publish(channel, p, published); err != nil {
+			if done != nil {
+				done(false, err)
+			}
+			return
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -50,8 +51,12 @@ type Server struct {
 	batch  *mysqlstore.Batcher
 	// readers run the streams' page reads, one per MySQL connection.
 	readers *actors.Readers
-	system  *actor.ActorSystem
-	router  *actor.PID
+	// streams run the stream actors.
+	streams *actors.Pool
+	// shedCount counts the requests dropped while the router was behind.
+	shedCount atomic.Uint64
+	system    *actor.ActorSystem
+	router    *actor.PID
 	// gateway is the HTTP gateway; nil without --http.
 	gateway *gateway.Gateway
 
@@ -100,7 +105,11 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Server, error) {
 // no request is lost.
 func (s *Server) Start(ctx context.Context) error {
 	cfg := s.cfg
-	db, err := mysqlstore.Open(cfg.MySQL.StoreConfig())
+	store := cfg.MySQL.StoreConfig()
+	// A second past a read's own deadline, the database stops the
+	// statement too (the driver only drops the connection).
+	store.StatementTimeout = cfg.ReadTimeout + time.Second
+	db, err := mysqlstore.Open(store)
 	if err != nil {
 		return err
 	}
@@ -144,7 +153,7 @@ func (s *Server) Start(ctx context.Context) error {
 	// A channel's messages go to the node of its claim's slot, where its
 	// terminal's script runs: one connection to one node, in order.
 	group := cfg.FetchChannel
-	s.pub = redisbus.NewPublisher(connOpt, cfg.Redis.Publishers, 4096, s.logger, redisbus.PublisherObservedBy(s.metrics),
+	s.pub = redisbus.NewPublisher(connOpt, cfg.Redis.Publishers, cfg.Redis.PublishQueue, s.logger, redisbus.PublisherObservedBy(s.metrics),
 		redisbus.OnTopology(topo, func(channel string) string { return replicas.ClaimKey(group, channel) }))
 	s.metrics.WatchPool(db)
 	s.keeper = s.newKeeper()
@@ -169,9 +178,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	channels := cfg.Channels()
 	finished := actors.NewFinished(s.keeper.Tombstone())
+	routerDepth := s.metrics.MailboxDepth("router")
 	s.sub = redisbus.NewSubscriber(connOpt, func(msg any) {
 		<-ready
-		if s.toGateway(msg) {
+		if s.toGateway(msg) || s.busChanged(msg) || s.shed(msg, routerDepth) {
 			return
 		}
 		s.system.Root.Send(routerPID, msg)
@@ -194,18 +204,22 @@ func (s *Server) Start(ctx context.Context) error {
 		return kind == messages.ControlNone || routes.Deliver(s.system.Root, channel, kind)
 	}), redisbus.WithMaxPayload(cfg.Request.MaxBytes), redisbus.ObservedBy(s.metrics), redisbus.SubscribeOn(topo))
 	s.readers = actors.NewReaders(cfg.MySQL.PoolSize)
+	s.streams = actors.NewStreamPool()
 	// Requests are decoded under the builder's query limits: the same
 	// limits as the HTTP side's.
 	requestLimits := cfg.Request
 	requestLimits.MaxQueryDepth, requestLimits.MaxQueryValues = builder.Limits().MaxDepth, builder.Limits().MaxNodes
 	props := actors.NewRouterProps(actors.Config{
 		Channels: channels, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
-		MaxBufferedRows: cfg.MaxBufferedRows, Request: requestLimits, ChildMiddleware: s.options.childMiddleware,
+		MaxBufferedRows: cfg.MaxBufferedRows, ReadTimeout: cfg.ReadTimeout, Request: requestLimits, ChildMiddleware: s.options.childMiddleware,
 		RouterMiddleware: s.options.routerMiddleware,
 	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub,
 		Claims: s.claims(), Finished: finished, Logger: s.logger,
-		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers})
-	props = props.Clone(actor.WithMailbox(actor.Bounded(1<<16, s.metrics.MailboxDepth("router"))))
+		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers, Dispatcher: s.streams})
+	// Unbounded: a full mailbox would stop the subscriber, and with it
+	// every stream's "accepted"; the subscriber sheds requests instead
+	// (shed).
+	props = props.Clone(actor.WithMailbox(actor.Unbounded(routerDepth)))
 	routerPID, err = s.system.Root.WithGuardian(supervision.RestartRouter(10, 10*time.Second)).SpawnNamed(props, "router")
 	if err != nil {
 		close(ready)
@@ -395,6 +409,9 @@ func (s *Server) closeConnections() {
 	}
 	if s.system != nil {
 		s.system.Shutdown()
+	}
+	if s.streams != nil {
+		s.streams.Close()
 	}
 	if s.readers != nil {
 		s.readers.Close() // after the streams: reads still queued see their stream stopped

@@ -1,5 +1,6 @@
-// Package localcluster starts a Redis Cluster of its own, for the tests and
-// the bench: masters of redis-server on free ports of this machine, in a
+// Package localcluster starts Redis servers of its own, for the tests and
+// the bench: a Redis Cluster (Start) or one standalone server to kill and
+// restart (StartServer), redis-server on free ports of this machine, in a
 // temporary directory, with nothing on disk, stopped by Stop. It never
 // touches the Redis on the default port.
 package localcluster
