@@ -27,8 +27,27 @@ type Config struct {
 	// they serve ("*": any). Empty: none but the gateway's own page.
 	CORSOrigins []string
 	// MaxConnections bounds concurrent requests, open streams included;
-	// past it a request gets 429 (0: no limit).
+	// past it a request gets 429 (0: no limit, and none of the shares
+	// below either).
 	MaxConnections int
+	// StreamShare is the share of MaxConnections that open streams may
+	// hold together; the rest is kept for other requests, so that streams
+	// cannot starve POST /events (0: 0.9; 1: nothing kept).
+	StreamShare float64
+	// SubjectStreams is the share of MaxConnections one subject may hold
+	// as open streams (0: 0.25). A subject is the token's sub, or the
+	// client's address for a request without a token or a token without
+	// a sub. Each share is rounded down, but is at least 1.
+	SubjectStreams float64
+	// SubjectRequests is the share of MaxConnections one subject may hold
+	// as other requests in progress (0: 0.25).
+	SubjectRequests float64
+	// ReadHeaderTimeout bounds reading a request's headers (0: 5 s).
+	ReadHeaderTimeout time.Duration
+	// ReadBodyTimeout bounds reading a request's body, from the end of
+	// its headers; a request whose body takes longer gets 408 and frees
+	// its slot (0: 10 s).
+	ReadBodyTimeout time.Duration
 	// MaxBodyBytes bounds a request body (0: 1 MiB).
 	MaxBodyBytes int64
 	// Heartbeat is the interval of ": heartbeat" comments on idle streams
@@ -62,6 +81,9 @@ type Config struct {
 	// MaxBufferedRows bounds a fetch whose result cannot be paged (0:
 	// 100,000).
 	MaxBufferedRows int
+	// ReadTimeout bounds each read of a fetch task (0: none); the server
+	// passes its --mysql-read-timeout.
+	ReadTimeout time.Duration
 }
 
 // Enabled reports whether the gateway is configured.
@@ -79,9 +101,19 @@ func (c Config) withDefaults() Config {
 			*dst = v
 		}
 	}
+	setF := func(dst *float64, v float64) {
+		if *dst <= 0 {
+			*dst = v
+		}
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	setF(&c.StreamShare, 0.9)
+	setF(&c.SubjectStreams, 0.25)
+	setF(&c.SubjectRequests, 0.25)
+	setD(&c.ReadHeaderTimeout, 5*time.Second)
+	setD(&c.ReadBodyTimeout, 10*time.Second)
 	setD(&c.Heartbeat, 15*time.Second)
 	setD(&c.Retry, 3*time.Second)
 	set(&c.Buffer, 1024)
@@ -116,6 +148,15 @@ func (c Config) Validate() error {
 	check(c.JWTSecret == "" || c.JWTPublicKeyFile == "", "set a JWT secret (HS256) or a JWT public key (RS256), not both")
 	check(c.MaxConnections >= 0, "http max connections must not be negative, got %d", c.MaxConnections)
 	check(c.MaxBodyBytes >= 0, "http max body bytes must not be negative, got %d", c.MaxBodyBytes)
+	for _, f := range []struct {
+		name  string
+		share float64
+	}{{"http stream share", c.StreamShare}, {"http subject streams", c.SubjectStreams}, {"http subject requests", c.SubjectRequests}} {
+		// Written so that NaN fails too.
+		check(f.share >= 0 && f.share <= 1, "%s must be a share between 0 and 1, got %v", f.name, f.share)
+	}
+	check(c.ReadHeaderTimeout >= 0, "http read header timeout must not be negative, got %s", c.ReadHeaderTimeout)
+	check(c.ReadBodyTimeout >= 0, "http read body timeout must not be negative, got %s", c.ReadBodyTimeout)
 	for _, o := range c.CORSOrigins {
 		check(o != "", "an empty CORS origin")
 	}

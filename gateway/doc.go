@@ -15,5 +15,7 @@
 // the ResponseWriter, and is fed through a bounded channel, so no actor
 // blocks on a slow client. The hub's index of listeners is guarded by a
 // read-write lock and only ever makes non-blocking deliveries: a listener
-// whose buffer is full is told to reconnect, never waited for.
+// whose buffer is full is told to reconnect, never waited for. Admission
+// (admission.go) counts slots with atomics, and what each subject holds in
+// one map under a mutex that is held only to count.
 package gateway

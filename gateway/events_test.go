@@ -286,9 +286,14 @@ func TestSlowReaderReconnectsWithoutLoss(t *testing.T) {
 	}
 }
 
+// The global cap alone: whole shares, so that neither the streams' share
+// nor the per-subject ones refuse first (admission_test.go tests those).
 func TestLimits(t *testing.T) {
 	t.Parallel()
-	h := start(t, func(c *server.Config) { c.HTTP.MaxConnections = 2 })
+	h := start(t, func(c *server.Config) {
+		c.HTTP.MaxConnections = 2
+		c.HTTP.StreamShare, c.HTTP.SubjectStreams, c.HTTP.SubjectRequests = 1, 1, 1
+	})
 	h.open("/events?domain=a", nil)
 	h.open("/events?domain=b", nil)
 	status, b := h.do("POST", "/events", `{"pid":"p","domain":"a","name":"n","data":1}`, "")

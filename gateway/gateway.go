@@ -56,6 +56,7 @@ type Gateway struct {
 	logger *slog.Logger
 	table  *sqlbuild.Table
 	auth   *authenticator
+	adm    *admission
 	hub    *hub
 
 	sup      *actor.PID
@@ -92,8 +93,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if table.Key != "id" {
 		return nil, fmt.Errorf("the HTTP gateway serves %s, whose id column is not its AUTO_INCREMENT primary key", table.QualifiedName())
 	}
-	return &Gateway{cfg: cfg, deps: deps, logger: deps.Logger, table: table, auth: auth, hub: newHub(),
-		notes: make(chan []byte, commitQueue), quit: make(chan struct{})}, nil
+	g := &Gateway{cfg: cfg, deps: deps, logger: deps.Logger, table: table, auth: auth, hub: newHub(),
+		notes: make(chan []byte, commitQueue), quit: make(chan struct{})}
+	g.adm = newAdmission(cfg, deps.Metrics, func(w http.ResponseWriter, err error) { writeError(w, g.logger, err) })
+	return g, nil
 }
 
 // Start spawns the "http" supervisor, starts the commit reader and the
@@ -116,7 +119,7 @@ func (g *Gateway) Start() error {
 	go g.tick()
 	g.srv = &http.Server{
 		Handler:           g.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),

@@ -8,37 +8,28 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
-// limitConnections answers 429 past max concurrent requests; open streams
-// count for as long as they are open.
-func limitConnections(max int, next http.Handler, fail func(http.ResponseWriter, error)) http.Handler {
-	if max <= 0 {
-		return next
-	}
-	slots := make(chan struct{}, max)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case slots <- struct{}{}:
-		default:
-			fail(w, tooMany("more than %d concurrent connections", max))
-			return
-		}
-		defer func() { <-slots }()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// readBody reads a JSON request body of at most max bytes.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+// readBody reads a JSON request body of at most MaxBodyBytes, within the
+// body deadline admission set.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	max := g.cfg.MaxBodyBytes
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			return nil, newError(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", max)
+		case bodyTimedOut(err):
+			g.adm.count(limitBodyTimeout)
+			return nil, newError(http.StatusRequestTimeout, "timeout", "request body not received within %s", g.cfg.ReadBodyTimeout)
 		}
 		return nil, badRequest("read request body: %v", err)
 	}
+	// The body is in: what the handler does next may take longer than
+	// the deadline, and must not be cut by it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	if len(body) == 0 {
 		return nil, badRequest("request body is empty: want JSON")
 	}

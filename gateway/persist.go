@@ -53,7 +53,7 @@ func (g *Gateway) commit(ctx context.Context, ins *sqlbuild.Insert) ([]int64, er
 // postEvents is POST /events: one event or an array, answered with their
 // ids.
 func (g *Gateway) postEvents(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, g.cfg.MaxBodyBytes)
+	body, err := g.readBody(w, r)
 	if err != nil {
 		writeError(w, g.logger, err)
 		return

@@ -12,22 +12,25 @@ func (g *Gateway) Handler() http.Handler {
 	// Each route checks the token itself, so that its requests are counted
 	// under its own pattern, refused ones too.
 	api := http.NewServeMux()
+	// The per-subject limits come after the token check, so that a bad
+	// token gets 401 whatever its subject holds.
 	for _, r := range []struct {
 		pattern string
+		kind    routeKind
 		handler http.HandlerFunc
 	}{
-		{"POST /events", g.postEvents},
-		{"GET /events", g.getEvents},
-		{"POST /sessions", g.createSession},
-		{"GET /sessions/{id}/stream", g.sessionStream},
-		{"POST /sessions/{id}/listen", g.listen},
-		{"POST /sessions/{id}/unlisten", g.unlisten},
-		{"POST /sessions/{id}/tasks", g.submitTask},
-		{"DELETE /sessions/{id}/tasks/{task}", g.cancelTask},
-		{"POST /sessions/{id}/disconnect", g.disconnect},
-		{"DELETE /sessions/{id}", g.disconnect},
+		{"POST /events", kindRequest, g.postEvents},
+		{"GET /events", kindStream, g.getEvents},
+		{"POST /sessions", kindRequest, g.createSession},
+		{"GET /sessions/{id}/stream", kindStream, g.sessionStream},
+		{"POST /sessions/{id}/listen", kindRequest, g.listen},
+		{"POST /sessions/{id}/unlisten", kindRequest, g.unlisten},
+		{"POST /sessions/{id}/tasks", kindRequest, g.submitTask},
+		{"DELETE /sessions/{id}/tasks/{task}", kindRequest, g.cancelTask},
+		{"POST /sessions/{id}/disconnect", kindRequest, g.disconnect},
+		{"DELETE /sessions/{id}", kindRequest, g.disconnect},
 	} {
-		api.Handle(r.pattern, g.deps.Metrics.InstrumentRoute(r.pattern, g.auth.middleware(r.handler, fail)))
+		api.Handle(r.pattern, g.deps.Metrics.InstrumentRoute(r.pattern, g.auth.middleware(g.adm.subject(r.kind, r.handler), fail)))
 	}
 
 	mux := http.NewServeMux()
@@ -42,7 +45,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, notFound("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return limitConnections(g.cfg.MaxConnections, cors(g.cfg.CORSOrigins, g.refuseWhileClosing(mux, fail), fail), fail)
+	// The global cap is first and cheap: past it nothing is parsed.
+	return g.adm.global(cors(g.cfg.CORSOrigins, g.refuseWhileClosing(mux, fail), fail))
 }
 
 // refuseWhileClosing answers 503 once shutdown began.

@@ -186,7 +186,7 @@ func (g *Gateway) changeKeys(w http.ResponseWriter, r *http.Request, add bool) {
 		return
 	}
 	var req keyRequest
-	body, err := readBody(w, r, g.cfg.MaxBodyBytes)
+	body, err := g.readBody(w, r)
 	if err == nil {
 		err = decodeStrict(body, &req, "body")
 	}
@@ -243,7 +243,7 @@ func (g *Gateway) submitTask(w http.ResponseWriter, r *http.Request) {
 // "fetch", "query": {...}} or {"type": "persist", "events": [...]}, is
 // decoded once.
 func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskReq, error) {
-	body, err := readBody(w, r, g.cfg.MaxBodyBytes)
+	body, err := g.readBody(w, r)
 	if err != nil {
 		return taskReq{}, err
 	}
@@ -271,7 +271,8 @@ func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskR
 		}
 		// Pages grow from 128 rows, like a stream's.
 		pager := cursor.New(sel, g.deps.Store, cursor.Options{DecodeJSON: true,
-			FirstPage: cursor.FirstPage(1, g.cfg.PageSize), PageSize: g.cfg.PageSize, MaxBuffered: g.cfg.MaxBufferedRows})
+			FirstPage: cursor.FirstPage(1, g.cfg.PageSize), PageSize: g.cfg.PageSize, MaxBuffered: g.cfg.MaxBufferedRows,
+			ReadTimeout: g.cfg.ReadTimeout})
 		return taskReq{kind: "fetch", pager: pager}, nil
 	case "persist":
 		list := req.Get("events")

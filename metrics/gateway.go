@@ -14,6 +14,7 @@ type httpMetrics struct {
 	sseOpen     *prometheus.GaugeVec
 	sseMessages *prometheus.CounterVec
 	feedLost    *prometheus.CounterVec
+	limited     *prometheus.CounterVec
 	commits     *prometheus.CounterVec
 }
 
@@ -31,11 +32,15 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		feedLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventsource_sse_feed_lost_total", Help: "Holes in the live feed after which SSE clients are told to reconnect, by cause (slow_reader: per stream; notifications_dropped, redis_lost, read_failed: once for every live stream).",
 		}, []string{"cause"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsource_http_limited_total",
+			Help: "HTTP gateway requests refused or cut off by a fairness limit, by limit (global, streams, subject_streams, subject_requests: 429; read_body_timeout: 408).",
+		}, []string{"limit"}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventsource_commit_notifications_total", Help: "Commit notifications the HTTP gateway heard, by outcome (read, skipped: no listener or another table, invalid, dropped: queue full, read_failed).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(h.requests, h.sseOpen, h.sseMessages, h.feedLost, h.commits)
+	reg.MustRegister(h.requests, h.sseOpen, h.sseMessages, h.feedLost, h.limited, h.commits)
 	// Known label values start at zero, so that a rate over them means
 	// something from the first scrape on.
 	for _, kind := range []string{"events", "session"} {
@@ -48,7 +53,26 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	for _, outcome := range []string{"read", "skipped", "invalid", "dropped", "read_failed"} {
 		h.commits.WithLabelValues(outcome)
 	}
+	for _, limit := range []string{HTTPLimitGlobal, HTTPLimitStreams, HTTPLimitSubjectStreams, HTTPLimitSubjectRequests, HTTPLimitBodyTimeout} {
+		h.limited.WithLabelValues(limit)
+	}
 	return h
+}
+
+// The limits an HTTP request can meet (HTTPLimited).
+const (
+	HTTPLimitGlobal          = "global"            // --http-max-connections
+	HTTPLimitStreams         = "streams"           // the streams' share of it
+	HTTPLimitSubjectStreams  = "subject_streams"   // one subject's streams
+	HTTPLimitSubjectRequests = "subject_requests"  // one subject's other requests
+	HTTPLimitBodyTimeout     = "read_body_timeout" // a body not in within its timeout (408)
+)
+
+// HTTPLimited counts a request that met limit.
+func (m *Metrics) HTTPLimited(limit string) {
+	if m != nil {
+		m.http.limited.WithLabelValues(limit).Inc()
+	}
 }
 
 // Causes of a hole in the SSE live feed (FeedLost).

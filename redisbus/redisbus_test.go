@@ -676,15 +676,24 @@ func TestSubscriberReconnects(t *testing.T) {
 	if len(ids2) != 1 || ids2[0] == ids[0] {
 		t.Fatalf("subscriber connections named %s after the reconnect: %v (killed %s)", name, ids2, ids[0])
 	}
-	// Exactly one interruption was reported for one kill.
-	count := 0
-	for _, ev := range rec.snapshot() {
-		if _, ok := ev.(messages.BusInterrupted); ok {
-			count++
+	// Exactly one interruption was reported for one kill, and one
+	// restoration, after the resubscription was confirmed.
+	interruptions, restorations, confirmed := 0, 0, false
+	for i, ev := range rec.snapshot() {
+		switch ev := ev.(type) {
+		case messages.BusInterrupted:
+			interruptions++
+		case messages.Subscribed:
+			confirmed = confirmed || (i > interrupted && ev.Channel == ch)
+		case messages.BusRestored:
+			restorations++
+			if !confirmed {
+				t.Fatal("BusRestored before the resubscription was confirmed")
+			}
 		}
 	}
-	if count != 1 {
-		t.Fatalf("%d BusInterrupted events, want 1", count)
+	if interruptions != 1 || restorations != 1 {
+		t.Fatalf("%d BusInterrupted and %d BusRestored events, want 1 of each", interruptions, restorations)
 	}
 	// New subscriptions work on the new connection.
 	ch2 := prefix + "new"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,5 +226,66 @@ func TestLossesAreReal(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("a claim taken over was not reported lost")
+	}
+}
+
+// Terminals finished while the server's subscriber is down wait; they go,
+// once each, when the outage ends; one that cannot go within the terminal
+// retry time is dropped and counted.
+func TestTerminalsWaitThroughAnOutage(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	group := "es-replicas-unit:" + randomHex(6)
+	var dropped atomic.Int32
+	k := keeper(t, rdb, group, replicas.Hooks{TerminalDropped: func() { dropped.Add(1) }},
+		replicas.Config{TerminalRetry: 400 * time.Millisecond})
+	ctx := context.Background()
+	chans := []string{group + ":a", group + ":b"}
+	ps := rdb.Subscribe(ctx, chans...)
+	t.Cleanup(func() { _ = ps.Close() })
+	for range chans {
+		if _, err := ps.Receive(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claims := []*replicas.Claim{claim(t, k, chans[0], false), claim(t, k, chans[1], false)}
+
+	outage := k.BusDown()
+	answered := make(chan bool, 2)
+	k.Finish(claims[0], [][]byte{[]byte(`"error"`)}, func(held bool, err error) { answered <- held && err == nil })
+	if m, err := ps.ReceiveTimeout(ctx, 300*time.Millisecond); err == nil {
+		t.Fatalf("heard %v during the outage", m)
+	}
+	if n := k.WaitingTerminals(); n != 1 {
+		t.Fatalf("%d terminals wait, want 1", n)
+	}
+	k.BusUp(outage)
+	m, err := ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Channel != chans[0] || m.Payload != `"error"` {
+		t.Fatalf("heard %s %s, want the waiting terminal", m.Channel, m.Payload)
+	}
+	if !<-answered {
+		t.Fatal("the waiting terminal's sender was not told it went")
+	}
+
+	// A BusUp of an earlier outage does not end a later one; a terminal
+	// kept past the retry time is dropped.
+	stale := k.BusDown()
+	k.BusDown()
+	k.BusUp(stale)
+	k.Finish(claims[1], [][]byte{[]byte(`"error"`)}, func(held bool, err error) { answered <- held })
+	time.Sleep(600 * time.Millisecond)
+	k.BusUp(k.Outage())
+	if held := <-answered; held {
+		t.Fatal("a terminal past its retry time went anyway")
+	}
+	if dropped.Load() != 1 {
+		t.Fatalf("%d terminals dropped, want 1", dropped.Load())
+	}
+	if m, err := ps.ReceiveTimeout(ctx, 300*time.Millisecond); err == nil && m.(*redis.Message).Channel == chans[1] {
+		t.Fatalf("heard %v: a dropped terminal", m)
 	}
 }

@@ -2,6 +2,7 @@ package replicas
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -101,15 +102,19 @@ func (k *Keeper) wait(t *terminal, cause error) {
 	}
 	w.mu.Unlock()
 	if expired || full {
-		k.logger.Error("replicas: a terminal was dropped: its client hears nothing more", slog.String("channel", t.c.Channel),
-			slog.Bool("too_old", expired), slog.Bool("too_many", full), slog.Any("err", cause))
-		if k.hooks.TerminalDropped != nil {
-			k.hooks.TerminalDropped()
-		}
-		k.end(t, false, cause)
+		k.drop(t, fmt.Errorf("too old: %v, too many waiting: %v: %w", expired, full, cause))
 		return
 	}
 	k.logger.Debug("replicas: a terminal waits to go again", slog.String("channel", t.c.Channel), slog.Any("err", cause))
+}
+
+// drop gives up on t.
+func (k *Keeper) drop(t *terminal, cause error) {
+	k.logger.Error("replicas: a terminal was dropped: its client hears nothing more", slog.String("channel", t.c.Channel), slog.Any("err", cause))
+	if k.hooks.TerminalDropped != nil {
+		k.hooks.TerminalDropped()
+	}
+	k.end(t, false, cause)
 }
 
 // WaitingTerminals is how many terminals wait to go again.
@@ -158,13 +163,26 @@ func (k *Keeper) retryTerminals() {
 		case <-t.C:
 		case <-w.kick:
 		}
-		if w.down.Load() {
-			continue
-		}
+		down := w.down.Load()
 		w.mu.Lock()
-		again := w.queue
-		w.queue = nil
+		var again, expired []*terminal
+		keep := w.queue[:0]
+		for _, term := range w.queue {
+			switch {
+			case time.Since(term.since) > k.cfg.TerminalRetry:
+				expired = append(expired, term)
+			case down:
+				keep = append(keep, term)
+			default:
+				again = append(again, term)
+			}
+		}
+		clear(w.queue[len(keep):])
+		w.queue = keep
 		w.mu.Unlock()
+		for _, term := range expired {
+			k.drop(term, errors.New("Redis did not take it within the terminal retry time"))
+		}
 		for _, term := range again {
 			k.send(term)
 		}

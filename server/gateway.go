@@ -58,7 +58,11 @@ func (s *Server) newGateway(builder *sqlbuild.Builder, db *sql.DB) error {
 	if !s.cfg.HTTP.Enabled() {
 		return nil
 	}
-	g, err := gateway.New(s.cfg.HTTP, gateway.Deps{
+	cfg := s.cfg.HTTP
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = s.cfg.ReadTimeout
+	}
+	g, err := gateway.New(cfg, gateway.Deps{
 		Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch,
 		System: s.system, Registry: s.registry, Metrics: s.metrics, Logger: s.logger.With(slog.String("component", "http")),
 		ChildMiddleware: s.options.childMiddleware,
