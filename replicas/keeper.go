@@ -177,6 +177,10 @@ type claimRequest struct {
 	token    string
 	takeover bool
 	done     func(*Claim, error)
+	// since and attempt count the tries of a claim whose outcome was
+	// unknown (see claimAttempt).
+	since   time.Time
+	attempt int
 }
 
 // New returns a keeper for one server of cfg.Group; Start begins its
@@ -300,8 +304,13 @@ func (k *Keeper) Claim(channel string, reason, takeover bool, done func(*Claim, 
 		k.claimOnLane(channel, token, takeover, done)
 		return
 	}
+	k.queueClaim(claimRequest{channel: channel, token: token, takeover: takeover, done: done, since: time.Now()})
+}
+
+// queueClaim adds r to the next batch.
+func (k *Keeper) queueClaim(r claimRequest) {
 	k.mu.Lock()
-	k.waiting = append(k.waiting, claimRequest{channel: channel, token: token, takeover: takeover, done: done})
+	k.waiting = append(k.waiting, r)
 	k.mu.Unlock()
 	select {
 	case k.kick <- struct{}{}:
@@ -309,14 +318,37 @@ func (k *Keeper) Claim(channel string, reason, takeover bool, done func(*Claim, 
 	}
 }
 
+// claimFailed tries r again later, as claimAttempt does, or gives up.
+func (k *Keeper) claimFailed(r claimRequest, err error) {
+	if time.Since(r.since) < ClaimRetry {
+		wait := min(claimRetryFirst<<r.attempt, time.Second)
+		r.attempt++
+		time.AfterFunc(wait, func() { k.queueClaim(r) })
+		return
+	}
+	r.done(nil, fmt.Errorf("replicas: claim %s: %w", r.channel, err))
+}
+
 // claimOnLane claims on one Redis, through the channel's own connection:
 // pipelined with the rows and replies of other channels, the record of the
 // channel first and its claim after it, in order.
 func (k *Keeper) claimOnLane(channel, token string, takeover bool, done func(*Claim, error)) {
+	k.claimAttempt(channel, token, takeover, done, time.Now(), 0)
+}
+
+// claimAttempt is one try of claimOnLane. A try whose outcome is unknown
+// (its connection died, Redis did not answer) goes again, by the script,
+// which finds the claim this token's if the first try took it: a request
+// is not left unanswered, nor its channel held for a lease, because a
+// connection died under its claim. It goes again until ClaimRetry.
+func (k *Keeper) claimAttempt(channel, token string, takeover bool, done func(*Claim, error), since time.Time, attempt int) {
 	key := ClaimKey(k.cfg.Group, channel)
 	sent := k.now()
 	answer := func(won bool, err error) {
 		switch {
+		case err != nil && !errors.Is(err, redisbus.ErrClosed) && time.Since(since) < ClaimRetry:
+			wait := min(claimRetryFirst<<attempt, time.Second)
+			time.AfterFunc(wait, func() { k.claimAttempt(channel, token, takeover, done, since, attempt+1) })
 		case err != nil:
 			k.mu.Lock()
 			k.released = append(k.released, channel) // its record may have gone in
@@ -346,8 +378,12 @@ func (k *Keeper) claimOnLane(channel, token string, takeover bool, done func(*Cl
 	}
 	lease := strconv.FormatInt(k.cfg.Lease.Milliseconds(), 10)
 	var err error
-	if takeover {
-		err = k.pub.Eval(channel, claimScript, []string{key}, [][]byte{[]byte(token), []byte(lease), []byte("1")},
+	if takeover || attempt > 0 {
+		flag := "0"
+		if takeover {
+			flag = "1"
+		}
+		err = k.pub.Eval(channel, claimScript, []string{key}, [][]byte{[]byte(token), []byte(lease), []byte(flag)},
 			func(n int64, err error) { answer(n == 1, err) })
 	} else {
 		// A free channel needs no script: SET NX is the claim.
@@ -357,6 +393,13 @@ func (k *Keeper) claimOnLane(channel, token string, takeover bool, done func(*Cl
 		answer(false, err)
 	}
 }
+
+// ClaimRetry is how long a claim whose outcome is unknown is tried again;
+// claimRetryFirst, the first wait, doubled each time up to a second.
+const (
+	ClaimRetry      = 5 * time.Second
+	claimRetryFirst = 50 * time.Millisecond
+)
 
 // claimBatches sends what waits, as one batch, whenever something does.
 func (k *Keeper) claimBatches() {
@@ -424,7 +467,7 @@ func (k *Keeper) claimBatch(batch []claimRequest) {
 	}
 	if err != nil && cmds == nil {
 		for _, r := range batch {
-			r.done(nil, fmt.Errorf("replicas: claim %s: %w", r.channel, err))
+			k.claimFailed(r, err)
 		}
 		return
 	}
@@ -433,7 +476,7 @@ func (k *Keeper) claimBatch(batch []claimRequest) {
 		won, err := cmds[i].Int64()
 		switch {
 		case err != nil:
-			r.done(nil, fmt.Errorf("replicas: claim %s: %w", r.channel, err))
+			k.claimFailed(r, err)
 		case won == 1:
 			c := &Claim{Channel: r.channel, key: ClaimKey(k.cfg.Group, r.channel), token: r.token, k: k}
 			c.validUntil.Store(sent + int64(k.cfg.Lease)*4/5)

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -288,4 +290,59 @@ func TestTerminalsWaitThroughAnOutage(t *testing.T) {
 	if m, err := ps.ReceiveTimeout(ctx, 300*time.Millisecond); err == nil && m.(*redis.Message).Channel == chans[1] {
 		t.Fatalf("heard %v: a dropped terminal", m)
 	}
+}
+
+// Claims whose connection dies under them are tried again until they are
+// answered: with the keeper's connections killed again and again, every
+// claim of a fresh channel is won, and none answered with an error.
+func TestClaimsOutliveKilledConnections(t *testing.T) {
+	admin := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { _ = admin.Close() })
+	name := "es-replicas-unit-" + randomHex(6)
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ClientName: name})
+	t.Cleanup(func() { _ = rdb.Close() })
+	group := "es-replicas-unit:" + randomHex(6)
+	k := keeper(t, rdb, group, replicas.Hooks{}, replicas.Config{})
+
+	stop := make(chan struct{})
+	var kills atomic.Int32
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			list, _ := admin.ClientList(context.Background()).Result()
+			for line := range strings.Lines(list) {
+				if strings.Contains(line, " name="+name+" ") {
+					id, _, _ := strings.Cut(strings.TrimPrefix(line, "id="), " ")
+					if admin.ClientKillByFilter(context.Background(), "ID", id).Err() == nil {
+						kills.Add(1)
+					}
+				}
+			}
+		}
+	}()
+	const n = 300
+	type answer struct {
+		c   *replicas.Claim
+		err error
+	}
+	answers := make(chan answer, n)
+	for i := range n {
+		k.Claim(group+":c"+strconv.Itoa(i), false, false, func(c *replicas.Claim, err error) { answers <- answer{c, err} })
+		time.Sleep(time.Millisecond)
+	}
+	for range n {
+		a := <-answers
+		if a.err != nil || a.c == nil {
+			t.Fatalf("a claim of a fresh channel answered %v, %v: want it won", a.c, a.err)
+		}
+	}
+	close(stop)
+	if kills.Load() == 0 {
+		t.Fatal("no connection was killed: the test tested nothing")
+	}
+	t.Logf("%d claims won through %d killed connections", n, kills.Load())
 }

@@ -8,13 +8,15 @@ import "github.com/eventsource/eventsource/redisbus"
 // integer. The two of every request (claim, finish) go by EVALSHA.
 
 // claimScript takes a free claim, or a tombstone when the request is known
-// to be newer than the claim's end (ARGV[3] is "1").
+// to be newer than the claim's end (ARGV[3] is "1"); a claim this token
+// holds already (an earlier try went through, its answer was lost) is
+// this token's.
 //
 //	KEYS[1] claim; ARGV[1] token; ARGV[2] lease ms; ARGV[3] "1" or "0"
 //	returns 1 when the claim is this token's now, 0 when it is another's
 var claimScript = redisbus.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v == false or (ARGV[3] == '1' and string.sub(v, 1, 5) == 'done:') then
+if v == false or v == ARGV[1] or (ARGV[3] == '1' and string.sub(v, 1, 5) == 'done:') then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
