@@ -18,7 +18,7 @@ COMPAT := test/compat
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 APT  := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build services migrate run test test-deps cc node-deps browser-deps cluster-deps fmt vet clean
+.PHONY: all build services migrate run test test-deps cc node-deps browser-deps cluster-deps fmt vet clean soak
 
 all: build
 
@@ -93,6 +93,17 @@ BENCH_DRIVER ?= wire
 .PHONY: bench
 bench: services build cluster-deps
 	$(BIN) bench --driver $(BENCH_DRIVER) --report bench-report.html $(BENCH_FLAGS)
+
+# The soak (soak/): a server of its own (own request channels, database,
+# admin and HTTP ports, so `make run` may go on beside it) under a steady
+# mix of fetch streams, persists, SSE readers and unaccepted streams for
+# 10 minutes, with a fault every 30 s (Redis connections killed, a MariaDB
+# connection killed, malformed requests). A report every minute; exits 1
+# if an invariant broke or goroutines or heap grew without bound. Pass
+# more flags with SOAK_FLAGS, e.g. SOAK_FLAGS='--duration 30m'; see
+# bin/eventsource soak -h.
+soak: services build
+	$(BIN) soak $(SOAK_FLAGS)
 
 fmt:
 	$(GO) fmt ./...

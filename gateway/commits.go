@@ -38,6 +38,13 @@ func (g *Gateway) Interrupted() {
 	g.loseFeed(metrics.FeedRedisLost, "the server lost its Redis connection")
 }
 
+// Restored says the Redis subscriber connection is back: the listeners
+// that caught up while it was down may have missed what was announced
+// since, so they catch up once more, now that nothing more is missed.
+func (g *Gateway) Restored() {
+	g.loseFeed(metrics.FeedRedisLost, "the server lost its Redis connection")
+}
+
 // loseFeed tells every live listener that its feed has a hole, and counts
 // the hole once.
 func (g *Gateway) loseFeed(cause, reason string) {
@@ -65,6 +72,12 @@ func (g *Gateway) readCommits() {
 			if note.Table != g.table.QualifiedName() || !g.hub.hasEventListeners() {
 				g.deps.Metrics.CommitNotification("skipped")
 				continue // nobody to read the rows for
+			}
+			if note.Uncertain {
+				// Rows may have been committed that no notification names.
+				g.deps.Metrics.CommitNotification("uncertain")
+				g.loseFeed(metrics.FeedUncertainCommit, "a persist may have committed events the server could not announce")
+				continue
 			}
 			events, err := g.readCommitted(note)
 			if err != nil {

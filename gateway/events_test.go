@@ -13,6 +13,8 @@ import (
 
 	"github.com/eventsource/eventsource/client"
 	"github.com/eventsource/eventsource/internal/testserver"
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -378,5 +380,43 @@ func TestCommitChannelIsReserved(t *testing.T) {
 	}
 	if m, err := ps.ReceiveTimeout(ctx, 300*time.Millisecond); err == nil {
 		t.Fatalf("the server answered on the commit channel: %v", m)
+	}
+}
+
+// A notification that a commit may have happened with ids unknown (a
+// persist whose connection died while it committed) has every live stream
+// catch up from the database: a reader that resumes hears the row that
+// was committed unannounced.
+func TestUncertainCommitHasStreamsCatchUp(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	s := h.open("/events?domain=unsure", map[string]string{"Last-Event-ID": "0"})
+	first := h.post(event("unsure", "announced", "p", 1))
+	if ev := decodeEvent(t, s.expect("announced")); ev.ID != first[0] {
+		t.Fatalf("%+v", ev)
+	}
+	// A row committed behind the server's back: no notification.
+	db, err := mysqlstore.Open(h.cfg.MySQL.StoreConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec("INSERT INTO " + h.cfg.Tables[0] + " (pid, domain, name, data) VALUES ('p', 'unsure', 'unannounced', '2')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden, _ := res.LastInsertId()
+	note := messages.Committed{Table: h.cfg.Tables[0], Uncertain: true}
+	if err := h.rdb.Publish(context.Background(), h.cfg.CommitChannel, note.Encode()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := s.expect("reconnect")
+	if m.id != strconv.FormatInt(first[0], 10) {
+		t.Fatalf("reconnect at %q, want after %d", m.id, first[0])
+	}
+	s.ended()
+	s = h.open("/events?domain=unsure", map[string]string{"Last-Event-ID": m.id})
+	if ev := decodeEvent(t, s.expect("unannounced")); ev.ID != hidden {
+		t.Fatalf("resumed with %+v, want the unannounced row %d", ev, hidden)
 	}
 }

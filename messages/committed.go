@@ -25,7 +25,11 @@ const DefaultFinishedChannel = "eventsource:finished"
 //	{"table": "eventsource.event", "ranges": [[12, 14], [15, 15]]}
 type Committed struct {
 	Table  string     `json:"table"`
-	Ranges [][2]int64 `json:"ranges"`
+	Ranges [][2]int64 `json:"ranges,omitempty"`
+	// Uncertain, with no ranges, says that rows may have been committed
+	// to Table whose ids are not known (a persist's connection died while
+	// it committed): a listener reads the table again to know.
+	Uncertain bool `json:"uncertain,omitempty"`
 }
 
 // MaxCommittedRanges bounds the ranges a notification may carry: a batch
@@ -48,7 +52,9 @@ func DecodeCommitted(payload []byte) (Committed, error) {
 	switch {
 	case c.Table == "":
 		return Committed{}, errors.New("commit notification names no table")
-	case len(c.Ranges) == 0:
+	case c.Uncertain && len(c.Ranges) > 0:
+		return Committed{}, errors.New("an uncertain commit notification names ids")
+	case len(c.Ranges) == 0 && !c.Uncertain:
 		return Committed{}, errors.New("commit notification names no ids")
 	case len(c.Ranges) > MaxCommittedRanges:
 		return Committed{}, fmt.Errorf("commit notification has %d ranges, more than %d", len(c.Ranges), MaxCommittedRanges)

@@ -30,14 +30,14 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "eventsource_sse_messages_sent_total", Help: "Messages written to SSE streams (events replayed or live, session messages, last words), by kind.",
 		}, []string{"kind"}),
 		feedLost: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "eventsource_sse_feed_lost_total", Help: "Holes in the live feed after which SSE clients are told to reconnect, by cause (slow_reader: per stream; notifications_dropped, redis_lost, read_failed: once for every live stream).",
+			Name: "eventsource_sse_feed_lost_total", Help: "Holes in the live feed after which SSE clients are told to reconnect, by cause (slow_reader: per stream; notifications_dropped, redis_lost, read_failed, uncertain_commit: once for every live stream).",
 		}, []string{"cause"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventsource_http_limited_total",
 			Help: "HTTP gateway requests refused or cut off by a fairness limit, by limit (global, streams, subject_streams, subject_requests: 429; read_body_timeout: 408).",
 		}, []string{"limit"}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "eventsource_commit_notifications_total", Help: "Commit notifications the HTTP gateway heard, by outcome (read, skipped: no listener or another table, invalid, dropped: queue full, read_failed).",
+			Name: "eventsource_commit_notifications_total", Help: "Commit notifications the HTTP gateway heard, by outcome (read, skipped: no listener or another table, uncertain: a commit whose rows are not known, invalid, dropped: queue full, read_failed).",
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(h.requests, h.sseOpen, h.sseMessages, h.feedLost, h.limited, h.commits)
@@ -47,10 +47,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		h.sseOpen.WithLabelValues(kind)
 		h.sseMessages.WithLabelValues(kind)
 	}
-	for _, cause := range []string{FeedSlowReader, FeedNotificationsDropped, FeedRedisLost, FeedReadFailed} {
+	for _, cause := range []string{FeedSlowReader, FeedNotificationsDropped, FeedRedisLost, FeedReadFailed, FeedUncertainCommit} {
 		h.feedLost.WithLabelValues(cause)
 	}
-	for _, outcome := range []string{"read", "skipped", "invalid", "dropped", "read_failed"} {
+	for _, outcome := range []string{"read", "skipped", "uncertain", "invalid", "dropped", "read_failed"} {
 		h.commits.WithLabelValues(outcome)
 	}
 	for _, limit := range []string{HTTPLimitGlobal, HTTPLimitStreams, HTTPLimitSubjectStreams, HTTPLimitSubjectRequests, HTTPLimitBodyTimeout} {
@@ -81,6 +81,7 @@ const (
 	FeedNotificationsDropped = "notifications_dropped"
 	FeedRedisLost            = "redis_lost"
 	FeedReadFailed           = "read_failed"
+	FeedUncertainCommit      = "uncertain_commit"
 )
 
 // InstrumentRoute counts the requests h serves under the route pattern.

@@ -74,10 +74,13 @@ type batchJob struct {
 var ErrBatcherClosed = errors.New("persist batcher closed")
 
 // Committed names the rows one request of a batch added to its table: ids
-// First to Last, as its OK reply reports them.
+// First to Last, as its OK reply reports them. Uncertain, with no ids,
+// says instead that a request failed in a way that may have committed it
+// (its connection died): its rows, if any, are not known.
 type Committed struct {
 	Table       *sqlbuild.Table
 	First, Last int64
+	Uncertain   bool
 }
 
 // WithCommitted calls fn after every commit, before the replies go out, with
@@ -201,6 +204,7 @@ func (b *Batcher) commit(batch []batchJob) {
 	defer cancel()
 	out := make([]outcome, len(batch))
 	report := func() {
+		b.announceUncertain(batch, out)
 		for i, job := range batch {
 			job.done(out[i].ok, out[i].err)
 		}
@@ -270,6 +274,33 @@ func (b *Batcher) announce(batch []batchJob, out []outcome) {
 	if len(committed) > 0 {
 		b.committed(committed)
 	}
+}
+
+// announceUncertain tells the committed observer of the tables whose
+// requests failed in a way that may have committed them.
+func (b *Batcher) announceUncertain(batch []batchJob, out []outcome) {
+	if b.committed == nil {
+		return
+	}
+	var uncertain []Committed
+	seen := map[*sqlbuild.Table]bool{}
+	for i, job := range batch {
+		if out[i].err != nil && mayHaveCommitted(out[i].err) && !seen[job.ins.Table] {
+			seen[job.ins.Table] = true
+			uncertain = append(uncertain, Committed{Table: job.ins.Table, Uncertain: true})
+		}
+	}
+	if len(uncertain) > 0 {
+		b.committed(uncertain)
+	}
+}
+
+// mayHaveCommitted reports whether a failed statement may have run all
+// the same: any failure but an error MySQL itself reported (a lost
+// connection, a deadline) leaves the outcome unknown.
+func mayHaveCommitted(err error) bool {
+	var refused *mysql.MySQLError
+	return !errors.As(err, &refused)
 }
 
 // addedIDs are the ids of the rows a request added, where they are known:

@@ -20,6 +20,9 @@ func (s *Server) busChanged(msg any) bool {
 		s.keeper.BusDown()
 		return false
 	case messages.BusRestored:
+		if s.gateway != nil {
+			s.gateway.Restored()
+		}
 		gen := s.keeper.Outage()
 		time.AfterFunc(s.cfg.ResubscribeGrace, func() { s.keeper.BusUp(gen) })
 		s.logger.Info("redis subscriber back: held terminals go after the resubscribe grace",

@@ -35,6 +35,10 @@ func commitNotes(committed []mysqlstore.Committed) []messages.Committed {
 	var notes []messages.Committed
 	byTable := map[*sqlbuild.Table]int{}
 	for _, c := range committed {
+		if c.Uncertain {
+			notes = append(notes, messages.Committed{Table: c.Table.QualifiedName(), Uncertain: true})
+			continue
+		}
 		i, ok := byTable[c.Table]
 		if !ok || len(notes[i].Ranges) == messages.MaxCommittedRanges {
 			i = len(notes)
