@@ -38,11 +38,15 @@ func (g *Gateway) Interrupted() {
 	g.loseFeed(metrics.FeedRedisLost, "the server lost its Redis connection")
 }
 
+// restoredReason is the second "lost" of an outage: what was announced
+// between the first one and the resubscription is read with it.
+const restoredReason = "the server's Redis connection is back: read what was announced while it was away"
+
 // Restored says the Redis subscriber connection is back: the listeners
 // that caught up while it was down may have missed what was announced
 // since, so they catch up once more, now that nothing more is missed.
 func (g *Gateway) Restored() {
-	g.loseFeed(metrics.FeedRedisLost, "the server lost its Redis connection")
+	g.loseFeed(metrics.FeedRedisLost, restoredReason)
 }
 
 // loseFeed tells every live listener that its feed has a hole, and counts

@@ -296,11 +296,22 @@ func (b *Batcher) announceUncertain(batch []batchJob, out []outcome) {
 }
 
 // mayHaveCommitted reports whether a failed statement may have run all
-// the same: any failure but an error MySQL itself reported (a lost
-// connection, a deadline) leaves the outcome unknown.
+// the same: a lost connection or a deadline leaves the outcome unknown,
+// and so does a connection killed or a server shut down under it (it may
+// have committed before it heard); any other error MySQL reported undid
+// the statement.
 func mayHaveCommitted(err error) bool {
 	var refused *mysql.MySQLError
-	return !errors.As(err, &refused)
+	if !errors.As(err, &refused) {
+		return true
+	}
+	switch refused.Number {
+	case 1053, // ER_SERVER_SHUTDOWN
+		1317, // ER_QUERY_INTERRUPTED
+		1927: // ER_CONNECTION_KILLED (MariaDB)
+		return true
+	}
+	return false
 }
 
 // addedIDs are the ids of the rows a request added, where they are known:

@@ -20,6 +20,9 @@ func TestMayHaveCommitted(t *testing.T) {
 		{"duplicate key", &mysql.MySQLError{Number: 1062, Message: "Duplicate entry"}, false},
 		{"wrapped refusal", fmt.Errorf("commit persist batch of 3: %w", &mysql.MySQLError{Number: 1213}), false},
 		{"connection lost", mysql.ErrInvalidConn, true},
+		{"connection killed", &mysql.MySQLError{Number: 1927, Message: "Connection was killed"}, true},
+		{"query interrupted", fmt.Errorf("insert: %w", &mysql.MySQLError{Number: 1317}), true},
+		{"server shut down", &mysql.MySQLError{Number: 1053}, true},
 		{"bad connection", driver.ErrBadConn, true},
 		{"deadline", fmt.Errorf("commit: %w", context.DeadlineExceeded), true},
 	} {

@@ -94,12 +94,8 @@ func (r *run) fetcher(ctx context.Context, w int, stop <-chan struct{}) {
 	}
 	seq := 0
 	for n := 0; ; n++ {
-		select {
-		case <-stop:
+		if stopped(ctx, stop) {
 			return
-		case <-ctx.Done():
-			return
-		default:
 		}
 		p := r.pids[rng.IntN(len(r.pids))]
 		window := r.cfg.Windows[n%len(r.cfg.Windows)]
@@ -241,12 +237,8 @@ func (r *run) fetchOnce(ctx context.Context, cl *client.Client, key string, p se
 func (r *run) hanger(ctx context.Context, h int, stop <-chan struct{}) {
 	rng := rand.New(rand.NewPCG(uint64(h)+1000, uint64(time.Now().UnixNano())))
 	for n := 1; ; n++ {
-		select {
-		case <-stop:
+		if stopped(ctx, stop) {
 			return
-		case <-ctx.Done():
-			return
-		default:
 		}
 		p := r.pids[rng.IntN(len(r.pids))]
 		window := r.cfg.Windows[n%len(r.cfg.Windows)]
@@ -286,6 +278,18 @@ func (r *run) hanger(ctx context.Context, h int, stop <-chan struct{}) {
 			r.l.violate(VNoTerminal, "unaccepted stream %s (window %d): no terminal within %s; %s", key, window, r.cfg.Stall, r.evidence(ctx, key, sent))
 		}
 		r.check(ctx, c)
+	}
+}
+
+// stopped reports whether the load is to stop.
+func stopped(ctx context.Context, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	case <-ctx.Done():
+		return true
+	default:
+		return false
 	}
 }
 

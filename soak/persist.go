@@ -35,12 +35,8 @@ func (r *run) persister(ctx context.Context, w int, stop <-chan struct{}) {
 	sleepOr(ctx, stop, time.Until(next))
 	seq := 0
 	for n := 1; ; n++ {
-		select {
-		case <-stop:
+		if stopped(ctx, stop) {
 			return
-		case <-ctx.Done():
-			return
-		default:
 		}
 		docs := make([]client.Document, 1, 3)
 		if n%5 == 0 {

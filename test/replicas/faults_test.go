@@ -66,6 +66,30 @@ func (d *deployment) killConnections(publishers bool) int {
 	return killed
 }
 
+// killDatabaseConnections kills the server's MariaDB connections (those
+// on the deployment's database) and returns how many.
+func (d *deployment) killDatabaseConnections() int {
+	ids, err := d.db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()", d.dbName)
+	if err != nil {
+		return 0
+	}
+	var list []int64
+	for ids.Next() {
+		var id int64
+		if ids.Scan(&id) == nil {
+			list = append(list, id)
+		}
+	}
+	ids.Close()
+	killed := 0
+	for _, id := range list {
+		if _, err := d.db.Exec("KILL " + strconv.FormatInt(id, 10)); err == nil {
+			killed++
+		}
+	}
+	return killed
+}
+
 // wantRows is pid's n seeded rows as a fetch of names hears them.
 func wantRows(n int) []string {
 	rows := make([]string, n)
@@ -107,17 +131,7 @@ func TestPublisherConnectionKilledUnderStreams(t *testing.T) {
 	c := d.collect()
 
 	stop := make(chan struct{})
-	var kills atomic.Int64
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				kills.Add(int64(d.killConnections(true)))
-			}
-		}
-	}()
+	kills := every(50*time.Millisecond, stop, func() int { return d.killConnections(true) })
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	endings := map[string]int{}
@@ -293,28 +307,34 @@ func noneAfterTerminals(t *testing.T, c *collector, d *deployment, name string, 
 // "accepted" goes again until Redis takes it (at worst twice, which grants
 // nothing more than the window).
 func followThrough(t *testing.T, d *deployment, c *collector, channel string, timeout time.Duration) []string {
-	accepted := 0
-	for {
-		got, err := c.wait(channel, timeout, func(m []string) bool { return len(m) > accepted })
-		if err != nil {
-			t.Errorf("%v", err)
-			return got
-		}
-		for _, m := range got[accepted:] {
-			if isTerminal(m) {
-				return got
+	return followWith(t, c, channel, timeout, func() bool {
+		deadline := time.Now().Add(timeout)
+		for d.rdb.Publish(context.Background(), channel, `"accepted"`).Err() != nil {
+			if time.Now().After(deadline) {
+				t.Errorf("%s: could not accept for %s", channel, timeout)
+				return false
 			}
-			deadline := time.Now().Add(timeout)
-			for d.rdb.Publish(context.Background(), channel, `"accepted"`).Err() != nil {
-				if time.Now().After(deadline) {
-					t.Errorf("%s: could not accept for %s", channel, timeout)
-					return got
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			accepted++
+			time.Sleep(100 * time.Millisecond)
 		}
-	}
+		return true
+	})
+}
+
+// every runs fault every interval until stop is closed, and returns the
+// count it adds up.
+func every(interval time.Duration, stop <-chan struct{}, fault func() int) *atomic.Int64 {
+	var n atomic.Int64
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(interval):
+				n.Add(int64(fault()))
+			}
+		}
+	}()
+	return &n
 }
 
 // metric reads a counter or gauge without labels from the server's
@@ -351,33 +371,7 @@ func TestDatabaseConnectionKilledUnderStreams(t *testing.T) {
 	want := wantRows(rows)
 	c := d.collect()
 	stop := make(chan struct{})
-	var kills atomic.Int64
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			ids, err := d.db.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()", d.dbName)
-			if err != nil {
-				continue
-			}
-			var list []int64
-			for ids.Next() {
-				var id int64
-				if ids.Scan(&id) == nil {
-					list = append(list, id)
-				}
-			}
-			ids.Close()
-			for _, id := range list {
-				if _, err := d.db.Exec("KILL " + strconv.FormatInt(id, 10)); err == nil {
-					kills.Add(1)
-				}
-			}
-		}
-	}()
+	kills := every(50*time.Millisecond, stop, d.killDatabaseConnections)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	endings := map[string]int{}

@@ -36,6 +36,16 @@ func (d *deployment) fetch(channel, pid string, window int, reason bool) {
 // returns what channel heard.
 func follow(t *testing.T, d *deployment, c *collector, channel string, timeout time.Duration) []string {
 	t.Helper()
+	return followWith(t, c, channel, timeout, func() bool {
+		d.publish(channel, []byte(`"accepted"`))
+		return true
+	})
+}
+
+// followWith is follow, with accept saying each row's "accepted" (false:
+// it could not, and the client gives up).
+func followWith(t *testing.T, c *collector, channel string, timeout time.Duration, accept func() bool) []string {
+	t.Helper()
 	accepted := 0
 	for {
 		got, err := c.wait(channel, timeout, func(m []string) bool { return len(m) > accepted })
@@ -47,7 +57,9 @@ func follow(t *testing.T, d *deployment, c *collector, channel string, timeout t
 			if isTerminal(m) {
 				return got
 			}
-			d.publish(channel, []byte(`"accepted"`))
+			if !accept() {
+				return got
+			}
 			accepted++
 		}
 	}
