@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -43,6 +44,9 @@ func (p *persist) Receive(ctx actor.Context) {
 	case *actor.Started:
 		p.started = time.Now()
 		ins, err := p.builder.Insert(p.req.Query, sqlbuild.Scope{})
+		if e := p.req.Expect; err == nil && e != nil {
+			ins, err = ins.Expect(e.Domain, e.PID, e.Version)
+		}
 		if err != nil {
 			p.metrics.RequestRefused(string(messages.ReasonBadRequest))
 			p.live.SetError(err.Error())
@@ -67,7 +71,11 @@ func (p *persist) Receive(ctx actor.Context) {
 		if msg.err != nil {
 			ending = messages.EndingError
 			p.live.SetError(msg.err.Error())
-			p.logger.Warn("persist failed", slog.String("channel", p.channel), slog.String("reason", string(messages.ReasonDB)), slog.Any("err", msg.err))
+			reason := persistFailure(msg.err)
+			p.metrics.PersistFailed(string(reason))
+			p.logger.Warn("persist failed", slog.String("channel", p.channel), slog.String("reason", string(reason)), slog.Any("err", msg.err))
+		} else if msg.ok.Duplicate {
+			p.metrics.PersistDuplicate()
 		}
 		p.logger.Info("persist ended", slog.String("channel", p.channel), slog.String("ending", string(ending)),
 			slog.Int("rows", p.ins.Rows), slog.Duration("elapsed", time.Since(p.started)))
@@ -81,8 +89,25 @@ func (p *persist) Receive(ctx actor.Context) {
 // set before the INSERT was submitted.
 func (p *persist) reply(ok messages.OK, err error) {
 	if err != nil {
-		p.claims.Finish(p.claim, [][]byte{messages.ErrorPayload(p.req.Reason, messages.ReasonDB, safeMessage(messages.ReasonDB, err))}, nil)
+		reason := persistFailure(err)
+		message := safeMessage(reason, err)
+		var conflict *messages.ConflictError
+		if errors.As(err, &conflict) {
+			message = conflict.Message
+		}
+		p.claims.Finish(p.claim, [][]byte{messages.ErrorPayload(p.req.Reason, reason, message)}, nil)
 		return
 	}
+	// A retry looks like the original's reply, unless the client asked
+	// for reasons.
+	ok.Duplicate = ok.Duplicate && p.req.Reason
 	p.claims.Finish(p.claim, [][]byte{ok.Encode(), messages.EndJSON}, nil)
+}
+
+// persistFailure is the reason a failed persist reports.
+func persistFailure(err error) messages.Reason {
+	if errors.Is(err, messages.ErrConflict) {
+		return messages.ReasonConflict
+	}
+	return messages.ReasonDB
 }

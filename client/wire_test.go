@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -744,7 +745,7 @@ func wantOK(want messages.OK) func(messages.OK, error) error {
 		if err != nil {
 			return fmt.Errorf("err = %v, want nil", err)
 		}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			return fmt.Errorf("ok = %+v, want %+v", got, want)
 		}
 		return nil

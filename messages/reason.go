@@ -1,6 +1,9 @@
 package messages
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+)
 
 // Reason says why a stream or request ended in "error" or was refused. Logs
 // and metrics always carry it; the wire carries it only for clients that set
@@ -15,6 +18,10 @@ const (
 	ReasonRefused Reason = "refused"
 	// ReasonTimeout: no "accepted" within the acceptance timeout.
 	ReasonTimeout Reason = "timeout"
+	// ReasonConflict: a persist met what is stored: its expected version is
+	// not its stream's, or one of its event ids is stored with other
+	// content. Nothing of it was stored.
+	ReasonConflict Reason = "conflict"
 	// ReasonDB: the database failed to run the statement.
 	ReasonDB Reason = "db"
 	// ReasonUnavailable: Redis dropped the connection mid-stream.
@@ -57,3 +64,14 @@ const (
 	EndingTimeout   Ending = "timeout"    // "timeout" published
 	EndingError     Ending = "error"      // "error" published
 )
+
+// ErrConflict marks a persist refused for what is stored (ReasonConflict).
+var ErrConflict = errors.New("conflict")
+
+// ConflictError is a persist's conflict with what is stored; Message is
+// safe to show a client (it names versions and event ids, never database
+// text).
+type ConflictError struct{ Message string }
+
+func (e *ConflictError) Error() string        { return "conflict: " + e.Message }
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

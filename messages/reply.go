@@ -18,6 +18,14 @@ type OK struct {
 	Message      string `json:"message"`
 	Protocol41   bool   `json:"protocol41"`
 	ChangedRows  int64  `json:"changedRows"`
+	// Duplicate marks the reply to a retry: every event id of the request
+	// was stored already, with the same content, and nothing was stored
+	// again. Sent only to clients that asked for reasons.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// IDs, when set, are the ids of the request's documents in order, where
+	// they do not follow from InsertID (a retry that found some stored).
+	// Not on the wire.
+	IDs []int64 `json:"-"`
 }
 
 // NewOK builds the reply for an INSERT that affected rows rows, the first of
@@ -39,4 +47,21 @@ func (ok OK) Encode() []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(ok) // plain fields always encode
 	return bytes.TrimRight(b.Bytes(), "\n")
+}
+
+// DocumentIDs returns the ids of the request's n documents in order: IDs
+// when a retry set them, else insertId, insertId+1, ... (nil when the
+// table gives no ids).
+func (ok OK) DocumentIDs(n int) []int64 {
+	if len(ok.IDs) == n {
+		return ok.IDs
+	}
+	if ok.InsertID <= 0 || ok.AffectedRows != int64(n) {
+		return nil
+	}
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = ok.InsertID + int64(i)
+	}
+	return ids
 }

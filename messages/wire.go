@@ -54,6 +54,18 @@ type Request struct {
 	// Window is how many rows may be in flight before an "accepted"
 	// (zero means 1, the original behaviour).
 	Window int `json:"window,omitempty"`
+	// Expect makes a persist commit only if its stream is at the given
+	// version.
+	Expect *Expectation `json:"expect,omitempty"`
+}
+
+// Expectation is a persist's expected version: every document belongs to
+// the stream of Domain and PID, which must be at Version (its number of
+// events; 0: it has none yet) when the persist commits. On the wire.
+type Expectation struct {
+	Domain  string `json:"domain"`
+	PID     string `json:"pid"`
+	Version int64  `json:"version"`
 }
 
 // AppendJSON appends the request as JSON to buf: the fields json.Marshal
@@ -80,6 +92,15 @@ func (r Request) AppendJSON(buf []byte) []byte {
 		buf = append(buf, `,"window":`...)
 		buf = strconv.AppendInt(buf, int64(r.Window), 10)
 	}
+	if e := r.Expect; e != nil {
+		buf = append(buf, `,"expect":{"domain":`...)
+		buf = ordjson.AppendString(buf, e.Domain)
+		buf = append(buf, `,"pid":`...)
+		buf = ordjson.AppendString(buf, e.PID)
+		buf = append(buf, `,"version":`...)
+		buf = strconv.AppendInt(buf, e.Version, 10)
+		buf = append(buf, '}')
+	}
 	return append(buf, '}')
 }
 
@@ -95,6 +116,7 @@ type ReceivedRequest struct {
 	Reason bool
 	Decode bool
 	Window int
+	Expect *Expectation
 }
 
 // RequestLimits bound what DecodeRequest accepts.
@@ -125,8 +147,9 @@ var ErrNoChannel = errors.New("request names no usable response channel")
 var ErrBadRequest = errors.New("bad request")
 
 // envelopeValues is how many JSON values a request may hold beyond its
-// query's: the object and its channel, reason, decode and window.
-const envelopeValues = 5
+// query's: the object and its channel, reason, decode and window, and
+// expect with its three members.
+const envelopeValues = 9
 
 // DecodeRequest parses a request under limits, in one pass, into a
 // ReceivedRequest whose query is an ordered tree. When the error wraps
@@ -186,6 +209,13 @@ func DecodeRequest(payload []byte, limits RequestLimits) (ReceivedRequest, error
 				continue
 			}
 			req.Window = n
+		case "expect":
+			e, problem := decodeExpectation(m.Value)
+			if problem != "" {
+				problems = append(problems, problem)
+				continue
+			}
+			req.Expect = e
 		}
 	}
 	if !channelSeen {
@@ -207,6 +237,24 @@ func DecodeRequest(payload []byte, limits RequestLimits) (ReceivedRequest, error
 		return req, fmt.Errorf("request window %d outside 1..%d: %w", req.Window, limits.MaxWindow, ErrBadRequest)
 	}
 	return req, nil
+}
+
+// decodeExpectation reads {"domain": D, "pid": P, "version": N}, or says
+// what is wrong with it.
+func decodeExpectation(v *ordjson.Value) (*Expectation, string) {
+	const shape = `expect must be {"domain": string, "pid": string, "version": integer from 0}`
+	if v.Kind != ordjson.Object || len(v.Members) != 3 {
+		return nil, shape
+	}
+	domain, pid, version := v.Get("domain"), v.Get("pid"), v.Get("version")
+	if domain == nil || pid == nil || version == nil || domain.Kind != ordjson.String || pid.Kind != ordjson.String || version.Kind != ordjson.Number {
+		return nil, shape
+	}
+	n, err := strconv.ParseInt(version.Text, 10, 64)
+	if err != nil || n < 0 || domain.Text == "" || pid.Text == "" {
+		return nil, shape
+	}
+	return &Expectation{Domain: domain.Text, PID: pid.Text, Version: n}, ""
 }
 
 // PeekRequest reads a request's response channel and its reason opt-in,

@@ -32,6 +32,7 @@ type Metrics struct {
 	redis          *redisMetrics
 	replicas       *replicaMetrics
 	faults         *faultMetrics
+	writes         *writeMetrics
 }
 
 // New registers the collectors.
@@ -79,6 +80,7 @@ func New() *Metrics {
 	m.redis = newRedisMetrics(m.Registry)
 	m.replicas = newReplicaMetrics(m.Registry)
 	m.faults = newFaultMetrics(m.Registry)
+	m.writes = newWriteMetrics(m.Registry)
 	return m
 }
 

@@ -198,42 +198,61 @@ type outcome struct {
 	ids [][2]int64
 }
 
-// commit runs one batch in one transaction and reports every job.
+// commit runs one batch in one transaction and reports every job. A batch
+// that lost its transaction to a deadlock or a lock wait (appends to one
+// stream take turns; batches on several servers may meet in another
+// order) was undone whole, and runs again.
 func (b *Batcher) commit(batch []batchJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	out := make([]outcome, len(batch))
-	report := func() {
-		b.announceUncertain(batch, out)
-		for i, job := range batch {
-			job.done(out[i].ok, out[i].err)
+	var err error
+	for attempt := 1; ; attempt++ {
+		clear(out)
+		if err = b.attempt(ctx, batch, out); err == nil || attempt == lockRetries || !lockLost(err) || ctx.Err() != nil {
+			break
 		}
+		b.logger.Debug("persist batch runs again", slog.Int("requests", len(batch)), slog.Int("attempt", attempt), slog.Any("err", err))
 	}
-	failAll := func(err error) {
+	if err != nil {
 		for i := range out {
 			if out[i].err == nil {
-				out[i].err = err
+				out[i] = outcome{err: err}
 			}
 		}
-		report()
+	} else {
+		b.announce(batch, out)
 	}
+	b.announceUncertain(batch, out)
+	for i, job := range batch {
+		job.done(out[i].ok, out[i].err)
+	}
+}
+
+// lockRetries is how many times a batch runs when deadlocks undo it.
+const lockRetries = 4
+
+// lockLost reports a transaction InnoDB undid whole to break a deadlock
+// or a lock wait: running it again is safe.
+func lockLost(err error) bool {
+	var refused *mysql.MySQLError
+	return errors.As(err, &refused) && (refused.Number == 1213 || refused.Number == 1205)
+}
+
+// attempt runs one batch and fills out; an error says the whole batch
+// failed, nothing of it committed (or, for a connection lost, perhaps
+// committed).
+func (b *Batcher) attempt(ctx context.Context, batch []batchJob, out []outcome) error {
 	if b.oneStatement(batch) {
 		// One statement needs no transaction around it: autocommit spares
 		// the BEGIN and COMMIT round trips, and the statement is atomic on
 		// its own. (If the combined INSERT fails, its requests are retried
 		// one by one, each autocommitted: each still stands alone.)
-		if err := b.execRun(ctx, nil, batch, out); err != nil {
-			failAll(err)
-			return
-		}
-		b.announce(batch, out)
-		report()
-		return
+		return b.execRun(ctx, nil, batch, out)
 	}
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		failAll(fmt.Errorf("begin persist batch: %w", err))
-		return
+		return fmt.Errorf("begin persist batch: %w", err)
 	}
 	for start := 0; start < len(batch); {
 		end := start + 1
@@ -247,17 +266,14 @@ func (b *Batcher) commit(batch []batchJob) {
 		}
 		if err != nil {
 			_ = tx.Rollback()
-			failAll(err)
-			return
+			return err
 		}
 		start = end
 	}
 	if err := tx.Commit(); err != nil {
-		failAll(fmt.Errorf("commit persist batch of %d: %w", len(batch), err))
-		return
+		return fmt.Errorf("commit persist batch of %d: %w", len(batch), err)
 	}
-	b.announce(batch, out)
-	report()
+	return nil
 }
 
 // announce tells the committed observer which rows the batch added.
@@ -399,8 +415,13 @@ func (b *Batcher) execRun(ctx context.Context, tx *sql.Tx, run []batchJob, out [
 				return err
 			}
 			// Autocommitted, the requests before this one are committed and
-			// the ones after it still run: this one fails alone.
-			out[i] = outcome{err: err}
+			// the ones after it still run: this one fails alone (or is
+			// found to be a retry of what is stored).
+			settled, lost := b.settle(ctx, tx, job.ins, err)
+			if lost != nil {
+				return lost
+			}
+			out[i] = settled
 			continue
 		}
 		out[i] = outcome{ok: messages.NewOK(affected, id)}
@@ -427,7 +448,11 @@ func (b *Batcher) execRows(ctx context.Context, tx *sql.Tx, ins *sqlbuild.Insert
 			if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT persist_request"); rbErr != nil {
 				return fmt.Errorf("take back a failed persist of %d rows: %w", ins.Rows, rbErr)
 			}
-			*out = outcome{err: err}
+			settled, lost := b.settle(ctx, tx, ins, err)
+			if lost != nil {
+				return lost
+			}
+			*out = settled
 			return nil
 		}
 		if first == 0 {

@@ -53,6 +53,7 @@ func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild
 		}
 		c.JSON = dataType == "json"
 		c.Nullable = nullable
+		c.Invisible = strings.Contains(strings.ToLower(extra), "invisible")
 		c.Keyset = !nullable && keysetTypes[dataType]
 		if key == "PRI" {
 			primaries++

@@ -123,6 +123,10 @@ func Migrate(ctx context.Context, db *sql.DB, database string) ([]string, error)
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+database+"` DEFAULT CHARACTER SET utf8mb4"); err != nil {
 		return nil, fmt.Errorf("migrate: create database %s: %w", database, err)
 	}
+	existed, err := tableExists(ctx, db, database, "event")
+	if err != nil {
+		return nil, err
+	}
 	entries, err := migrations.ReadDir("migrations")
 	if err != nil {
 		return nil, fmt.Errorf("migrate: read embedded migrations: %w", err)
@@ -145,7 +149,24 @@ func Migrate(ctx context.Context, db *sql.DB, database string) ([]string, error)
 	if changed {
 		changes = append(changes, fmt.Sprintf("%s.event: data may now hold NULL, as documents without data (or with null) store it", database))
 	}
-	return changes, nil
+	added, err := addSafeWrites(ctx, db, database, "event")
+	if err != nil {
+		return nil, err
+	}
+	if !existed {
+		return nil, nil // created as it is now: nothing changed
+	}
+	return append(changes, added...), nil
+}
+
+// tableExists reports whether database holds table.
+func tableExists(ctx context.Context, db *sql.DB, database, table string) (bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+		database, table).Scan(&n); err != nil {
+		return false, fmt.Errorf("migrate: look for %s.%s: %w", database, table, err)
+	}
+	return n > 0, nil
 }
 
 // allowNullData lets the data column of an event table made by an earlier
@@ -178,8 +199,10 @@ func EventTable(database string) *sqlbuild.Table {
 	return &sqlbuild.Table{Schema: database, Name: "event", Key: "id", Columns: []sqlbuild.Column{
 		{Name: "timestamp", TimeDigits: 6, Keyset: true}, {Name: "pid", Keyset: true}, {Name: "domain", Keyset: true},
 		{Name: "name", Keyset: true}, {Name: "data", JSON: true, Nullable: true}, {Name: "id", Keyset: true},
+		{Name: EventIDColumn, Nullable: true, Invisible: true}, {Name: VersionColumn, Nullable: true, Invisible: true},
 	}, Indexes: []sqlbuild.Index{
 		{Name: "domain", Columns: []string{"domain"}}, {Name: "domain_name", Columns: []string{"domain", "name"}},
+		{Name: EventIDColumn, Columns: []string{EventIDColumn}},
 		{Name: "name", Columns: []string{"name"}}, {Name: "pid", Columns: []string{"pid"}},
 		{Name: "timestamp", Columns: []string{"timestamp"}},
 	}}

@@ -22,6 +22,9 @@ type Column struct {
 	// and times): a stream ordered by it resumes after its last row's value
 	// instead of counting the rows before it.
 	Keyset bool
+	// Invisible is set for a column SELECT * leaves out (MariaDB and MySQL
+	// INVISIBLE columns): a query reads it only by naming it.
+	Invisible bool
 }
 
 // Index is a secondary index: its name and columns in order. InnoDB ends
@@ -70,6 +73,13 @@ func (t *Table) Column(name string) *Column {
 		}
 	}
 	return nil
+}
+
+// SafeWrites reports whether t takes event ids and expected versions:
+// eventsource migrate gave it the eventId and version columns and the
+// trigger that numbers each stream's events.
+func (t *Table) SafeWrites() bool {
+	return t.Column("eventId") != nil && t.Column("version") != nil
 }
 
 // Catalog is the allow-list: the only tables a query may name.

@@ -21,6 +21,9 @@ type Insert struct {
 	values  [][]any
 	// update is the ON DUPLICATE KEY UPDATE of a writable table (nil: none).
 	update []assignment
+	// eventIDs are the documents' event ids ("" for one without); nil
+	// when no document has one.
+	eventIDs []string
 }
 
 // assignment is one "column = value" of ON DUPLICATE KEY UPDATE: a bound
@@ -84,6 +87,86 @@ func (i *Insert) EachRow() []*Insert {
 	return rows
 }
 
+// EventIDs returns the documents' event ids in order ("" for a document
+// without one), or nil when none has one.
+func (i *Insert) EventIDs() []string { return i.eventIDs }
+
+// EventDocument is what an insert writes for one event: what a retry must
+// match of the event stored under the same event id.
+type EventDocument struct {
+	EventID, Pid, Domain, Name string
+	// Data is the JSON text bound for the data column; nil for SQL NULL.
+	Data *string
+}
+
+// Events returns what each document writes into an event table.
+func (i *Insert) Events() []EventDocument {
+	docs := make([]EventDocument, len(i.values))
+	for n, row := range i.values {
+		d := &docs[n]
+		if i.eventIDs != nil {
+			d.EventID = i.eventIDs[n]
+		}
+		for j, c := range i.columns {
+			text, isText := row[j].(string)
+			switch c {
+			case "pid":
+				d.Pid = text
+			case "domain":
+				d.Domain = text
+			case "name":
+				d.Name = text
+			case "data":
+				if isText {
+					d.Data = &text
+				}
+			}
+		}
+	}
+	return docs
+}
+
+// Expects reports whether the insert carries an expected version (Expect).
+func (i *Insert) Expects() bool { return slices.Contains(i.columns, "version") && i.Table.SafeWrites() }
+
+// Subset returns the insert of the documents at rows, in that order.
+func (i *Insert) Subset(rows []int) *Insert {
+	sub := &Insert{Table: i.Table, Rows: len(rows), columns: i.columns, update: i.update}
+	for _, r := range rows {
+		sub.values = append(sub.values, i.values[r])
+		if i.eventIDs != nil {
+			sub.eventIDs = append(sub.eventIDs, i.eventIDs[r])
+		}
+	}
+	return sub
+}
+
+// Expect returns the insert that commits only if the stream of domain and
+// pid is at version when it runs: its documents, which must all belong to
+// that stream, take versions version+1, version+2, ... and the table's
+// trigger refuses any other.
+func (i *Insert) Expect(domain, pid string, version int64) (*Insert, error) {
+	at := path{"expect"}
+	switch {
+	case !i.Table.SafeWrites():
+		return nil, at.errorf(fmt.Sprintf("%s has no stream versions (eventsource migrate adds them)", i.Table.QualifiedName()))
+	case i.update != nil:
+		return nil, at.errorf("cannot go with $onDuplicateKeyUpdate")
+	case version < 0:
+		return nil, at.with("version").errorf("must be 0 or more")
+	}
+	for n, doc := range i.Events() {
+		if doc.Domain != domain || doc.Pid != pid {
+			return nil, at.errorf(fmt.Sprintf("document %d is in stream %q/%q, not in the expected %q/%q", n, doc.Domain, doc.Pid, domain, pid))
+		}
+	}
+	expected := &Insert{Table: i.Table, Rows: i.Rows, columns: append(slices.Clip(i.columns), "version"), eventIDs: i.eventIDs}
+	for n, row := range i.values {
+		expected.values = append(expected.values, append(slices.Clip(row), version+1+int64(n)))
+	}
+	return expected, nil
+}
+
 // Combine joins combinable inserts into one multi-row INSERT whose rows are
 // theirs in order, so that batched persists cost one statement.
 func Combine(inserts ...*Insert) (*Insert, error) {
@@ -99,6 +182,7 @@ func Combine(inserts ...*Insert) (*Insert, error) {
 		}
 		combined.values = append(combined.values, ins.values...)
 		combined.Rows += ins.Rows
+
 	}
 	return combined, nil
 }
@@ -201,6 +285,12 @@ func (b *Builder) insert(query *ordjson.Value) (*Insert, error) {
 			if seen[m.Key] {
 				continue
 			}
+			switch {
+			case m.Key == "eventId" && !t.SafeWrites():
+				return nil, docAt.with(m.Key).errorf(fmt.Sprintf("%s takes no event ids (eventsource migrate adds them)", t.QualifiedName()))
+			case m.Key == "version" && t.SafeWrites():
+				return nil, docAt.with(m.Key).errorf("is given by the database: a persist that expects a version says so in the request's expect")
+			}
 			c, err := column(t, m.Key, docAt.with(m.Key))
 			if err != nil {
 				return nil, err
@@ -214,6 +304,12 @@ func (b *Builder) insert(query *ordjson.Value) (*Insert, error) {
 	}
 	isEventTable := t.Column("pid") != nil && t.Column("domain") != nil && t.Column("name") != nil && t.Column("data") != nil
 
+	var eventIDs []string
+	if seen["eventId"] {
+		if eventIDs, err = documentEventIDs(list, docs.Kind == ordjson.Array, docsAt); err != nil {
+			return nil, err
+		}
+	}
 	rows := make([][]any, len(list))
 	for i, doc := range list {
 		docAt := docsAt
@@ -270,7 +366,52 @@ func (b *Builder) insert(query *ordjson.Value) (*Insert, error) {
 			return nil, err
 		}
 	}
-	return &Insert{Table: t, Rows: len(list), columns: cols, values: rows, update: update}, nil
+	if update != nil && eventIDs != nil {
+		return nil, upsertAt.errorf("cannot go with event ids: a retry would update what it should find stored")
+	}
+	return &Insert{Table: t, Rows: len(list), columns: cols, values: rows, update: update, eventIDs: eventIDs}, nil
+}
+
+// MaxEventID is the longest event id, in bytes.
+const MaxEventID = 64
+
+// documentEventIDs reads each document's eventId: 1 to 64 printable ASCII
+// characters, compared exactly, and each once in the request.
+func documentEventIDs(list []*ordjson.Value, array bool, docsAt path) ([]string, error) {
+	ids := make([]string, len(list))
+	first := map[string]int{}
+	for i, doc := range list {
+		at := docsAt
+		if array {
+			at = docsAt.with(fmt.Sprint(i))
+		}
+		at = at.with("eventId")
+		v := doc.Get("eventId")
+		if v == nil {
+			continue
+		}
+		if v.Kind != ordjson.String || !validEventID(v.Text) {
+			return nil, at.errorf(fmt.Sprintf("must be a string of 1 to %d printable ASCII characters", MaxEventID))
+		}
+		if j, ok := first[v.Text]; ok {
+			return nil, at.errorf(fmt.Sprintf("%q is also the event id of document %d", v.Text, j))
+		}
+		first[v.Text] = i
+		ids[i] = v.Text
+	}
+	return ids, nil
+}
+
+func validEventID(id string) bool {
+	if len(id) == 0 || len(id) > MaxEventID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // documentValue binds one document value. A JSON column takes any JSON

@@ -112,7 +112,15 @@ func (b *Builder) scopedTable(t *Table, alias string, at path) (exp.Expression, 
 		}
 		return tableExpr(t).As(alias), nil
 	}
-	sql, args, err := sqlString(b.dialect.From(tableExpr(t)).Prepared(true).Where(cond), "scoped table")
+	// SELECT * leaves out invisible columns: named, they stay readable
+	// through the derived table.
+	columns := []any{goqu.Star()}
+	for _, c := range t.Columns {
+		if c.Invisible {
+			columns = append(columns, goqu.C(c.Name))
+		}
+	}
+	sql, args, err := sqlString(b.dialect.From(tableExpr(t)).Prepared(true).Select(columns...).Where(cond), "scoped table")
 	if err != nil {
 		return nil, err
 	}

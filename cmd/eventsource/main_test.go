@@ -215,8 +215,8 @@ func TestMigrateCommand(t *testing.T) {
 			}
 			var n int
 			err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'event'`, name).Scan(&n)
-			if err != nil || n != 6 {
-				t.Fatalf("%s.event has %d columns (%v), want 6", name, n, err)
+			if err != nil || n != 8 {
+				t.Fatalf("%s.event has %d columns (%v), want 8 (6 and the invisible eventId and version)", name, n, err)
 			}
 			if tt.flag {
 				var unused int
