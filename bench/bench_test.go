@@ -523,6 +523,36 @@ func TestCompareScenarios(t *testing.T) {
 	}
 }
 
+// The safe-write comparisons run plain persists and persists with event ids
+// or expected versions on the run's server: every persist of either side
+// is stored, none a duplicate or a conflict (either counts as an error).
+func TestSafeWriteComparisons(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, tinyConfig(DriverClient,
+		Spec{Name: "event-ids", Kind: KindCompare, Compare: CompareEventIDs, Load: "persist", Concurrency: 3, Duration: 200 * time.Millisecond, Rounds: 2},
+		Spec{Name: "expect", Kind: KindCompare, Compare: CompareExpect, Load: "persist", Concurrency: 3, Duration: 200 * time.Millisecond, Rounds: 2},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"event-ids", "expect"} {
+		s := scenario(t, r, name)
+		if s.Error != "" {
+			t.Errorf("%s: %s", name, s.Error)
+		}
+		for _, m := range []*Measure{s.Baseline, s.Server} {
+			if m == nil || m.Persists == 0 || m.Errors != 0 {
+				t.Errorf("%s side: %+v", name, m)
+			}
+		}
+	}
+	cfg := tinyConfig(DriverClient, Spec{Name: "x", Kind: KindCompare, Compare: CompareExpect, Load: "fetch", Streams: 1, Rows: 1, Window: 1})
+	if err := cfg.validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "needs the persist load") {
+		t.Errorf("expect with a fetch load: err = %v, want ErrConfig saying it needs persists", err)
+	}
+}
+
 // With Server.Redis.Cluster the whole run goes through that cluster; a
 // comparison with a cluster of its own is refused there.
 func TestRunOnACluster(t *testing.T) {

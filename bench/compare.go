@@ -28,7 +28,21 @@ const (
 	// bench starts on ports of its own) against one on the single Redis:
 	// classic pub/sub copies every message to every node.
 	CompareCluster = "cluster"
+	// CompareEventIDs: persists with an event id on every document against
+	// plain persists, on the run's server: what storing each event id once
+	// costs.
+	CompareEventIDs = "event-ids"
+	// CompareExpect: persists with an expected version on every request
+	// against plain persists, on the run's server: what checking a
+	// stream's version costs.
+	CompareExpect = "expect"
 )
+
+// comparesWrites reports whether a comparison sets two kinds of persists
+// side by side on the run's own server, rather than two set-ups.
+func comparesWrites(compare string) bool {
+	return compare == CompareEventIDs || compare == CompareExpect
+}
 
 // side is one side of a comparison: its servers, and the load's client.
 type side struct {
@@ -36,6 +50,7 @@ type side struct {
 	srv     *server.Server // the first server, for its pool's figures
 	fetcher fetcher
 	cl      *client.Client
+	writes  writes // what its persists carry
 	stop    func()
 }
 
@@ -43,7 +58,7 @@ type side struct {
 // paired like a fetch or persist scenario's rounds; the ratio is the
 // variant's over the base's.
 func (e *env) runCompare(ctx context.Context, spec Spec, res *ScenarioResult) error {
-	if e.srv == nil {
+	if e.srv == nil && !comparesWrites(spec.Compare) {
 		return errors.New("a compare scenario starts servers of its own: it cannot run against a running server (--fetch-channel)")
 	}
 	var pids []string
@@ -69,7 +84,7 @@ func (e *env) runCompare(ctx context.Context, spec Spec, res *ScenarioResult) er
 			if warmUp {
 				spec.Duration = min(spec.Duration, phaseWarmUp)
 			}
-			return e.persistLoad(ctx, spec, label+" "+s.name)
+			return e.persistLoad(ctx, spec, label+" "+s.name, s.writes)
 		}
 		return e.fetchLoad(ctx, label+" "+s.name, pids, spec.Rows, spec.Window)
 	}
@@ -114,6 +129,14 @@ func (e *env) compareSides(ctx context.Context, spec Spec) (base, variant side, 
 		} else {
 			stop := variant.stop
 			variant.stop = func() { stop(); cluster.Stop() }
+		}
+	case CompareEventIDs, CompareExpect:
+		// One server, the run's; two loads.
+		base = side{name: "plain", srv: e.srv, fetcher: e.fetcher, cl: e.cl, stop: func() {}}
+		variant = base
+		variant.name, variant.writes = spec.Compare, eventIDWrites
+		if spec.Compare == CompareExpect {
+			variant.writes = expectWrites
 		}
 	default:
 		return side{}, side{}, fmt.Errorf("unknown comparison %q: %w", spec.Compare, ErrConfig)

@@ -34,8 +34,9 @@ const (
 	// persists Events events at EventRate, measuring commit to delivery.
 	KindSSE
 	// KindCompare runs one load (Load) against two set-ups side by side
-	// (Compare: CompareClaims, CompareReplicas, CompareCluster), in paired
-	// rounds; its ratio is the variant's over the base's.
+	// (Compare: CompareClaims, CompareReplicas, CompareCluster), or plain
+	// persists and safe ones on one server (CompareEventIDs, CompareExpect),
+	// in paired rounds; its ratio is the variant's over the base's.
 	KindCompare
 )
 
@@ -211,6 +212,10 @@ func DefaultSpecs(s Sizes) []Spec {
 			Description: fmt.Sprintf("streams-1000's load against three in-process servers acting as one and against one; the median of %d paired rounds", s.Rounds)},
 		{Name: "replicas-persist-64", Kind: KindCompare, Compare: CompareReplicas, Load: "persist", Concurrency: 64, Duration: s.PersistDuration, MinRatio: 0.8, Rounds: s.Rounds,
 			Description: fmt.Sprintf("persist-64's load against three in-process servers acting as one and against one; the median of %d paired rounds", s.Rounds)},
+		{Name: "eventids-persist-64", Kind: KindCompare, Compare: CompareEventIDs, Load: "persist", Concurrency: 64, Duration: s.PersistDuration, MinRatio: 0.7, Rounds: s.Rounds,
+			Description: fmt.Sprintf("persist-64's load with an event id on every document against plain persists, on the same server; the median of %d paired rounds", s.Rounds)},
+		{Name: "expect-persist-64", Kind: KindCompare, Compare: CompareExpect, Load: "persist", Concurrency: 64, Duration: s.PersistDuration, MinRatio: 0.7, Rounds: s.Rounds,
+			Description: fmt.Sprintf("persist-64's load with an expected version on every request (each client on a stream of its own) against plain persists, on the same server; the median of %d paired rounds", s.Rounds)},
 		{Name: "cluster-streams-1000", Kind: KindCompare, Compare: CompareCluster, Load: "fetch", Streams: 1000, Rows: 100, Window: 1, Rounds: s.Rounds,
 			Description: fmt.Sprintf("streams-1000's load against a server on a three-node Redis Cluster and one on the single Redis; the median of %d paired rounds", s.Rounds)},
 		{Name: "cluster-persist-64", Kind: KindCompare, Compare: CompareCluster, Load: "persist", Concurrency: 64, Duration: s.PersistDuration, Rounds: s.Rounds,
@@ -352,8 +357,10 @@ func (c *Config) validate() error {
 			}
 		case KindCompare:
 			switch {
-			case s.Compare != CompareClaims && s.Compare != CompareReplicas && s.Compare != CompareCluster:
-				errs = append(errs, fmt.Errorf("scenario %q: compare must be claims, replicas or cluster", s.Name))
+			case s.Compare != CompareClaims && s.Compare != CompareReplicas && s.Compare != CompareCluster && !comparesWrites(s.Compare):
+				errs = append(errs, fmt.Errorf("scenario %q: compare must be claims, replicas, cluster, event-ids or expect", s.Name))
+			case comparesWrites(s.Compare) && s.Load != "persist":
+				errs = append(errs, fmt.Errorf("scenario %q: compare %s needs the persist load", s.Name, s.Compare))
 			case s.Load == "fetch" && (s.Streams <= 0 || s.Rows <= 0):
 				errs = append(errs, fmt.Errorf("scenario %q: streams and rows must be positive", s.Name))
 			case s.Load == "persist" && (s.Concurrency <= 0 || s.Duration <= 0):

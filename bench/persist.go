@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/server"
 )
@@ -29,7 +31,7 @@ func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) er
 			return baseline, nil, err
 		}
 		e.settle()
-		server, err = e.persistLoad(ctx, spec, label)
+		server, err = e.persistLoad(ctx, spec, label, plainWrites)
 		return baseline, server, err
 	})
 	if err != nil || !spec.Unbatched {
@@ -51,7 +53,7 @@ func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) er
 		stop()
 	}()
 	e.settle()
-	res.Unbatched, err = e.persistLoad(ctx, spec, spec.Name+" unbatched")
+	res.Unbatched, err = e.persistLoad(ctx, spec, spec.Name+" unbatched", plainWrites)
 	return err
 }
 
@@ -65,17 +67,43 @@ func (e *env) persistDoc(w, n int) client.Document {
 	}
 }
 
+// writes is what a persist load's requests carry besides their document.
+type writes int
+
+const (
+	// plainWrites: the document alone.
+	plainWrites writes = iota
+	// eventIDWrites: an event id on every document, each new.
+	eventIDWrites
+	// expectWrites: an expected version on every request; each client
+	// appends to a stream of its own, new to the phase, and counts its
+	// version, so that every expectation holds.
+	expectWrites
+)
+
 // persistLoad runs spec.Concurrency clients, each persisting one document
-// per request through the server until spec.Duration is over.
-func (e *env) persistLoad(ctx context.Context, spec Spec, name string) (*Measure, error) {
+// per request, with wr, through the server until spec.Duration is over.
+func (e *env) persistLoad(ctx context.Context, spec Spec, name string, wr writes) (*Measure, error) {
 	ctx, cancel := context.WithTimeout(ctx, spec.Duration+phaseTimeout)
 	defer cancel()
 	stopProfile := e.profile(name)
 	ph := e.startPhase(name+" eventsource", 0, spec.Duration)
 	dctx, stop := context.WithDeadline(ctx, ph.until)
+	// The phase's tag keeps its event ids and streams apart from every
+	// other phase's of the run.
+	tag := strconv.FormatInt(e.persistPhases.Add(1), 10)
 	var wg sync.WaitGroup
 	for w := range spec.Concurrency {
-		wg.Go(func() { e.persistLoop(dctx, ph, w) })
+		wg.Go(func() {
+			switch wr {
+			case eventIDWrites:
+				e.persistEventIDLoop(dctx, ph, w, tag)
+			case expectWrites:
+				e.persistExpectLoop(dctx, ph, w, tag)
+			default:
+				e.persistLoop(dctx, ph, w)
+			}
+		})
 	}
 	wg.Wait()
 	stop()
@@ -91,25 +119,77 @@ func (e *env) persistLoad(ctx context.Context, spec Spec, name string) (*Measure
 // persistLoop persists documents one at a time until ctx ends. A persist
 // still waiting then is not counted: the phase is over.
 func (e *env) persistLoop(ctx context.Context, ph *phase, w int) {
-	for n := 0; ctx.Err() == nil; n++ {
-		start := time.Now()
-		ok, err := e.cl.Persist(ctx, e.persistDoc(w, n))
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil && ok.AffectedRows != 1 {
-			err = fmt.Errorf("persist: affectedRows %d, want 1", ok.AffectedRows)
-		}
-		if err != nil {
-			ph.fail(err)
-			if ph.errors.Load() > 1000 {
-				return // something is broken; the report says what
-			}
-			continue
-		}
-		ph.plat.record(w, time.Since(start))
-		ph.persists.Add(1)
+	for n := 0; ctx.Err() == nil && ph.errors.Load() <= maxPhaseErrors; n++ {
+		e.persistOne(ctx, ph, w, func(ctx context.Context) (messages.OK, error) {
+			return e.cl.Persist(ctx, e.persistDoc(w, n))
+		})
 	}
+}
+
+// persistEventIDLoop is persistLoop with an event id on every document,
+// new to the run: no request is a duplicate.
+func (e *env) persistEventIDLoop(ctx context.Context, ph *phase, w int, tag string) {
+	prefix := e.runID + "-" + tag + "-" + strconv.Itoa(w) + "-"
+	for n := 0; ctx.Err() == nil && ph.errors.Load() <= maxPhaseErrors; n++ {
+		doc := e.persistDoc(w, n)
+		doc.EventID = prefix + strconv.Itoa(n)
+		e.persistOne(ctx, ph, w, func(ctx context.Context) (messages.OK, error) {
+			return e.cl.Persist(ctx, doc)
+		})
+	}
+}
+
+// persistExpectLoop is persistLoop with an expected version on every
+// request. The client's stream is its own and new, so it knows the
+// version; after a failure, which may or may not have committed, it goes
+// on with another new stream.
+func (e *env) persistExpectLoop(ctx context.Context, ph *phase, w int, tag string) {
+	streams := 0
+	newStream := func() messages.Expectation {
+		streams++
+		return messages.Expectation{Domain: "bench", PID: fmt.Sprintf("%sx%s-%d-%d", e.pidPrefix(), tag, w, streams)}
+	}
+	expect := newStream()
+	for n := 0; ctx.Err() == nil && ph.errors.Load() <= maxPhaseErrors; n++ {
+		doc := e.persistDoc(w, n)
+		doc.PID = expect.PID
+		if e.persistOne(ctx, ph, w, func(ctx context.Context) (messages.OK, error) {
+			return e.cl.PersistExpecting(ctx, expect, doc)
+		}) {
+			expect.Version++
+		} else {
+			expect = newStream()
+		}
+	}
+}
+
+// maxPhaseErrors is how many failed persists stop a phase's clients:
+// something is broken, and the report says what.
+const maxPhaseErrors = 1000
+
+// persistOne runs one persist of one document, timed, and counts it. It
+// reports whether the persist was counted: not when it failed, nor when
+// ctx ended first (the phase is over).
+func (e *env) persistOne(ctx context.Context, ph *phase, w int, persist func(context.Context) (messages.OK, error)) bool {
+	start := time.Now()
+	ok, err := persist(ctx)
+	if ctx.Err() != nil {
+		return false
+	}
+	switch {
+	case err != nil:
+	case ok.AffectedRows != 1:
+		err = fmt.Errorf("persist: affectedRows %d, want 1", ok.AffectedRows)
+	case ok.Duplicate:
+		err = errors.New("persist: a duplicate, though every event id is new")
+	}
+	if err != nil {
+		ph.fail(err)
+		return false
+	}
+	ph.plat.record(w, time.Since(start))
+	ph.persists.Add(1)
+	return true
 }
 
 // rawInserts is the persists' baseline: spec.Concurrency clients, each on
@@ -167,7 +247,7 @@ func (e *env) rawInserts(ctx context.Context, label string, spec Spec) (*Measure
 				}
 				if err != nil {
 					ph.fail(fmt.Errorf("raw insert: %w", err))
-					if ph.errors.Load() > 1000 {
+					if ph.errors.Load() > maxPhaseErrors {
 						return
 					}
 					continue

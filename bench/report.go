@@ -324,9 +324,12 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 			CompareClaims:   "the same server, claims off",
 			CompareReplicas: "one server",
 			CompareCluster:  "one server on the single Redis",
+			CompareEventIDs: "plain persists",
+			CompareExpect:   "plain persists",
 		}[spec.Compare]
 		f.Name += ", " + map[string]string{
 			CompareClaims: "claims on", CompareReplicas: "three servers", CompareCluster: "on a 3-node Redis Cluster",
+			CompareEventIDs: "an event id on every document", CompareExpect: "an expected version on every request",
 		}[spec.Compare]
 		ratio(&f, base, baseName, spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
 		s.noteRounds(&f)

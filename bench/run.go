@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,6 +53,9 @@ type env struct {
 
 	seeded map[string][]string // "streams×rows" to the pids seeded for it
 	seq    int                 // seeding counter, for distinct pids
+	// persistPhases counts persist loads, whose event ids and streams
+	// carry their number.
+	persistPhases atomic.Int64
 }
 
 // Run runs the scenarios of cfg and returns the report. It cleans up after

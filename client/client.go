@@ -98,8 +98,9 @@ func WithChannelPrefix(prefix string) Option { return func(c *config) { c.prefix
 // Zero, the default, leaves such calls to their context.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithReason asks the server for the reason of every "error" terminal, which
-// then arrives as a *ServerError with Reason and Message set.
+// WithReason asks the server for the reason of every "error" terminal of a
+// Fetch, which then arrives as a *ServerError with Reason and Message set.
+// Persists always ask for reasons (see PersistQuery).
 func WithReason() Option { return func(c *config) { c.reason = true } }
 
 // New returns a client that publishes requests with rdb and hears replies on

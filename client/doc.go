@@ -10,6 +10,12 @@
 // redis.PubSub connection; one reader goroutine routes what it hears to the
 // call that owns the channel, and drops what arrives for a call that ended.
 //
+// Safe writes: a Document with an EventID may be sent again after a lost
+// reply or a timeout; the server stores each event id once and answers a
+// full retry with the first reply's InsertID and OK.Duplicate set.
+// PersistExpecting commits only if the stream is at the expected version,
+// and fails with ErrConflict otherwise.
+//
 // Concurrency: a Client is safe for concurrent use, and many Fetch and
 // Persist calls may run at once on one Client. The sequence returned by
 // Fetch must be ranged over by one goroutine at a time; each range runs the

@@ -28,10 +28,18 @@ var (
 	ErrInvalidQuery = errors.New("query must be a JSON object")
 	// ErrNoDocuments means Persist was called without documents.
 	ErrNoDocuments = errors.New("no documents to persist")
+	// ErrConflict means a persist met what is stored: its stream was not at
+	// the expected version, or one of its event ids is stored with other
+	// content; nothing of it was stored. Errors returned for it are
+	// *ServerError values with Reason messages.ReasonConflict and the
+	// server's Message, which match ErrServer as well. It is
+	// messages.ErrConflict, so that either matches.
+	ErrConflict = messages.ErrConflict
 )
 
 // ServerError is the "error" terminal. Reason and Message are set only when
-// the request asked for reasons (WithReason); otherwise both are empty.
+// the request asked for reasons: a Fetch of a client built WithReason, and
+// every persist; otherwise both are empty.
 type ServerError struct {
 	Reason  messages.Reason
 	Message string
@@ -47,8 +55,17 @@ func (e *ServerError) Error() string {
 	return ErrServer.Error() + ": " + string(e.Reason) + ": " + e.Message
 }
 
-// Is makes every ServerError match ErrServer, and one whose reason is a
-// timeout match ErrTimeout as well, so callers can test either way.
+// Is makes every ServerError match ErrServer, one whose reason is a timeout
+// match ErrTimeout as well, and one whose reason is a conflict
+// ErrConflict, so callers can test either way.
 func (e *ServerError) Is(target error) bool {
-	return target == ErrServer || (target == ErrTimeout && e.Reason == messages.ReasonTimeout)
+	switch target {
+	case ErrServer:
+		return true
+	case ErrTimeout:
+		return e.Reason == messages.ReasonTimeout
+	case ErrConflict:
+		return e.Reason == messages.ReasonConflict
+	}
+	return false
 }

@@ -17,6 +17,13 @@ type Document struct {
 	Domain string `json:"domain"`
 	Name   string `json:"name"`
 	Data   any    `json:"data"`
+	// EventID, when set (1 to 64 printable ASCII characters, compared
+	// exactly), makes the event safe to send again: the server stores an
+	// event id once. A retry whose every event id is stored with the same
+	// content stores nothing and gets the first reply's InsertID with
+	// Duplicate set; one that finds some stored stores the others. An event
+	// id stored with other content fails the persist with ErrConflict.
+	EventID string `json:"eventId,omitempty"`
 }
 
 // insertQuery is {"$insert": {"$documents": ...}} with the keys in that
@@ -29,26 +36,74 @@ type insertQuery struct {
 
 // Persist inserts docs into the server's default table in one statement
 // and returns the server's OK reply. One document travels as an object, as
-// the original clients sent it; more as an array.
+// the original clients sent it; more as an array. The reply's Duplicate
+// says that the request was a retry whose event ids were all stored
+// already (see Document.EventID).
 func (c *Client) Persist(ctx context.Context, docs ...Document) (messages.OK, error) {
+	q, err := documentsQuery(docs)
+	if err != nil {
+		return messages.OK{}, err
+	}
+	return c.PersistQuery(ctx, q)
+}
+
+// PersistExpecting is Persist that commits only if the stream of
+// expect.Domain and expect.PID holds exactly expect.Version events (0: none
+// yet); every document must belong to that stream. Otherwise nothing is
+// stored and the error matches ErrConflict, its *ServerError's Message
+// saying the stream's version. A retry whose event ids are all stored is
+// a duplicate, not a conflict, though the stream has moved on.
+func (c *Client) PersistExpecting(ctx context.Context, expect messages.Expectation, docs ...Document) (messages.OK, error) {
+	q, err := documentsQuery(docs)
+	if err != nil {
+		return messages.OK{}, err
+	}
+	return c.PersistQuery(ctx, q, WithExpectation(expect))
+}
+
+// documentsQuery is the $insert of docs.
+func documentsQuery(docs []Document) (insertQuery, error) {
 	var q insertQuery
 	switch len(docs) {
 	case 0:
-		return messages.OK{}, fmt.Errorf("persist: %w", ErrNoDocuments)
+		return q, fmt.Errorf("persist: %w", ErrNoDocuments)
 	case 1:
 		q.Insert.Documents = docs[0]
 	default:
 		q.Insert.Documents = docs
 	}
-	return c.PersistQuery(ctx, q)
+	return q, nil
+}
+
+// PersistOption configures one PersistQuery.
+type PersistOption func(*persistConfig)
+
+type persistConfig struct {
+	expect *messages.Expectation
+}
+
+// WithExpectation makes the persist commit only if the stream of
+// e.Domain and e.PID is at e.Version, as PersistExpecting does.
+func WithExpectation(e messages.Expectation) PersistOption {
+	return func(p *persistConfig) { p.expect = &e }
 }
 
 // PersistQuery sends an $insert query, given as Fetch takes one, and returns
 // the server's OK reply. Errors match ErrServer (as a *ServerError),
-// ErrNoServer, ErrClosed, ErrInterrupted, ErrProtocol, ErrInvalidQuery or
-// ctx's error. When ctx ends first, the insert may still have been
-// committed: the server is not told to stop.
-func (c *Client) PersistQuery(ctx context.Context, query any) (messages.OK, error) {
+// ErrConflict (a *ServerError too), ErrNoServer, ErrClosed, ErrInterrupted,
+// ErrProtocol, ErrInvalidQuery or ctx's error. When ctx ends first, the
+// insert may still have been committed: the server is not told to stop,
+// and only event ids make sending it again safe.
+//
+// A persist always asks the server for reasons, whether or not the client
+// was built WithReason: that is how a conflict is told from other errors,
+// and a retry from a first write (OK.Duplicate). An OK reply cannot be
+// mistaken for an error reply, as a row could.
+func (c *Client) PersistQuery(ctx context.Context, query any, opts ...PersistOption) (messages.OK, error) {
+	var pc persistConfig
+	for _, opt := range opts {
+		opt(&pc)
+	}
 	q, err := encodeQuery(query)
 	if err != nil {
 		return messages.OK{}, fmt.Errorf("persist: %w", err)
@@ -61,7 +116,7 @@ func (c *Client) PersistQuery(ctx context.Context, query any) (messages.OK, erro
 		return messages.OK{}, fmt.Errorf("persist: %w", err)
 	}
 	defer c.finish(cl)
-	req := messages.Request{Channel: cl.channel, Query: q, Reason: c.cfg.reason}
+	req := messages.Request{Channel: cl.channel, Query: q, Reason: true, Expect: pc.expect}
 	if err := c.request(ctx, c.cfg.persistChannel, req); err != nil {
 		return messages.OK{}, fmt.Errorf("persist %s: %w", cl.channel, err)
 	}
@@ -70,7 +125,7 @@ func (c *Client) PersistQuery(ctx context.Context, query any) (messages.OK, erro
 		if err != nil {
 			return messages.OK{}, fmt.Errorf("persist %s: wait for reply: %w", cl.channel, err)
 		}
-		k, serr := classify(payload, c.cfg.reason)
+		k, serr := classify(payload, true)
 		switch k {
 		case kindIgnore:
 			continue

@@ -7,8 +7,8 @@ import (
 )
 
 // corsHeaders are the request headers a page may send: tokens,
-// EventSource's resume header, and JSON bodies.
-const corsHeaders = "Authorization, Content-Type, Last-Event-ID"
+// EventSource's resume header, JSON bodies, and a post's expected version.
+const corsHeaders = "Authorization, Content-Type, Last-Event-ID, If-Match"
 
 // cors answers preflights and marks responses readable by the allowed
 // origins. Requests from other origins are not refused (the gateway's own

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/ordjson"
+	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // eventColumns are the columns of the event JSON, in its order:
@@ -77,6 +78,10 @@ func compactJSON(row messages.Row) messages.Row {
 // EventInput is one event a client posts: POST /events and persist tasks.
 type EventInput struct {
 	Pid, Domain, Name string
+	// EventID is the client's id for the event ("" for none): a post
+	// that is sent again with the same event ids and content is answered
+	// from what is stored, and nothing is stored twice.
+	EventID string
 	// Data is the event's data as the client sent it: any JSON value (null
 	// is stored as SQL NULL).
 	Data *ordjson.Value
@@ -97,9 +102,10 @@ func decodeEvents(v *ordjson.Value) ([]EventInput, error) {
 		return nil, badRequest("events: want an event object or an array of them")
 	}
 	events := make([]EventInput, len(items))
+	firstEventID := map[string]int{}
 	for i, item := range items {
 		what := fmt.Sprintf("event %d", i)
-		if err := objectMembers(item, what, "pid", "domain", "name", "data"); err != nil {
+		if err := objectMembers(item, what, "pid", "domain", "name", "data", "eventId"); err != nil {
 			return nil, err
 		}
 		e := &events[i]
@@ -118,8 +124,33 @@ func decodeEvents(v *ordjson.Value) ([]EventInput, error) {
 		if e.Data = item.Get("data"); e.Data == nil {
 			return nil, badRequest("%s: \"data\" is required (any JSON value)", what)
 		}
+		if id := item.Get("eventId"); id != nil {
+			if id.Kind != ordjson.String || !validEventID(id.Text) {
+				return nil, badRequest("%s: \"eventId\" must be a string of 1 to %d printable ASCII characters", what, sqlbuild.MaxEventID)
+			}
+			if j, ok := firstEventID[id.Text]; ok {
+				return nil, badRequest("%s: \"eventId\" %q is also the event id of event %d", what, id.Text, j)
+			}
+			firstEventID[id.Text] = i
+			e.EventID = id.Text
+		}
 	}
 	return events, nil
+}
+
+// validEventID reports whether id is 1 to sqlbuild.MaxEventID printable
+// ASCII characters, as the builder wants it (checked here too so that the
+// client is told about its event, not about the $insert made of it).
+func validEventID(id string) bool {
+	if id == "" || len(id) > sqlbuild.MaxEventID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // insertQuery is the $insert of events into table, as the builder reads
@@ -140,6 +171,9 @@ func insertQuery(table string, events []EventInput) *ordjson.Value {
 			ordjson.Member{Key: "name", Value: ordjson.NewString(e.Name)},
 			ordjson.Member{Key: "data", Value: data},
 		)
+		if e.EventID != "" {
+			docs[i].Members = append(docs[i].Members, ordjson.Member{Key: "eventId", Value: ordjson.NewString(e.EventID)})
+		}
 	}
 	return ordjson.NewObject(ordjson.Member{Key: "$insert", Value: ordjson.NewObject(
 		ordjson.Member{Key: "$into", Value: ordjson.NewString(table)},

@@ -320,11 +320,12 @@ func TestCORS(t *testing.T) {
 			req, _ := http.NewRequest("OPTIONS", h.base+"/events", nil)
 			req.Header.Set("Origin", tc.origin)
 			req.Header.Set("Access-Control-Request-Method", "POST")
-			req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+			req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, if-match")
 			res := h.send(req)
 			res.Body.Close()
+			allowed := res.Header.Get("Access-Control-Allow-Headers")
 			if res.StatusCode != tc.status || res.Header.Get("Access-Control-Allow-Origin") != tc.allowOrig ||
-				strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Last-Event-ID") != tc.allowHeads {
+				strings.Contains(allowed, "Last-Event-ID") != tc.allowHeads || strings.Contains(allowed, "If-Match") != tc.allowHeads {
 				t.Fatalf("preflight: %d %v", res.StatusCode, res.Header)
 			}
 		})

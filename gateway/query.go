@@ -52,8 +52,9 @@ func (g *Gateway) decodeBody(body []byte, what string) (*ordjson.Value, error) {
 }
 
 // bodyEnvelope is how many JSON values a body may hold beyond a query's:
-// a task's object, type and query member.
-const bodyEnvelope = 4
+// a task's object, type and query member, or a POST /events body's object
+// and its expect with three members.
+const bodyEnvelope = 6
 
 // queryError turns the builder's refusal into the client's error: 403 for
 // a query outside the token's scope, 400 for any other refusal.

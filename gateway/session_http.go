@@ -287,7 +287,7 @@ func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskR
 		// is refused before any of it commits.
 		t := taskReq{kind: "persist", events: len(events)}
 		for start := 0; start < len(events); start += persistChunk {
-			ins, err := g.insertEvents(p, events[start:min(start+persistChunk, len(events))])
+			ins, err := g.insertEvents(p, events[start:min(start+persistChunk, len(events))], nil)
 			if err != nil {
 				return taskReq{}, err
 			}

@@ -42,10 +42,13 @@ type (
 	}
 	// persistStep is a persist task's progress: a chunk committed (done
 	// of total events), or the end (finished, with every id, or err).
+	// duplicate, at the end, says that every chunk was a retry of events
+	// stored already: nothing was stored.
 	persistStep struct {
 		task        string
 		done, total int
 		ids         []int64
+		duplicate   bool
 		finished    bool
 		err         error
 	}
@@ -115,6 +118,7 @@ func readPages(ctx context.Context, pager *cursor.Cursor, id string, next <-chan
 // stays.
 func (g *Gateway) persistTask(ctx context.Context, id string, inserts []*sqlbuild.Insert, events int, send func(any)) {
 	ids := make([]int64, 0, events)
+	duplicate := true
 	for _, ins := range inserts {
 		if ctx.Err() != nil {
 			return
@@ -125,10 +129,11 @@ func (g *Gateway) persistTask(ctx context.Context, id string, inserts []*sqlbuil
 			send(persistStep{task: id, finished: true, err: err})
 			return
 		}
-		ids = append(ids, got...)
+		ids = append(ids, got.ids...)
+		duplicate = duplicate && got.duplicate
 		send(persistStep{task: id, done: len(ids), total: events})
 	}
-	send(persistStep{task: id, finished: true, ids: ids})
+	send(persistStep{task: id, finished: true, ids: ids, duplicate: duplicate})
 }
 
 func (s *session) cancelTask(ctx actor.Context, id string) error {
@@ -183,13 +188,14 @@ func (s *session) persisted(ctx actor.Context, msg persistStep) {
 	}
 	switch {
 	case msg.err != nil:
-		s.fail(ctx, t, errorText(msg.err))
+		s.failWith(ctx, t, errorText(msg.err), failReason(msg.err))
 	case msg.finished:
 		s.endTask(t)
 		data, _ := jsonMarshal(struct {
-			Task string  `json:"task"`
-			IDs  []int64 `json:"ids"`
-		}{t.id, msg.ids})
+			Task      string  `json:"task"`
+			IDs       []int64 `json:"ids"`
+			Duplicate bool    `json:"duplicate,omitempty"`
+		}{t.id, msg.ids, msg.duplicate})
 		s.emit(ctx, "completed", data)
 	default:
 		data, _ := jsonMarshal(struct {
@@ -201,9 +207,20 @@ func (s *session) persisted(ctx actor.Context, msg persistStep) {
 	}
 }
 
-func (s *session) fail(ctx actor.Context, t *task, reason string) {
+func (s *session) fail(ctx actor.Context, t *task, message string) {
+	s.failWith(ctx, t, message, "")
+}
+
+// failWith ends t with a failed message: {"task": T, "error": message},
+// and "reason" when there is one ("conflict": a persist met what is
+// stored; the chunks before it stay committed).
+func (s *session) failWith(ctx actor.Context, t *task, message, reason string) {
 	s.endTask(t)
-	data, _ := jsonMarshal(map[string]string{"task": t.id, "error": reason})
+	data, _ := jsonMarshal(struct {
+		Task   string `json:"task"`
+		Error  string `json:"error"`
+		Reason string `json:"reason,omitempty"`
+	}{t.id, message, reason})
 	s.emit(ctx, "failed", data)
 }
 
@@ -214,6 +231,15 @@ func errorText(err error) string {
 		return ae.msg
 	}
 	return "internal error"
+}
+
+// failReason is the reason a failed task reports for err: "conflict" for
+// a conflict with what is stored, else none.
+func failReason(err error) string {
+	if ae, ok := err.(*apiError); ok && ae.code == "conflict" {
+		return string(messages.ReasonConflict)
+	}
+	return ""
 }
 
 // pump sends the fetch tasks' rows while the stream has room, reports

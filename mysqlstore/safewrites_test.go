@@ -357,4 +357,21 @@ func TestMigrateNumbersStoredEvents(t *testing.T) {
 	if changes, err := mysqlstore.Migrate(testContext(t), db, name); err != nil || len(changes) != 0 {
 		t.Fatalf("second Migrate: %q, %v", changes, err)
 	}
+
+	// Many events, numbered a range of ids at a time; a run stopped
+	// halfway goes on where it stopped.
+	mustExec(t, db, "DROP TRIGGER `"+name+"`.event_version")
+	mustExec(t, db, "INSERT INTO `"+name+"`.event (pid, domain, name) SELECT CONCAT('s', seq % 7), IF(seq % 3 = 0, 'd', 'D'), 'n' FROM `"+name+"`.seq_1_to_45000")
+	mustExec(t, db, "UPDATE `"+name+"`.event SET version = NULL")
+	if _, err := mysqlstore.Migrate(testContext(t), db, name); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, db, "UPDATE `"+name+"`.event SET version = NULL WHERE id > 25000")
+	if _, err := mysqlstore.Migrate(testContext(t), db, name); err != nil {
+		t.Fatal(err)
+	}
+	var wrong int
+	if err := db.QueryRowContext(testContext(t), "SELECT COUNT(*) FROM `"+name+"`.event e JOIN (SELECT id, ROW_NUMBER() OVER (PARTITION BY domain, pid ORDER BY id) AS v FROM `"+name+"`.event) r ON e.id = r.id WHERE NOT e.version <=> r.v").Scan(&wrong); err != nil || wrong != 0 {
+		t.Fatalf("%d of 45,006 events numbered wrong (%v)", wrong, err)
+	}
 }

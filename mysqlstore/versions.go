@@ -99,17 +99,74 @@ func addSafeWrites(ctx context.Context, db *sql.DB, database, table string) ([]s
 		}
 		changes = append(changes, fmt.Sprintf("%s.%s: versions kept per stream in %s by trigger %s", database, table, streams, trigger))
 	}
-	// Events stored before the trigger get their versions: 1, 2, ... per
-	// stream in id order, as the trigger counted them.
-	res, err := db.ExecContext(ctx, "UPDATE "+qualified+" e JOIN (SELECT `id`, ROW_NUMBER() OVER (PARTITION BY `domain`, `pid` ORDER BY `id`) AS v FROM "+qualified+") r"+
-		" ON e.`id` = r.`id` SET e.`"+VersionColumn+"` = r.v WHERE e.`"+VersionColumn+"` IS NULL")
+	numbered, err := numberStoredEvents(ctx, db, qualified, "`"+database+"`.`eventsource_counts`", columns)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: number the events stored before in %s: %w", qualified, err)
+		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		changes = append(changes, fmt.Sprintf("%s.%s: versions given to %d events stored before", database, table, n))
+	if numbered > 0 {
+		changes = append(changes, fmt.Sprintf("%s.%s: versions given to %d events stored before", database, table, numbered))
 	}
 	return changes, nil
+}
+
+// numberChunk is how many ids one statement of numberStoredEvents covers:
+// it locks only those rows, for a moment, so appends go on meanwhile.
+const numberChunk = 20000
+
+// numberStoredEvents gives the events stored before the trigger their
+// versions, 1, 2, ... per stream in id order, as the trigger counted them.
+// It goes through the ids a range at a time, keeping each stream's count
+// so far in a temporary table: an event's version is its rank in its
+// stream within the range, plus its stream's count before the range.
+func numberStoredEvents(ctx context.Context, db *sql.DB, qualified, counts string, columns map[string]string) (int64, error) {
+	var low, high sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MIN(`id`), MAX(`id`) FROM "+qualified+" WHERE `"+VersionColumn+"` IS NULL").Scan(&low, &high); err != nil {
+		return 0, fmt.Errorf("migrate: find the events of %s without versions: %w", qualified, err)
+	}
+	if !low.Valid {
+		return 0, nil
+	}
+	conn, err := db.Conn(ctx) // the temporary table lives on one connection
+	if err != nil {
+		return 0, fmt.Errorf("migrate: number the events of %s: %w", qualified, err)
+	}
+	defer conn.Close()
+	steps := []string{
+		"DROP TEMPORARY TABLE IF EXISTS " + counts,
+		"CREATE TEMPORARY TABLE " + counts + " (" +
+			"`domain` VARCHAR(200) CHARACTER SET utf8mb4 COLLATE " + columns["domain"] + " NOT NULL, " +
+			"`pid` VARCHAR(200) CHARACTER SET utf8mb4 COLLATE " + columns["pid"] + " NOT NULL, " +
+			"n BIGINT NOT NULL, PRIMARY KEY (`domain`, `pid`)) ENGINE=InnoDB",
+	}
+	for _, stmt := range steps {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return 0, fmt.Errorf("migrate: number the events of %s: %w", qualified, err)
+		}
+	}
+	// count adds the events of ids [from, to) to the streams' counts.
+	count := "INSERT INTO " + counts + " (`domain`, `pid`, n) SELECT `domain`, `pid`, COUNT(*) FROM " + qualified +
+		" WHERE `id` >= ? AND `id` < ? GROUP BY `domain`, `pid` ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
+	number := "UPDATE " + qualified + " e JOIN (SELECT `id`, ROW_NUMBER() OVER (PARTITION BY `domain`, `pid` ORDER BY `id`) AS k FROM " + qualified +
+		" WHERE `id` >= ? AND `id` < ?) r ON e.`id` = r.`id` LEFT JOIN " + counts + " c ON c.`domain` = e.`domain` AND c.`pid` = e.`pid`" +
+		" SET e.`" + VersionColumn + "` = r.k + COALESCE(c.n, 0) WHERE e.`" + VersionColumn + "` IS NULL"
+	// What a run stopped halfway numbered already counts.
+	if _, err := conn.ExecContext(ctx, count, 0, low.Int64); err != nil {
+		return 0, fmt.Errorf("migrate: count the numbered events of %s: %w", qualified, err)
+	}
+	var numbered int64
+	for from := low.Int64; from <= high.Int64; from += numberChunk {
+		to := from + numberChunk
+		res, err := conn.ExecContext(ctx, number, from, to)
+		if err != nil {
+			return numbered, fmt.Errorf("migrate: number the events of %s with ids from %d: %w", qualified, from, err)
+		}
+		n, _ := res.RowsAffected()
+		numbered += n
+		if _, err := conn.ExecContext(ctx, count, from, to); err != nil {
+			return numbered, fmt.Errorf("migrate: count the events of %s with ids from %d: %w", qualified, from, err)
+		}
+	}
+	return numbered, nil
 }
 
 // columnCollations reads a table's columns, lower-cased, with their

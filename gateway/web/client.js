@@ -21,7 +21,7 @@
      * @param {string} baseURL where the gateway answers, e.g. "http://localhost:8080" ("" for this page's origin)
      * @param {object} callbacks any of registered(id), notify(key, payload), lost(key, reason)
      *   (the key's notifies may have a hole: read what was missed with a fetch task), row(task, row),
-     *   progress(task, info), completed(task, info), failed(task, error), cancelled(task),
+     *   progress(task, info), completed(task, info), failed(task, error, info), cancelled(task),
      *   closed(reason), error(err), state(state)
      * @param {{token?: string}} [options] a JWT sent as Authorization (and as access_token on the stream)
      */
@@ -74,10 +74,34 @@
       return this._request("DELETE", `/sessions/${this.id}/tasks/${encodeURIComponent(task)}`);
     }
 
-    /** Persists one event ({pid, domain, name, data}) or an array; resolves with their ids. */
-    async postEvent(events) {
-      const res = await this._post("/events", events);
+    /**
+     * Persists one event ({pid, domain, name, data, eventId?}) or an array; resolves with their ids.
+     * An event's eventId (1 to 64 printable ASCII characters) makes the post safe to send again:
+     * a retry with the same ids and content resolves with the stored events' ids, storing nothing.
+     * @param {{expectedVersion?: number}} [options] expectedVersion: store the events only if their
+     *   stream (they must all share one domain and pid) has exactly that many events (0: none yet);
+     *   otherwise the promise rejects with an error whose status is 409 and code "conflict".
+     */
+    async postEvent(events, options) {
+      const res = await this.persist(events, options);
       return res.ids;
+    }
+
+    /**
+     * postEvent, resolving with the whole answer: {ids, duplicate} (duplicate: every event id was
+     * stored already with the same content, nothing was stored).
+     */
+    async persist(events, options) {
+      const headers = {};
+      const expected = options && options.expectedVersion;
+      if (expected !== undefined && expected !== null) {
+        if (!Number.isSafeInteger(expected) || expected < 0) {
+          throw new TypeError(`expectedVersion must be an integer from 0, got ${expected}`);
+        }
+        headers["If-Match"] = `"${expected}"`;
+      }
+      const res = await this._request("POST", "/events", events, headers);
+      return { ids: res.ids, duplicate: res.duplicate === true };
     }
 
     /** Ends the session: the server answers on the stream with closed, then the connection ends. */
@@ -176,7 +200,8 @@
           this._emit(name, data.task, data);
           break;
         case "failed":
-          this._emit("failed", data.task, data.error);
+          // info.reason is "conflict" for a persist task that met what is stored.
+          this._emit("failed", data.task, data.error, data);
           break;
         case "cancelled":
           this._emit("cancelled", data.task);
@@ -209,8 +234,8 @@
       return this._request("POST", path, body);
     }
 
-    async _request(method, path, body) {
-      const headers = {};
+    async _request(method, path, body, extraHeaders) {
+      const headers = Object.assign({}, extraHeaders);
       if (this.token) headers.Authorization = `Bearer ${this.token}`;
       if (body !== undefined) headers["Content-Type"] = "application/json";
       const res = await fetch(this.baseURL + path, {
