@@ -43,3 +43,33 @@ type Subscriptions interface {
 type Publisher interface {
 	Publish(channel string, payload []byte, done func(error)) error
 }
+
+// Frontier tells how far each table's commits are settled
+// (frontier.Frontier): a followed stream reads up to it.
+type Frontier interface {
+	// Safe returns the table's frontier.
+	Safe(ctx context.Context, table string) (int64, error)
+	// Watch calls notify once, off the caller, when the frontier passes
+	// after; cancel forgets it.
+	Watch(table string, after int64, notify func(safe int64)) (cancel func())
+}
+
+// Consumers keeps the positions of durable consumers and who holds each
+// (mysqlstore.Consumers). Errors wrap messages.ErrBusy (held by another
+// stream), messages.ErrBadRequest (another query) or
+// messages.ErrConsumerLost (no longer held).
+type Consumers interface {
+	// Acquire takes the consumer for holder and returns the position to
+	// start after.
+	Acquire(ctx context.Context, name, query, server, holder string, reset bool) (int64, error)
+	// Record stores the position of the last row accepted.
+	Record(ctx context.Context, name, holder string, position int64) error
+	// Release records the position and frees the consumer.
+	Release(ctx context.Context, name, holder string, position int64) error
+}
+
+// Listeners counts the subscribers of response channels (PUBSUB NUMSUB),
+// so that a followed stream whose client went away is ended.
+type Listeners interface {
+	Listeners(ctx context.Context, channels []string) (map[string]int64, error)
+}

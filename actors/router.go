@@ -43,6 +43,11 @@ type Config struct {
 	ChildMiddleware []actor.ReceiverMiddleware
 	// RouterMiddleware wraps the router's own Receive.
 	RouterMiddleware []actor.ReceiverMiddleware
+	// FollowIdle ends a followed stream whose channel has had no
+	// subscriber that long (0: 30 s).
+	FollowIdle time.Duration
+	// ServerID names this server to durable consumers' holders.
+	ServerID string
 }
 
 // Deps are the router's connections to the outside.
@@ -71,6 +76,11 @@ type Deps struct {
 	// Dispatcher runs the streams (a Pool); nil: a Pool of the router's
 	// own, for as long as the process lives.
 	Dispatcher actor.Dispatcher
+	// Frontier, Consumers and Listeners serve followed streams and
+	// durable consumers; without them such fetches are refused.
+	Frontier  Frontier
+	Consumers Consumers
+	Listeners Listeners
 }
 
 // Drain asks the router to stop admitting and to end every fetch stream
@@ -127,6 +137,9 @@ type child struct {
 	stopTimer  scheduler.CancelFunc
 	// claim is the channel's claim, won before anything was published.
 	claim Claim
+	// seen is when the channel last had a subscriber, as far as the
+	// router checked (followed streams).
+	seen time.Time
 }
 
 // router owns the request channels' traffic and the channel-to-child map.
@@ -141,6 +154,8 @@ type router struct {
 	pending map[string]*pendingRequest
 	asking  int
 	seq     uint64
+	// followCheck: a count of followers' subscribers is scheduled.
+	followCheck bool
 	// draining is set by Drain: nothing new is admitted. drainDone is
 	// closed once the last child is gone.
 	draining  bool
@@ -188,6 +203,10 @@ func (r *router) Receive(ctx actor.Context) {
 		}
 	case ClaimLost:
 		r.claimLost(ctx, msg.Channel)
+	case checkFollowers:
+		r.checkFollowers(ctx)
+	case followersHeard:
+		r.followersHeard(ctx, msg)
 	case subscribeTimedOut:
 		if c := r.children[msg.channel]; c != nil && c.pid == nil && c.pendingSeq == msg.seq {
 			r.refusePending(ctx, msg.channel, messages.ReasonUnavailable, "Redis did not confirm the subscription")
@@ -369,12 +388,18 @@ func (r *router) serve(ctx actor.Context, channel string, p *pendingRequest, cla
 	switch p.kind {
 	case fetchChild:
 		sel, err := r.deps.Builder.Select(req.Query, sqlbuild.Scope{})
+		if err == nil {
+			err = r.followable(req, sel)
+		}
 		if err != nil {
 			r.refuse(channel, claim, req, messages.ReasonBadRequest, err.Error())
 			return
 		}
 		r.seq++
-		c := &child{kind: fetchChild, req: req, sel: sel, pendingSeq: r.seq, claim: claim}
+		c := &child{kind: fetchChild, req: req, sel: sel, pendingSeq: r.seq, claim: claim, seen: time.Now()}
+		if req.Follow {
+			r.armFollowCheck(ctx)
+		}
 		r.admit(channel, c, "subscribing")
 		// Rows may be published only once Redis confirms the subscription,
 		// or a fast "accepted" would be lost: the stream starts on
@@ -427,6 +452,7 @@ func (r *router) subscribed(ctx actor.Context, channel string) {
 	settings := streamSettings{
 		store: r.deps.Store, readers: r.deps.Readers, publisher: r.deps.Publisher, claims: r.deps.Claims, logger: r.deps.Logger, metrics: r.deps.Metrics,
 		acceptTimeout: r.cfg.AcceptTimeout, pageSize: r.cfg.PageSize, maxBuffered: r.cfg.MaxBufferedRows, readTimeout: r.cfg.ReadTimeout,
+		frontier: r.deps.Frontier, consumers: r.deps.Consumers, server: r.cfg.ServerID,
 	}
 	req, sel, live, claim := c.req, c.sel, c.live, c.claim
 	queued := new(atomic.Int32)

@@ -33,6 +33,7 @@ type (
 	// row already as its JSON payload.
 	pageRead struct {
 		rows [][]byte
+		keys []int64 // the rows' keys, for a durable consumer
 		done bool
 		err  error
 	}
@@ -71,6 +72,12 @@ type streamSettings struct {
 	pageSize      int
 	maxBuffered   int
 	readTimeout   time.Duration
+	// frontier and consumers serve followed streams and durable
+	// consumers (nil: they are refused before a stream starts); server
+	// names this server to the consumers' holders.
+	frontier  Frontier
+	consumers Consumers
+	server    string
 }
 
 // stream is one fetch: it reads pages, publishes rows while it has credit,
@@ -100,7 +107,17 @@ type stream struct {
 	// published hears Redis's answer to a row; made once, not per row.
 	published func(error)
 
-	cursor  *cursor.Cursor
+	sel *sqlbuild.Select
+	// cursor is nil until a followed or consuming stream knows where it
+	// starts (streamReady).
+	cursor *cursor.Cursor
+	// follow and consumer are set for followed streams and durable
+	// consumers.
+	follow   *following
+	consumer *consuming
+	// final is the terminal a consumer's stream publishes once the
+	// consumer is released.
+	final   *finale
 	buffer  [][]byte // payloads of rows read and not yet published
 	reading bool
 	drained bool // the cursor has nothing more
@@ -121,7 +138,7 @@ func newStream(settings streamSettings, channel string, req messages.ReceivedReq
 	if window <= 0 {
 		window = 1
 	}
-	return &stream{
+	s := &stream{
 		streamSettings: settings,
 		channel:        channel,
 		req:            req,
@@ -129,10 +146,33 @@ func newStream(settings streamSettings, channel string, req messages.ReceivedReq
 		live:           live,
 		claim:          claim,
 		queued:         queued,
-		cursor: cursor.New(sel, settings.store, cursor.Options{DecodeJSON: req.Decode, Encode: true,
-			FirstPage: cursor.FirstPage(window, settings.pageSize), PageSize: settings.pageSize,
-			MaxBuffered: settings.maxBuffered, ReadTimeout: settings.readTimeout, Logger: settings.logger, Channel: channel}),
+		sel:            sel,
 	}
+	if req.Follow {
+		s.follow = &following{frontier: settings.frontier, table: sel.Table.QualifiedName()}
+	}
+	if req.Consumer != "" {
+		s.consumer = &consuming{store: settings.consumers, name: req.Consumer, query: string(req.Query.AppendJSON(nil)),
+			server: settings.server, holder: fmt.Sprintf("%s/%s/%d", settings.server, channel, time.Now().UnixNano()), reset: req.Reset}
+	}
+	if s.follow == nil && s.consumer == nil {
+		s.cursor = cursor.New(sel, settings.store, s.cursorOptions())
+	}
+	return s
+}
+
+// cursorOptions are how the stream's cursor reads.
+func (s *stream) cursorOptions() cursor.Options {
+	return cursor.Options{DecodeJSON: s.req.Decode, Encode: true,
+		FirstPage: cursor.FirstPage(s.window, s.pageSize), PageSize: s.pageSize,
+		MaxBuffered: s.maxBuffered, ReadTimeout: s.readTimeout, Logger: s.logger, Channel: s.channel}
+}
+
+// finale is a terminal held until the consumer is released.
+type finale struct {
+	ending   messages.Ending
+	terminal []byte
+	owned    bool
 }
 
 func (s *stream) Receive(ctx actor.Context) {
@@ -146,7 +186,11 @@ func (s *stream) Receive(ctx actor.Context) {
 			}
 		}
 		s.ioCtx, s.cancel = context.WithCancel(context.Background())
-		s.read()
+		if s.cursor == nil {
+			s.prepare()
+		} else {
+			s.read()
+		}
 		s.report()
 		s.logger.Debug("stream started", slog.String("channel", s.channel))
 	case pageRead:
@@ -167,6 +211,9 @@ func (s *stream) Receive(ctx actor.Context) {
 		} else {
 			s.buffer = append(s.buffer, msg.rows...)
 		}
+		if s.consumer != nil {
+			s.consumer.keys = append(s.consumer.keys, msg.keys...)
+		}
 		s.drained = msg.done
 		s.pump(ctx)
 		s.report()
@@ -181,6 +228,10 @@ func (s *stream) Receive(ctx actor.Context) {
 			}
 			s.metrics.Accepted(time.Since(s.inflight[0]))
 			s.inflight = s.inflight[1:]
+			if s.consumer != nil {
+				s.consumer.rowAccepted()
+				s.maybeRecord()
+			}
 			s.pump(ctx)
 			s.report()
 		case messages.ControlEnd:
@@ -217,6 +268,25 @@ func (s *stream) Receive(ctx actor.Context) {
 		s.paused = false
 		s.pump(ctx)
 		s.report()
+	case streamReady:
+		s.begin(ctx, msg)
+	case frontierMoved:
+		s.moved(ctx, msg.safe)
+	case recordDue:
+		s.consumer.armed = false
+		if s.consumer.accepted > s.consumer.recorded && !s.consumer.recording {
+			s.record()
+		}
+	case positionRecorded:
+		s.positionRecorded(ctx, msg)
+	case consumerReleased:
+		if msg.err != nil {
+			s.logger.Warn("release consumer", slog.String("consumer", s.consumer.name), slog.Any("err", msg.err))
+		}
+		s.conclude(ctx)
+	case clientGone:
+		s.logger.Info("followed stream ended: its channel has no subscriber", slog.String("channel", s.channel))
+		s.finish(ctx, messages.EndingTimeout, messages.ErrorPayload(s.req.Reason, messages.ReasonTimeout, "the response channel has had no subscriber"), true)
 	case *actor.Stopping:
 		// However the stream ends (its terminal, a failure, a restart of the
 		// router), its read and its timer go with it.
@@ -224,13 +294,16 @@ func (s *stream) Receive(ctx actor.Context) {
 			s.cancel()
 		}
 		s.cancelTimer()
+		if s.follow != nil && s.follow.cancel != nil {
+			s.follow.cancel()
+		}
 	}
 }
 
 // pump publishes rows while the client has credit, keeps a page read ahead,
 // and ends the stream once every row was sent and accepted.
 func (s *stream) pump(ctx actor.Context) {
-	if s.finished {
+	if s.finished || s.cursor == nil {
 		return
 	}
 	for len(s.inflight) < s.window && len(s.buffer) > 0 && !s.held && !s.paused {
@@ -248,6 +321,10 @@ func (s *stream) pump(ctx actor.Context) {
 		}
 		s.buffer[0] = nil
 		s.buffer = s.buffer[1:]
+		if c := s.consumer; c != nil && len(c.keys) > 0 {
+			c.inflight = append(c.inflight, c.keys[0])
+			c.keys = c.keys[1:]
+		}
 		s.rowPublished()
 	}
 	s.pauseWait = 0
@@ -258,7 +335,12 @@ func (s *stream) pump(ctx actor.Context) {
 	if !s.drained && !s.reading && len(s.buffer) <= max(4*s.window, s.cursor.NextSize()/4) {
 		s.read()
 	}
-	if s.drained && len(s.buffer) == 0 && len(s.inflight) == 0 && !s.reading {
+	switch {
+	case !s.drained || len(s.buffer) > 0 || s.reading:
+	case s.follow != nil:
+		// A followed stream never ends on its own: it waits for commits.
+		s.watchFrontier()
+	case len(s.inflight) == 0:
 		s.finish(ctx, messages.EndingComplete, messages.EndJSON, true)
 	}
 }
@@ -299,6 +381,9 @@ func (s *stream) rowPublished() {
 		s.armTimer()
 	}
 	s.metrics.RowSent()
+	if s.follow != nil {
+		s.metrics.FollowRowSent()
+	}
 	s.live.AddRows(1)
 }
 
@@ -344,7 +429,7 @@ func (s *stream) read() {
 	cur, self, root, ioCtx := s.cursor, s.self, s.root, s.ioCtx
 	read := func() {
 		page, done, err := cur.Next(ioCtx)
-		root.Send(self, pageRead{rows: page.Payloads, done: done, err: err})
+		root.Send(self, pageRead{rows: page.Payloads, keys: page.Keys, done: done, err: err})
 	}
 	switch {
 	case s.readers == nil:
@@ -380,6 +465,19 @@ func (s *stream) finish(ctx actor.Context, ending messages.Ending, terminal []by
 	s.cancelTimer()
 	s.live.SetState("ending")
 	s.live.SetFlow(0, 0, time.Time{})
+	s.final = &finale{ending: ending, terminal: terminal, owned: owned}
+	if s.consumer != nil && s.consumer.held {
+		// The position is recorded and the consumer freed before the
+		// client hears the terminal: a fetch right after it is served.
+		s.release()
+		return
+	}
+	s.conclude(ctx)
+}
+
+// conclude publishes the terminal finish decided on, and tells the router.
+func (s *stream) conclude(ctx actor.Context) {
+	ending, terminal, owned := s.final.ending, s.final.terminal, s.final.owned
 	if owned {
 		var last [][]byte
 		if terminal != nil {

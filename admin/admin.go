@@ -1,7 +1,9 @@
 // Package admin is the operators' HTTP interface: the live actor tree
 // (GET /actors, and a page at /admin/actors), stopping one stream
 // (POST /actors/{name}/stop), the servers acting as one (GET /replicas),
-// Prometheus metrics (/metrics) and health (/healthz, /readyz).
+// durable consumers (GET /consumers, POST /consumers/{name}/reset,
+// DELETE /consumers/{name}), Prometheus metrics (/metrics) and health
+// (/healthz, /readyz).
 package admin
 
 import (
@@ -115,6 +117,7 @@ func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog
 			writeJSON(w, http.StatusOK, map[string]any{"stopped": name})
 		}
 	})
+	consumerRoutes(protected, b, logger)
 	protected.HandleFunc("GET /admin/actors", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(actorsPage)

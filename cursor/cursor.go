@@ -22,6 +22,9 @@ type Page struct {
 	// LastKey is the key of the last row, for keyset paging (0 when the
 	// query carries no key column).
 	LastKey int64
+	// Keys are the rows' keys, in order, when Options.Keys asked for them
+	// (a durable consumer records the last one accepted).
+	Keys []int64
 	// LastOrder are the last row's order values, for the next page of a
 	// keyset-ordered select (sqlbuild.Page.AfterOrder); nil when the query
 	// carries none.
@@ -73,14 +76,40 @@ type Options struct {
 	// question about the seek index), about Channel.
 	Logger  *slog.Logger
 	Channel string
+	// Keys asks for each row's key (Page.Keys).
+	Keys bool
+	// After starts the cursor after this key (a durable consumer's
+	// position); 0 starts at the beginning.
+	After int64
+	// Snapshot, if positive, is the highest key read, instead of the
+	// highest committed when the first page is read (a followed stream
+	// reads up to the settled frontier, and Follow moves it).
+	Snapshot int64
 }
 
 // New returns a cursor over sel.
 func New(sel *sqlbuild.Select, store Store, opt Options) *Cursor {
 	return &Cursor{sel: sel, store: store, decodeJSON: opt.DecodeJSON, encode: opt.Encode,
 		pageSize: uint64(opt.FirstPage), maxPage: uint64(opt.PageSize), maxBuffered: uint64(opt.MaxBuffered),
-		readTimeout: opt.ReadTimeout, logger: opt.Logger, channel: opt.Channel}
+		readTimeout: opt.ReadTimeout, logger: opt.Logger, channel: opt.Channel,
+		after: opt.After, snapshot: opt.Snapshot, keys: opt.Keys, fixedSnapshot: opt.Snapshot > 0}
 }
+
+// Follow moves the snapshot bound of a keyset cursor up to snapshot (a
+// followed stream's new frontier): the rows after the last one read, up
+// to it, are read next, and Next reports done again once they are.
+func (c *Cursor) Follow(snapshot int64) {
+	if snapshot > c.snapshot {
+		c.snapshot, c.fixedSnapshot, c.done = snapshot, true, false
+	}
+}
+
+// Snapshot is the highest key the cursor reads up to (0 before its first
+// page, when it took none).
+func (c *Cursor) Snapshot() int64 { return c.snapshot }
+
+// After is the key of the last row read.
+func (c *Cursor) After() int64 { return c.after }
 
 // Whole reports whether the next read takes the whole result at once (the
 // select cannot be paged): a long read, of which few may run together.
@@ -120,6 +149,10 @@ type Cursor struct {
 	afterOrder []any
 	returned   uint64 // rows read so far
 	done       bool
+	// fixedSnapshot: the snapshot was given (Options.Snapshot, Follow),
+	// not taken by the first page.
+	fixedSnapshot bool
+	keys          bool
 	// seek is the index later keyset pages seek on, when the select left
 	// the choice to the store (planned tells it was asked).
 	seek    string
@@ -135,7 +168,7 @@ type Cursor struct {
 // Next reads the next page, as rows or payloads (Options.Encode); done
 // reports that nothing follows it.
 func (c *Cursor) Next(ctx context.Context) (Page, bool, error) {
-	if c.done || c.sel.Empty {
+	if c.done || c.sel.Empty || (c.fixedSnapshot && c.after >= c.snapshot) {
 		return Page{}, true, nil
 	}
 	if c.readTimeout > 0 {
@@ -191,9 +224,15 @@ func (c *Cursor) next(ctx context.Context) (Page, bool, error) {
 	}
 	c.noSeek = c.noSeek || got.SeekGone
 	n := uint64(len(got.Rows) + len(got.Payloads))
-	c.after, c.afterOrder = got.LastKey, got.LastOrder
+	if n > 0 {
+		// An empty page leaves the place where the last rows ended.
+		c.after, c.afterOrder = got.LastKey, got.LastOrder
+	}
 	c.returned += n
 	c.done = n < size || (c.sel.Limit > 0 && c.returned >= c.sel.Limit)
+	if !c.keys {
+		got.Keys = nil
+	}
 	return got, c.done, nil
 }
 

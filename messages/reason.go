@@ -22,6 +22,8 @@ const (
 	// not its stream's, or one of its event ids is stored with other
 	// content. Nothing of it was stored.
 	ReasonConflict Reason = "conflict"
+	// ReasonBusy: the durable consumer is being served by another stream.
+	ReasonBusy Reason = "busy"
 	// ReasonDB: the database failed to run the statement.
 	ReasonDB Reason = "db"
 	// ReasonUnavailable: Redis dropped the connection mid-stream.
@@ -75,3 +77,12 @@ type ConflictError struct{ Message string }
 
 func (e *ConflictError) Error() string        { return "conflict: " + e.Message }
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// ErrBusy marks a durable consumer that another stream holds
+// (ReasonBusy).
+var ErrBusy = errors.New("busy")
+
+// ErrConsumerLost tells a stream that it no longer holds its durable
+// consumer: its lease ran out and another stream took it, or an operator
+// reset or deleted it. The stream must stop recording positions.
+var ErrConsumerLost = errors.New("consumer lost: another stream holds it now")

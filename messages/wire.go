@@ -57,6 +57,15 @@ type Request struct {
 	// Expect makes a persist commit only if its stream is at the given
 	// version.
 	Expect *Expectation `json:"expect,omitempty"`
+	// Follow keeps a fetch open after the rows that matched when it
+	// arrived: each new matching row follows as it commits, and only the
+	// client's "end" (or an error) ends it.
+	Follow bool `json:"follow,omitempty"`
+	// Consumer names a durable consumer: the fetch starts after the last
+	// row the consumer accepted, and records where it got to.
+	Consumer string `json:"consumer,omitempty"`
+	// Reset starts the consumer again at the beginning of this query.
+	Reset bool `json:"reset,omitempty"`
 }
 
 // Expectation is a persist's expected version: every document belongs to
@@ -92,6 +101,16 @@ func (r Request) AppendJSON(buf []byte) []byte {
 		buf = append(buf, `,"window":`...)
 		buf = strconv.AppendInt(buf, int64(r.Window), 10)
 	}
+	if r.Follow {
+		buf = append(buf, `,"follow":true`...)
+	}
+	if r.Consumer != "" {
+		buf = append(buf, `,"consumer":`...)
+		buf = ordjson.AppendString(buf, r.Consumer)
+	}
+	if r.Reset {
+		buf = append(buf, `,"reset":true`...)
+	}
 	if e := r.Expect; e != nil {
 		buf = append(buf, `,"expect":{"domain":`...)
 		buf = ordjson.AppendString(buf, e.Domain)
@@ -117,6 +136,10 @@ type ReceivedRequest struct {
 	Decode bool
 	Window int
 	Expect *Expectation
+	// Follow, Consumer and Reset: see Request.
+	Follow   bool
+	Consumer string
+	Reset    bool
 }
 
 // RequestLimits bound what DecodeRequest accepts.
@@ -147,9 +170,9 @@ var ErrNoChannel = errors.New("request names no usable response channel")
 var ErrBadRequest = errors.New("bad request")
 
 // envelopeValues is how many JSON values a request may hold beyond its
-// query's: the object and its channel, reason, decode and window, and
-// expect with its three members.
-const envelopeValues = 9
+// query's: the object and its channel, reason, decode, window, follow,
+// consumer and reset, and expect with its three members.
+const envelopeValues = 12
 
 // DecodeRequest parses a request under limits, in one pass, into a
 // ReceivedRequest whose query is an ordered tree. When the error wraps
@@ -192,16 +215,27 @@ func DecodeRequest(payload []byte, limits RequestLimits) (ReceivedRequest, error
 			req.Channel = m.Value.Text
 		case "query":
 			req.Query = m.Value
-		case "reason", "decode":
+		case "reason", "decode", "follow", "reset":
 			if m.Value.Kind != ordjson.Bool {
 				problems = append(problems, fmt.Sprintf("%s must be true or false", m.Key))
 				continue
 			}
-			if m.Key == "reason" {
+			switch m.Key {
+			case "reason":
 				req.Reason = m.Value.Bool
-			} else {
+			case "decode":
 				req.Decode = m.Value.Bool
+			case "follow":
+				req.Follow = m.Value.Bool
+			case "reset":
+				req.Reset = m.Value.Bool
 			}
+		case "consumer":
+			if m.Value.Kind != ordjson.String || !ValidConsumer(m.Value.Text) {
+				problems = append(problems, fmt.Sprintf("consumer must be 1 to %d characters of letters, digits and ._:-", MaxConsumer))
+				continue
+			}
+			req.Consumer = m.Value.Text
 		case "window":
 			n, err := strconv.Atoi(m.Value.Text)
 			if m.Value.Kind != ordjson.Number || err != nil {
@@ -237,6 +271,24 @@ func DecodeRequest(payload []byte, limits RequestLimits) (ReceivedRequest, error
 		return req, fmt.Errorf("request window %d outside 1..%d: %w", req.Window, limits.MaxWindow, ErrBadRequest)
 	}
 	return req, nil
+}
+
+// MaxConsumer is the longest consumer name.
+const MaxConsumer = 200
+
+// ValidConsumer reports whether name is a consumer name: 1 to 200
+// letters, digits and ._:- (ASCII).
+func ValidConsumer(name string) bool {
+	if len(name) == 0 || len(name) > MaxConsumer {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeExpectation reads {"domain": D, "pid": P, "version": N}, or says

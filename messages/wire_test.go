@@ -40,6 +40,30 @@ func TestDecodeRequest(t *testing.T) {
 			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{}}`), Reason: true, Decode: true, Window: 8},
 		},
 		{
+			name:    "follow, consumer, reset and expect",
+			payload: `{"channel":"c1","query":{"$select":{}},"follow":true,"consumer":"shop.totals:v2-a_b","reset":true,"expect":{"domain":"d","pid":"p","version":3}}`,
+			want: messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{}}`), Follow: true, Consumer: "shop.totals:v2-a_b", Reset: true,
+				Expect: &messages.Expectation{Domain: "d", PID: "p", Version: 3}},
+		},
+		{
+			name:    "a consumer name with a space",
+			payload: `{"channel":"c1","query":{"$select":{}},"consumer":"a b"}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.ReceivedRequest{Channel: "c1"},
+		},
+		{
+			name:    "follow not a boolean",
+			payload: `{"channel":"c1","query":{"$select":{}},"follow":1}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.ReceivedRequest{Channel: "c1"},
+		},
+		{
+			name:    "an expectation with a negative version",
+			payload: `{"channel":"c1","query":{"$select":{}},"expect":{"domain":"d","pid":"p","version":-1}}`,
+			wantErr: messages.ErrBadRequest,
+			want:    messages.ReceivedRequest{Channel: "c1"},
+		},
+		{
 			name:    "opt-in fields off",
 			payload: `{"channel":"c1","query":{"$select":{}},"reason":false,"decode":false,"window":0}`,
 			want:    messages.ReceivedRequest{Channel: "c1", Query: tree(`{"$select":{}}`)},

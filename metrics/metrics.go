@@ -33,6 +33,7 @@ type Metrics struct {
 	replicas       *replicaMetrics
 	faults         *faultMetrics
 	writes         *writeMetrics
+	consumers      *consumerMetrics
 }
 
 // New registers the collectors.
@@ -81,6 +82,7 @@ func New() *Metrics {
 	m.replicas = newReplicaMetrics(m.Registry)
 	m.faults = newFaultMetrics(m.Registry)
 	m.writes = newWriteMetrics(m.Registry)
+	m.consumers = newConsumerMetrics(m.Registry)
 	return m
 }
 

@@ -141,6 +141,7 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 				return cursor.Page{}, fmt.Errorf("read key column: %w", err)
 			}
 			page.LastKey = key
+			page.Keys = append(page.Keys, key)
 		}
 		if snapshotIndex >= 0 && page.Snapshot == 0 {
 			if page.Snapshot, err = asInt64(dest[snapshotIndex]); err != nil {

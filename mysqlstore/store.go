@@ -112,10 +112,11 @@ var migrations embed.FS
 
 var identifier = regexp.MustCompile(`^[A-Za-z0-9_$]{1,64}$`)
 
-// Migrate creates the database and the event table if they are missing,
-// and brings an event table of an earlier release up to date. It is
-// idempotent and returns what it changed, one line per change, for the
-// operator to read (nothing when the table was already current).
+// Migrate creates the database, the event table and the table of durable
+// consumers if they are missing, and brings an event table of an earlier
+// release up to date. It is idempotent and returns what it changed, one
+// line per change, for the operator to read (nothing when the tables were
+// already current).
 func Migrate(ctx context.Context, db *sql.DB, database string) ([]string, error) {
 	if !identifier.MatchString(database) {
 		return nil, fmt.Errorf("migrate: database name %q is not a plain identifier", database)
@@ -124,6 +125,10 @@ func Migrate(ctx context.Context, db *sql.DB, database string) ([]string, error)
 		return nil, fmt.Errorf("migrate: create database %s: %w", database, err)
 	}
 	existed, err := tableExists(ctx, db, database, "event")
+	if err != nil {
+		return nil, err
+	}
+	hadConsumers, err := tableExists(ctx, db, database, consumerTable)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +161,11 @@ func Migrate(ctx context.Context, db *sql.DB, database string) ([]string, error)
 	if !existed {
 		return nil, nil // created as it is now: nothing changed
 	}
-	return append(changes, added...), nil
+	changes = append(changes, added...)
+	if !hadConsumers {
+		changes = append(changes, fmt.Sprintf("%s.%s: created, for durable consumers", database, consumerTable))
+	}
+	return changes, nil
 }
 
 // tableExists reports whether database holds table.

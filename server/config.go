@@ -65,6 +65,12 @@ type Config struct {
 	// outage wait, once the server has resubscribed, for the clients to
 	// resubscribe too (node-redis retries within half a second).
 	ResubscribeGrace time.Duration
+	// FollowGapWait is how long an id no commit announcement covers holds
+	// followed streams back before it counts as rolled back.
+	FollowGapWait time.Duration
+	// FollowIdle ends a followed stream whose channel has had no
+	// subscriber that long.
+	FollowIdle time.Duration
 	// Tables is the allow-list of tables, as schema.table. The first one is
 	// the default table of queries that name none.
 	Tables []string
@@ -162,6 +168,8 @@ func DefaultConfig() Config {
 		ShutdownGrace:    10 * time.Second,
 		ReadTimeout:      30 * time.Second,
 		ResubscribeGrace: time.Second,
+		FollowGapWait:    time.Second,
+		FollowIdle:       30 * time.Second,
 		Replicas:         replicas.Config{TerminalRetry: replicas.Defaults.TerminalRetry},
 		Tables:           []string{"eventsource.event"},
 		Request:          messages.DefaultRequestLimits(),
@@ -236,6 +244,8 @@ func (c Config) Validate() error {
 	check(c.PersistBatch > 0, "persist batch must be positive, got %d", c.PersistBatch)
 	check(c.ReadTimeout > 0, "MySQL read timeout must be positive, got %s", c.ReadTimeout)
 	check(c.ResubscribeGrace >= 0, "resubscribe grace must not be negative, got %s", c.ResubscribeGrace)
+	check(c.FollowGapWait > 0, "follow gap wait must be positive, got %s", c.FollowGapWait)
+	check(c.FollowIdle > 0, "follow idle time must be positive, got %s", c.FollowIdle)
 	check(c.Replicas.TerminalRetry >= 0, "terminal retry must not be negative, got %s", c.Replicas.TerminalRetry)
 	check(c.MySQL.PoolSize > 0, "MySQL pool size must be positive, got %d", c.MySQL.PoolSize)
 	check(c.MySQL.StatementCache >= 0, "MySQL statement cache must not be negative, got %d", c.MySQL.StatementCache)

@@ -19,6 +19,13 @@ import (
 // replies go out; the publish is queued, not waited for.
 func (s *Server) announceCommits(committed []mysqlstore.Committed) {
 	for _, note := range commitNotes(committed) {
+		// This server's followers hear it at once; the echo from Redis
+		// changes nothing then.
+		if note.Uncertain {
+			s.frontier.Uncertain(note.Table)
+		} else {
+			s.frontier.Committed(note.Table, note.Ranges)
+		}
 		if err := s.pub.Publish(s.cfg.CommitChannel, note.Encode(), nil); err != nil {
 			// The gateways miss these rows' notifications; an SSE client
 			// reconnecting with Last-Event-ID still reads them.
@@ -78,15 +85,16 @@ func (s *Server) newGateway(builder *sqlbuild.Builder, db *sql.DB) error {
 	return nil
 }
 
-// toGateway hands the gateway what it hears on Redis: commit
-// notifications (which go nowhere else) and interruptions (which the
-// router hears too). It reports whether msg was the gateway's alone.
-func (s *Server) toGateway(msg any) bool {
+// toFrontier hands the frontier and the gateway what they hear on Redis:
+// commit notifications (which go nowhere else) and interruptions (which
+// the router hears too). It reports whether msg was theirs alone.
+func (s *Server) toFrontier(msg any) bool {
 	switch m := msg.(type) {
 	case messages.Inbound:
 		if m.Channel != s.cfg.CommitChannel {
 			return false
 		}
+		s.heardCommit(m.Payload)
 		if s.gateway != nil {
 			s.gateway.Committed(m.Payload)
 		}
@@ -99,13 +107,11 @@ func (s *Server) toGateway(msg any) bool {
 	return false
 }
 
-// startGateway subscribes the commit channel and starts listening.
-func (s *Server) startGateway(ctx context.Context) error {
+// startGateway starts listening (the commit channel is subscribed
+// already).
+func (s *Server) startGateway(context.Context) error {
 	if s.gateway == nil {
 		return nil
-	}
-	if err := s.sub.SubscribeWait(ctx, s.cfg.CommitChannel); err != nil {
-		return err
 	}
 	return s.gateway.Start()
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/eventsource/eventsource/actors"
 	"github.com/eventsource/eventsource/admin"
+	"github.com/eventsource/eventsource/frontier"
 	"github.com/eventsource/eventsource/gateway"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
@@ -59,6 +60,14 @@ type Server struct {
 	router    *actor.PID
 	// gateway is the HTTP gateway; nil without --http.
 	gateway *gateway.Gateway
+	// frontier tells followed streams how far commits are settled.
+	frontier *frontier.Frontier
+	// consumers keeps durable consumers' positions; quit stops the
+	// renewal of their leases.
+	consumers *mysqlstore.Consumers
+	quit      chan struct{}
+	// builder builds the consumers' queries, to count their lag.
+	builder *sqlbuild.Builder
 
 	registry  *supervision.Registry
 	metrics   *metrics.Metrics
@@ -131,8 +140,15 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	builder := sqlbuild.NewBuilder(catalog, cfg.Query)
+	s.frontier = s.newFrontier(catalog)
+	go s.frontier.Run()
 	if cfg.Instrument {
 		s.registry, s.metrics = supervision.NewRegistry(), metrics.New()
+	}
+	s.builder = builder
+	if s.consumers, err = s.newConsumers(ctx, db, catalog); err != nil {
+		s.closeConnections()
+		return err
 	}
 	var batchOpts []mysqlstore.BatcherOption
 	if cfg.MySQL.StatementCache > 0 {
@@ -181,7 +197,7 @@ func (s *Server) Start(ctx context.Context) error {
 	routerDepth := s.metrics.MailboxDepth("router")
 	s.sub = redisbus.NewSubscriber(connOpt, func(msg any) {
 		<-ready
-		if s.toGateway(msg) || s.busChanged(msg) || s.shed(msg, routerDepth) {
+		if s.toFrontier(msg) || s.busChanged(msg) || s.shed(msg, routerDepth) {
 			return
 		}
 		s.system.Root.Send(routerPID, msg)
@@ -209,13 +225,18 @@ func (s *Server) Start(ctx context.Context) error {
 	// limits as the HTTP side's.
 	requestLimits := cfg.Request
 	requestLimits.MaxQueryDepth, requestLimits.MaxQueryValues = builder.Limits().MaxDepth, builder.Limits().MaxNodes
+	deps := actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub,
+		Claims: s.claims(), Finished: finished, Logger: s.logger,
+		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers, Dispatcher: s.streams,
+		Frontier: s.frontier, Listeners: s}
+	if s.consumers != nil {
+		deps.Consumers = s.consumers
+	}
 	props := actors.NewRouterProps(actors.Config{
 		Channels: channels, AcceptTimeout: cfg.AcceptTimeout, MaxStreams: cfg.MaxStreams, PageSize: cfg.PageSize,
 		MaxBufferedRows: cfg.MaxBufferedRows, ReadTimeout: cfg.ReadTimeout, Request: requestLimits, ChildMiddleware: s.options.childMiddleware,
-		RouterMiddleware: s.options.routerMiddleware,
-	}, actors.Deps{Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch, Subscriptions: s.sub, Publisher: s.pub,
-		Claims: s.claims(), Finished: finished, Logger: s.logger,
-		Registry: s.registry, Metrics: s.metrics, Routes: routes, Readers: s.readers, Dispatcher: s.streams})
+		RouterMiddleware: s.options.routerMiddleware, FollowIdle: cfg.FollowIdle, ServerID: s.keeper.ID(),
+	}, deps)
 	// Unbounded: a full mailbox would stop the subscriber, and with it
 	// every stream's "accepted"; the subscriber sheds requests instead
 	// (shed).
@@ -239,6 +260,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.keeper.Start(ctx); err != nil {
 		s.closeConnections()
 		return err
+	}
+	// Commits announced by every server: followed streams and the gateway
+	// read new rows from them. Before the requests: a follower's first
+	// frontier is read after it.
+	if err := s.sub.SubscribeWait(ctx, cfg.CommitChannel); err != nil {
+		s.closeConnections()
+		return err
+	}
+	if s.consumers != nil {
+		s.quit = make(chan struct{})
+		go s.renewConsumers(s.quit)
+		go s.watchConsumerLag(s.quit)
 	}
 	if err := s.sub.SubscribeWait(ctx, cfg.FetchChannel, cfg.PersistChannel, cfg.FetchNextChannel); err != nil {
 		s.closeConnections()
@@ -388,6 +421,13 @@ func (s *Server) shutdown(ctx context.Context) error {
 // queued, the publisher sends what is queued (the last replies and
 // terminals), then Redis and MySQL close.
 func (s *Server) closeConnections() {
+	if s.quit != nil {
+		close(s.quit)
+		s.quit = nil
+	}
+	if s.frontier != nil {
+		s.frontier.Close()
+	}
 	if s.batch != nil {
 		s.batch.Close()
 	}

@@ -44,6 +44,8 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "how long shutdown waits for persists in flight")
 	fs.DurationVar(&cfg.ReadTimeout, "mysql-read-timeout", cfg.ReadTimeout, "deadline of each read of a stream's rows (a page, or a result read whole); past it the stream ends with \"error\" (reason db)")
 	fs.DurationVar(&cfg.Replicas.TerminalRetry, "terminal-retry", cfg.Replicas.TerminalRetry, "how long a terminal Redis could not take (an outage, a lost connection) is kept and sent again before it is dropped")
+	fs.DurationVar(&cfg.FollowGapWait, "follow-gap-wait", cfg.FollowGapWait, "how long an id no commit announcement covers holds followed streams back before it counts as rolled back")
+	fs.DurationVar(&cfg.FollowIdle, "follow-idle", cfg.FollowIdle, "a followed stream whose response channel has had no subscriber this long is ended")
 	fs.DurationVar(&cfg.ResubscribeGrace, "resubscribe-grace", cfg.ResubscribeGrace, "after a Redis outage, how long terminals wait once the server has resubscribed, for clients to resubscribe too")
 	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:9090", "operators' HTTP listener: /actors, /metrics, /healthz, /readyz, /admin/actors (empty: none)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token the admin listener requires (default $EVENTSOURCE_ADMIN_TOKEN); required off loopback")

@@ -222,6 +222,7 @@ func (p *proc) streams() []string {
 // collector hears everything published on the deployment's response
 // channels, in order per channel.
 type collector struct {
+	d    *deployment
 	ps   *redis.PubSub
 	mu   sync.Mutex
 	msgs map[string][]string
@@ -233,11 +234,50 @@ func (d *deployment) collect() *collector {
 	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ps := d.rdb.PSubscribe(ctx, d.prefix+"c:*")
-	if _, err := ps.Receive(ctx); err != nil {
-		d.t.Fatalf("psubscribe: %v", err)
+	return d.collectFrom(ctx, d.rdb.PSubscribe(ctx, d.prefix+"c:*"))
+}
+
+// collectExact is collect for the given channels only, subscribed by
+// name: a server counts these subscribers (PUBSUB NUMSUB), which it does
+// not for a pattern's. More may be added with subscribe.
+func (d *deployment) collectExact(channels ...string) *collector {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.collectFrom(ctx, d.rdb.Subscribe(ctx, channels...))
+}
+
+// subscribe adds channels to an exact collector and waits for Redis to
+// confirm them.
+func (c *collector) subscribe(t *testing.T, channels ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ps.Subscribe(ctx, channels...); err != nil {
+		t.Fatalf("subscribe %v: %v", channels, err)
 	}
-	c := &collector{ps: ps, msgs: map[string][]string{}, changed: make(chan struct{})}
+	for {
+		n, err := c.d.rdb.PubSubNumSub(ctx, channels...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := true
+		for _, ch := range channels {
+			all = all && n[ch] > 0
+		}
+		if all {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (d *deployment) collectFrom(ctx context.Context, ps *redis.PubSub) *collector {
+	d.t.Helper()
+	if _, err := ps.Receive(ctx); err != nil {
+		d.t.Fatalf("subscribe: %v", err)
+	}
+	c := &collector{d: d, ps: ps, msgs: map[string][]string{}, changed: make(chan struct{})}
 	go func() {
 		for m := range ps.Channel(redis.WithChannelSize(1 << 16)) {
 			c.mu.Lock()

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eventsource/eventsource/frontier"
+	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/sqlbuild"
+)
+
+// newFrontier follows how far each allowed table's commits are settled,
+// for followed streams: fed by the commit announcements of every server
+// (this one's at once, before Redis echoes them) and by polling.
+func (s *Server) newFrontier(catalog *sqlbuild.Catalog) *frontier.Frontier {
+	tables := map[string]*sqlbuild.Table{}
+	for _, t := range catalog.Tables() {
+		tables[t.QualifiedName()] = t
+	}
+	return frontier.New(frontier.Config{
+		GapWait: s.cfg.FollowGapWait,
+		Logger:  s.logger.With(slog.String("component", "frontier")),
+		Highest: func(ctx context.Context, name string) (int64, error) {
+			t := tables[name]
+			if t == nil || t.Key == "" {
+				return 0, fmt.Errorf("table %s has no key to follow", name)
+			}
+			var highest int64
+			err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(`"+t.Key+"`), 0) FROM `"+t.Schema+"`.`"+t.Name+"`").Scan(&highest)
+			if err != nil {
+				return 0, fmt.Errorf("read the highest %s of %s: %w", t.Key, name, err)
+			}
+			return highest, nil
+		},
+		Skipped: func(table string, ids int64) {
+			s.logger.Debug("followed streams passed ids no commit announced", slog.String("table", table), slog.Int64("ids", ids))
+		},
+	})
+}
+
+// heardCommit hands a commit notification to the frontier.
+func (s *Server) heardCommit(payload []byte) {
+	note, err := messages.DecodeCommitted(payload)
+	if err != nil {
+		return // the gateway counts it
+	}
+	if note.Uncertain {
+		s.frontier.Uncertain(note.Table)
+		return
+	}
+	s.frontier.Committed(note.Table, note.Ranges)
+}
+
+// Listeners counts the subscribers of channels: on a Redis Cluster,
+// summed over the masters, each of which counts only its own.
+func (s *Server) Listeners(ctx context.Context, channels []string) (map[string]int64, error) {
+	counts := make(map[string]int64, len(channels))
+	count := func(ctx context.Context, c redis.Cmdable) error {
+		for start := 0; start < len(channels); start += 1000 {
+			got, err := c.PubSubNumSub(ctx, channels[start:min(start+1000, len(channels))]...).Result()
+			if err != nil {
+				return err
+			}
+			for ch, n := range got {
+				counts[ch] += n
+			}
+		}
+		return nil
+	}
+	var err error
+	switch rdb := s.rdb.(type) {
+	case *redis.ClusterClient:
+		// ForEachMaster runs concurrently: count one master at a time.
+		var mu sync.Mutex
+		var masters []*redis.Client
+		err = rdb.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			masters = append(masters, c)
+			return nil
+		})
+		for _, c := range masters {
+			if err == nil {
+				err = count(ctx, c)
+			}
+		}
+	default:
+		err = count(ctx, s.rdb)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("count subscribers of %d channels: %w", len(channels), err)
+	}
+	return counts, nil
+}
+
+// consumerRenewal is how often the server renews the leases of the
+// durable consumers it holds (mysqlstore.ConsumerLease is 15 s).
+const consumerRenewal = 5 * time.Second
+
+// renewConsumers keeps this server's consumers held until quit.
+func (s *Server) renewConsumers(quit <-chan struct{}) {
+	t := time.NewTicker(consumerRenewal)
+	defer t.Stop()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), consumerRenewal)
+			if err := s.consumers.RenewServer(ctx, s.keeper.ID()); err != nil {
+				s.logger.Warn("renew the leases of durable consumers", slog.Any("err", err))
+			}
+			cancel()
+		}
+	}
+}
