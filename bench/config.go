@@ -38,6 +38,11 @@ const (
 	// persists and safe ones on one server (CompareEventIDs, CompareExpect),
 	// in paired rounds; its ratio is the variant's over the base's.
 	KindCompare
+	// KindFollow holds Streams followed fetches (window Window) of one
+	// domain with no events, measures the server while they sit idle, then
+	// persists Events events at EventRate, measuring commit to delivery at
+	// every follower.
+	KindFollow
 )
 
 func (k Kind) String() string {
@@ -56,6 +61,8 @@ func (k Kind) String() string {
 		return "sse"
 	case KindCompare:
 		return "compare"
+	case KindFollow:
+		return "follow"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -65,7 +72,7 @@ func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // UnmarshalText reads a Kind's name.
 func (k *Kind) UnmarshalText(b []byte) error {
-	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix, KindInstrumentCost, KindSSE, KindCompare} {
+	for _, c := range []Kind{KindFetch, KindOpen, KindPersist, KindMix, KindInstrumentCost, KindSSE, KindCompare, KindFollow} {
 		if string(b) == c.String() {
 			*k = c
 			return nil
@@ -81,7 +88,8 @@ type Spec struct {
 	Kind        Kind   `json:"kind"`
 	Description string `json:"description"`
 
-	// Streams, Rows and Window shape fetch, open and mix scenarios.
+	// Streams, Rows and Window shape fetch, open and mix scenarios; Streams
+	// and Window a follow scenario's followers.
 	Streams int `json:"streams,omitempty"`
 	Rows    int `json:"rows,omitempty"`
 	Window  int `json:"window,omitempty"`
@@ -114,8 +122,9 @@ type Spec struct {
 	// rows/s instrumented over mean rows/s uninstrumented, may be.
 	MaxCost float64 `json:"max_cost,omitempty"`
 
-	// Subscribers, Events and EventRate (events/s) shape an sse scenario;
-	// MaxP99 bounds its commit-to-delivery p99.
+	// Subscribers, Events and EventRate (events/s) shape an sse scenario,
+	// Events and EventRate a follow scenario too; MaxP99 bounds their
+	// commit-to-delivery p99.
 	Subscribers int           `json:"subscribers,omitempty"`
 	Events      int           `json:"events,omitempty"`
 	EventRate   float64       `json:"event_rate,omitempty"`
@@ -149,6 +158,8 @@ type Sizes struct {
 	SSESubscribers int
 	SSEEvents      int
 	SSERate        float64
+	// FollowStreams is how many followers the follow scenario holds.
+	FollowStreams int
 	// Rounds is how many paired rounds the concurrent fetch scenarios
 	// (streams-100, streams-1000) and the persist scenarios run.
 	Rounds int
@@ -157,7 +168,7 @@ type Sizes struct {
 // DefaultSizes fit the default set in a few minutes on a 2-core machine.
 func DefaultSizes() Sizes {
 	return Sizes{SingleRows: 30000, OpenStreams: 10000, PersistDuration: 3 * time.Second,
-		SSESubscribers: 10000, SSEEvents: 40, SSERate: 2, Rounds: 3}
+		SSESubscribers: 10000, SSEEvents: 40, SSERate: 2, FollowStreams: 1000, Rounds: 3}
 }
 
 // DefaultSpecs is the default scenario set, with the targets of the issue.
@@ -180,6 +191,9 @@ func DefaultSpecs(s Sizes) []Spec {
 	}
 	if s.SSERate <= 0 {
 		s.SSERate = d.SSERate
+	}
+	if s.FollowStreams <= 0 {
+		s.FollowStreams = d.FollowStreams
 	}
 	if s.Rounds <= 0 {
 		s.Rounds = d.Rounds
@@ -225,6 +239,9 @@ func DefaultSpecs(s Sizes) []Spec {
 		{Name: "sse-10000", Kind: KindSSE, Subscribers: s.SSESubscribers, Events: s.SSEEvents, EventRate: s.SSERate, MaxP99: 250 * time.Millisecond,
 			Description: fmt.Sprintf("%d SSE subscribers of one domain on the HTTP gateway; %d events persisted over Redis at %g/s; commit to delivery at every subscriber",
 				s.SSESubscribers, s.SSEEvents, s.SSERate)},
+		{Name: fmt.Sprintf("follow-%d", s.FollowStreams), Kind: KindFollow, Streams: s.FollowStreams, Window: 1, Events: 40, EventRate: 2, MaxP99: 250 * time.Millisecond,
+			Description: fmt.Sprintf("%d followed fetches (window 1) of one domain with no events, on %d Redis connections: the server's MySQL connections and RSS while they sit idle; then 40 events persisted at 2/s; commit to delivery at every follower",
+				s.FollowStreams, followConns)},
 	}
 }
 
@@ -354,6 +371,10 @@ func (c *Config) validate() error {
 		case KindSSE:
 			if s.Subscribers <= 0 || s.Events <= 0 || !(s.EventRate > 0) {
 				errs = append(errs, fmt.Errorf("scenario %q: subscribers, events and event rate must be positive", s.Name))
+			}
+		case KindFollow:
+			if s.Streams <= 0 || s.Events <= 0 || !(s.EventRate > 0) || s.Window < 0 {
+				errs = append(errs, fmt.Errorf("scenario %q: streams, events and event rate must be positive, window not negative", s.Name))
 			}
 		case KindCompare:
 			switch {

@@ -13,8 +13,10 @@
 //
 // Concurrency: Run runs one scenario at a time; within a scenario every
 // stream or persisting client is its own goroutine, all sharing one
-// client.Client (one Redis subscriber connection), as a service would. A
-// sampler goroutine records a point of the timeline every 250 ms. Nothing in
+// client.Client (one Redis subscriber connection), as a service would; the
+// follow scenario's followers share a few subscriber connections of their
+// own instead, one reader goroutine each, since the server wants each
+// followed channel SUBSCRIBEd by name. A sampler goroutine records a point of the timeline every 250 ms. Nothing in
 // the package is global; two Runs may proceed at once on one machine, each
 // with its own database and channels.
 package bench

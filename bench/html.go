@@ -82,6 +82,13 @@ func scenarioHTML(s *ScenarioResult) htmlScenario {
 			o.Streams, o.OpenSeconds, mib(o.RSSBefore), mib(o.RSSOpen), o.RSSPerStream/1000, mib(o.RSSOpenSettled), o.RSSPerStreamSettled/1000,
 			o.MySQLConnsMax, o.MySQLInUseWhileOpen, o.ThreadsConnectedDelta, num(o.ProbeRowsPerSec), o.DrainSeconds, num(o.DrainRowsPerSec)))
 	}
+	if f := s.Follow; f != nil {
+		h.Lines = append(h.Lines, fmt.Sprintf("%d followers (window %d) on %d Redis connections, held by the server in %.1fs; idle: RSS %s before, %s idle (%.1f KB per follower), %s after a GC (%.1f KB per follower); MySQL connections %d open, %d busy at most, Threads_connected +%d",
+			f.Followers, f.Window, f.Connections, f.OpenSeconds, mib(f.RSSBefore), mib(f.RSSIdle), f.RSSPerFollower/1000, mib(f.RSSIdleSettled), f.RSSPerFollowerSettled/1000,
+			f.MySQLOpenIdle, f.MySQLInUseIdle, f.ThreadsConnectedDelta),
+			fmt.Sprintf("%d events, %d deliveries (%d missing, %d repeated, %d out of order, %d errors); commit→delivery p50 %s, p99 %s, max %s; %d of %d released after \"end\"",
+				f.Events, f.Deliveries, f.Missing, f.Repeated, f.OutOfOrder, f.Errors, durMicros(f.P50), durMicros(f.P99), durMicros(f.Max), f.Released, f.Followers))
+	}
 	srv, base := timeline(s.Server), timeline(s.Baseline)
 	var markers []marker
 	if o := s.Open; o != nil {

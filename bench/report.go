@@ -71,6 +71,8 @@ type ScenarioResult struct {
 	Instrument *InstrumentCost `json:"instrument,omitempty"`
 	// SSE is an sse scenario's commit-to-delivery measure.
 	SSE *PoolSummary `json:"sse,omitempty"`
+	// Follow is a follow scenario's idle and commit-to-delivery measures.
+	Follow *FollowSummary `json:"follow,omitempty"`
 	// Rounds are a fetch or persist scenario's paired rounds, in the order
 	// run, when it ran more than one; Server and Baseline are then the
 	// median round's.
@@ -336,6 +338,8 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 		out = append(out, f)
 	case KindSSE:
 		out = append(out, s.sseFigures(note)...)
+	case KindFollow:
+		out = append(out, s.followFigures(note)...)
 	case KindOpen:
 		o := s.Open
 		if o == nil {

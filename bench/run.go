@@ -31,6 +31,8 @@ type env struct {
 	log    *slog.Logger
 	runID  string // hex, in every channel, database and pid the run makes
 	prefix string // of the run's channels
+	// fetchChannel is the server's fetch request channel.
+	fetchChannel string
 
 	admin    *sql.DB // no default database: seeding, processlist, cleanup
 	database string  // of the event table
@@ -109,6 +111,8 @@ func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 			serr = e.runCompare(ctx, spec, res)
 		case KindSSE:
 			serr = e.runSSE(ctx, spec, res)
+		case KindFollow:
+			serr = e.runFollow(ctx, spec, res)
 		}
 		if serr != nil {
 			res.Error = serr.Error()
@@ -223,6 +227,7 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 		}
 	}
 	report.Server.RedisPID, report.Server.MySQLPID = e.redisPID, e.mysqlPID
+	e.fetchChannel = fetchCh
 
 	if len(cluster) > 0 {
 		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster, Password: e.redisOpts.Password, PoolSize: e.cfg.ClientPoolSize})
