@@ -67,6 +67,10 @@ type consuming struct {
 	recording, armed   bool
 }
 
+// busyWait is how long a fetch waits for a consumer another stream holds
+// before it is refused busy.
+const busyWait = 2 * time.Second
+
 // Durable consumers record their position after this many accepted rows,
 // or this long after the first unrecorded one, whichever comes first: a
 // crash sends again at most that many rows.
@@ -84,7 +88,16 @@ func (s *stream) prepare() {
 		defer cancel()
 		var ready streamReady
 		if consumer != nil {
-			ready.position, ready.err = consumer.store.Acquire(ctx, consumer.name, consumer.query, consumer.server, consumer.holder, consumer.reset)
+			// A consumer whose stream the client just ended is released a
+			// moment later, maybe on another server: a fetch right after
+			// the end waits for it rather than hear busy.
+			for start := time.Now(); ; {
+				ready.position, ready.err = consumer.store.Acquire(ctx, consumer.name, consumer.query, consumer.server, consumer.holder, consumer.reset)
+				if !errors.Is(ready.err, messages.ErrBusy) || time.Since(start) >= busyWait {
+					break
+				}
+				time.Sleep(busyWait / 20)
+			}
 		}
 		if ready.err == nil && follow != nil {
 			if ready.safe, ready.err = follow.frontier.Safe(ctx, follow.table); ready.err != nil {

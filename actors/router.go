@@ -302,6 +302,19 @@ func (r *router) release(channel string, c *child) {
 	r.deps.Metrics.StreamEnded(c.kind.String(), string(ended))
 }
 
+// endingStopped is how a child an operator stopped ended: "error" on the
+// wire (reason stopped), but "stopped" in the metrics, so that stops are
+// not counted as failures.
+const endingStopped messages.Ending = "stopped"
+
+// endingFor is how a child ended with "error" for reason.
+func endingFor(reason messages.Reason) messages.Ending {
+	if reason == messages.ReasonStopped {
+		return endingStopped
+	}
+	return messages.EndingError
+}
+
 // stopChild ends the named child with "error" (reason stopped).
 func (r *router) stopChild(ctx actor.Context, name string) bool {
 	kind, channel, _ := strings.Cut(name, ":")
@@ -542,7 +555,7 @@ func (r *router) refusePending(_ actor.Context, channel string, reason messages.
 	if c.stopTimer != nil {
 		c.stopTimer()
 	}
-	c.ended = messages.EndingError
+	c.ended = endingFor(reason)
 	r.release(channel, c)
 	r.unsubscribe(channel)
 	r.refuse(channel, c.claim, c.req, reason, message)

@@ -451,7 +451,7 @@ func (s *stream) fail(ctx actor.Context, reason messages.Reason, err error) {
 		s.live.SetError(err.Error())
 	}
 	s.logger.Warn("stream failed", attrs...)
-	s.finish(ctx, messages.EndingError, messages.ErrorPayload(s.req.Reason, reason, safeMessage(reason, err)), true)
+	s.finish(ctx, endingFor(reason), messages.ErrorPayload(s.req.Reason, reason, safeMessage(reason, err)), true)
 }
 
 // finish publishes the terminal (none when the client ended) with the end

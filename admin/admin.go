@@ -1,6 +1,6 @@
 // Package admin is the operators' HTTP interface: the live actor tree
-// (GET /actors, and a page at /admin/actors), stopping one stream
-// (POST /actors/{name}/stop), the servers acting as one (GET /replicas),
+// (GET /actors, and a page at /admin/actors), stopping one stream or HTTP
+// session (POST /actors/{name}/stop), the servers acting as one (GET /replicas),
 // durable consumers (GET /consumers, POST /consumers/{name}/reset,
 // DELETE /consumers/{name}), Prometheus metrics (/metrics) and health
 // (/healthz, /readyz).
@@ -12,8 +12,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/eventsource/eventsource/internal/buildinfo"
 	"github.com/eventsource/eventsource/replicas"
 	"github.com/eventsource/eventsource/supervision"
 )
@@ -29,8 +32,9 @@ import (
 type Backend interface {
 	// Actors lists the registry's entries that match.
 	Actors(f supervision.Filter, offset, limit int) ([]supervision.Entry, int)
-	// StopActor ends the named actor with "error" on its channel; false
-	// when there is no such actor to stop.
+	// StopActor ends the named actor: a stream with "error" on its
+	// channel, an HTTP session with "closed" on its stream (an SSE stream
+	// with "reconnect"); false when there is no such actor to stop.
 	StopActor(ctx context.Context, name string) (bool, error)
 	// Ready reports why the server cannot serve now, or nil.
 	Ready(ctx context.Context) error
@@ -40,8 +44,25 @@ type Backend interface {
 	Replicas(ctx context.Context) ([]replicas.Replica, error)
 }
 
+// Readiness is the body of GET /readyz.
+type Readiness struct {
+	// Status is "ready" (200) or "not ready" (503).
+	Status string `json:"status"`
+	// Error says why the server is not ready; empty when it is.
+	Error string `json:"error,omitempty"`
+	// Version is the server's build, as eventsource version prints it in
+	// one word.
+	Version string `json:"version"`
+}
+
 // MaxPage bounds one page of GET /actors.
 const MaxPage = 1000
+
+// Kinds are the kinds of actor the registry holds, which GET /actors may
+// filter on: the router and its children (stream, persist: package
+// actors), and the HTTP gateway's supervisor and its children (http,
+// session, sse: package gateway).
+var Kinds = []string{"router", "stream", "persist", "http", "session", "sse"}
 
 //go:embed actors.html
 var actorsPage []byte
@@ -55,16 +76,19 @@ func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	// /readyz answers 200 or 503, which is what probes read, with a JSON
+	// body that says which build answered (buildinfo: the version the
+	// server logs at start and registers among its replicas) and, when
+	// not ready, why.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		version := buildinfo.Read().String()
 		if err := b.Ready(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+			writeJSON(w, http.StatusServiceUnavailable, Readiness{Status: "not ready", Error: err.Error(), Version: version})
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		writeJSON(w, http.StatusOK, Readiness{Status: "ready", Version: version})
 	})
 
 	protected := http.NewServeMux()
@@ -76,11 +100,21 @@ func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog
 		offset, err1 := nonNegative(q.Get("offset"), 0)
 		limit, err2 := nonNegative(q.Get("limit"), 100)
 		if err := errors.Join(err1, err2); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+			return
+		}
+		// An unknown kind would match nothing: say so rather than list
+		// nothing, since it is most likely a typo.
+		kind := q.Get("kind")
+		if kind != "" && !slices.Contains(Kinds, kind) {
+			writeJSON(w, http.StatusBadRequest, map[string]any{
+				"error": fmt.Sprintf("unknown kind %q: want one of %s", kind, strings.Join(Kinds, ", ")),
+				"kinds": Kinds,
+			})
 			return
 		}
 		limit = min(limit, MaxPage)
-		entries, total := b.Actors(supervision.Filter{Kind: q.Get("kind"), State: q.Get("state"), ChannelPrefix: q.Get("prefix")}, offset, limit)
+		entries, total := b.Actors(supervision.Filter{Kind: kind, State: q.Get("state"), ChannelPrefix: q.Get("prefix")}, offset, limit)
 		if entries == nil {
 			entries = []supervision.Entry{}
 		}
@@ -111,7 +145,7 @@ func Handler(b Backend, metrics *prometheus.Registry, token string, logger *slog
 			logger.Warn("admin: stop actor failed", slog.String("actor", name), slog.Any("err", err))
 			http.Error(w, "could not stop "+name, http.StatusInternalServerError)
 		case !stopped:
-			writeJSON(w, http.StatusNotFound, map[string]any{"error": "no running stream named " + name})
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": "no running stream or session named " + name})
 		default:
 			logger.Info("admin: actor stopped", slog.String("actor", name))
 			writeJSON(w, http.StatusOK, map[string]any{"stopped": name})

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/eventsource/eventsource/client"
-	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/server"
 )
@@ -120,7 +119,7 @@ func (e *env) persistLoad(ctx context.Context, spec Spec, name string, wr writes
 // still waiting then is not counted: the phase is over.
 func (e *env) persistLoop(ctx context.Context, ph *phase, w int) {
 	for n := 0; ctx.Err() == nil && ph.errors.Load() <= maxPhaseErrors; n++ {
-		e.persistOne(ctx, ph, w, func(ctx context.Context) (messages.OK, error) {
+		e.persistOne(ctx, ph, w, func(ctx context.Context) (client.Result, error) {
 			return e.cl.Persist(ctx, e.persistDoc(w, n))
 		})
 	}
@@ -133,7 +132,7 @@ func (e *env) persistEventIDLoop(ctx context.Context, ph *phase, w int, tag stri
 	for n := 0; ctx.Err() == nil && ph.errors.Load() <= maxPhaseErrors; n++ {
 		doc := e.persistDoc(w, n)
 		doc.EventID = prefix + strconv.Itoa(n)
-		e.persistOne(ctx, ph, w, func(ctx context.Context) (messages.OK, error) {
+		e.persistOne(ctx, ph, w, func(ctx context.Context) (client.Result, error) {
 			return e.cl.Persist(ctx, doc)
 		})
 	}
@@ -145,15 +144,15 @@ func (e *env) persistEventIDLoop(ctx context.Context, ph *phase, w int, tag stri
 // on with another new stream.
 func (e *env) persistExpectLoop(ctx context.Context, ph *phase, w int, tag string) {
 	streams := 0
-	newStream := func() messages.Expectation {
+	newStream := func() client.Expectation {
 		streams++
-		return messages.Expectation{Domain: "bench", PID: fmt.Sprintf("%sx%s-%d-%d", e.pidPrefix(), tag, w, streams)}
+		return client.Expectation{Domain: "bench", PID: fmt.Sprintf("%sx%s-%d-%d", e.pidPrefix(), tag, w, streams)}
 	}
 	expect := newStream()
 	for n := 0; ctx.Err() == nil && ph.errors.Load() <= maxPhaseErrors; n++ {
 		doc := e.persistDoc(w, n)
 		doc.PID = expect.PID
-		if e.persistOne(ctx, ph, w, func(ctx context.Context) (messages.OK, error) {
+		if e.persistOne(ctx, ph, w, func(ctx context.Context) (client.Result, error) {
 			return e.cl.PersistExpecting(ctx, expect, doc)
 		}) {
 			expect.Version++
@@ -170,7 +169,7 @@ const maxPhaseErrors = 1000
 // persistOne runs one persist of one document, timed, and counts it. It
 // reports whether the persist was counted: not when it failed, nor when
 // ctx ended first (the phase is over).
-func (e *env) persistOne(ctx context.Context, ph *phase, w int, persist func(context.Context) (messages.OK, error)) bool {
+func (e *env) persistOne(ctx context.Context, ph *phase, w int, persist func(context.Context) (client.Result, error)) bool {
 	start := time.Now()
 	ok, err := persist(ctx)
 	if ctx.Err() != nil {

@@ -164,7 +164,10 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 		return fmt.Errorf("bench: connect to mysql %s:%d: %w", scfg.MySQL.Host, scfg.MySQL.Port, err)
 	}
 	cluster := scfg.Redis.Cluster
-	e.redisOpts = &redis.Options{Addr: scfg.Redis.Addr(), Password: scfg.Redis.Password, DB: scfg.Redis.DB}
+	if e.redisOpts, err = scfg.Redis.Options(); err != nil { // ACL user and TLS as the server's
+		return fmt.Errorf("bench: %w", err)
+	}
+	e.redisOpts.ClientName = ""
 	if len(cluster) > 0 {
 		e.redisOpts.Addr = cluster[len(cluster)-1]
 	}
@@ -230,7 +233,12 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 	e.fetchChannel = fetchCh
 
 	if len(cluster) > 0 {
-		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster, Password: e.redisOpts.Password, PoolSize: e.cfg.ClientPoolSize})
+		copt, err := e.cfg.Server.Redis.ClusterOptions()
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		copt.ClientName, copt.PoolSize = "", e.cfg.ClientPoolSize
+		cc := redis.NewClusterClient(copt)
 		e.rdb = cc
 		report.Server.ClientPool = cc.Options().PoolSize
 		report.Server.RedisCluster = cluster

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/eventsource/eventsource/messages"
@@ -113,5 +114,67 @@ func TestRowFields(t *testing.T) {
 	}
 	if _, err := (Row{raw: json.RawMessage(`[1]`)}).Fields(); err == nil {
 		t.Error("Fields of an array: no error")
+	}
+}
+
+// Row.JSON reads a JSON column sent as JSON text in a string (no
+// WithDecode) or as a JSON value (WithDecode), and tells the two apart by
+// how the row was fetched, not by guessing.
+func TestRowJSON(t *testing.T) {
+	type object = map[string]any
+	tests := []struct {
+		name    string
+		raw     string
+		decoded bool
+		column  string
+		into    func() any // a pointer to decode into
+		want    any        // what it points to afterwards
+		wantErr bool
+	}{
+		{name: "text", raw: `{"data":"{\"n\":1,\"a\":[true]}"}`, column: "data",
+			into: func() any { return new(object) }, want: object{"n": json.Number("1"), "a": []any{true}}},
+		{name: "value", raw: `{"data":{"n":1,"a":[true]}}`, decoded: true, column: "data",
+			into: func() any { return new(object) }, want: object{"n": json.Number("1"), "a": []any{true}}},
+		{name: "text into a struct", raw: `{"id":1,"data":"{\"n\":2}"}`, column: "data",
+			into: func() any { return new(struct{ N int }) }, want: struct{ N int }{2}},
+		{name: "text of a string", raw: `{"data":"\"abc\""}`, column: "data",
+			into: func() any { return new(string) }, want: "abc"},
+		{name: "string value", raw: `{"data":"abc"}`, decoded: true, column: "data",
+			into: func() any { return new(string) }, want: "abc"},
+		{name: "string value that looks like JSON text", raw: `{"data":"[1]"}`, decoded: true, column: "data",
+			into: func() any { return new(string) }, want: "[1]"},
+		{name: "text of a big number", raw: `{"data":"9007199254740993"}`, column: "data",
+			into: func() any { return new(any) }, want: any(json.Number("9007199254740993"))},
+		{name: "null", raw: `{"data":null}`, column: "data",
+			into: func() any { return new(object) }, want: object(nil)},
+		{name: "null decoded", raw: `{"data":null}`, decoded: true, column: "data",
+			into: func() any { return new(object) }, want: object(nil)},
+		{name: "a number column", raw: `{"id":7}`, column: "id",
+			into: func() any { return new(int64) }, want: int64(7)},
+		{name: "a string column", raw: `{"name":"created"}`, column: "name",
+			into: func() any { return new(object) }, wantErr: true},
+		{name: "no such column", raw: `{"data":"{}"}`, column: "nope",
+			into: func() any { return new(object) }, wantErr: true},
+		{name: "text of the wrong shape", raw: `{"data":"[1]"}`, column: "data",
+			into: func() any { return new(object) }, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Row{raw: json.RawMessage(tt.raw), decoded: tt.decoded}
+			dst := tt.into()
+			err := r.JSON(tt.column, dst)
+			if tt.wantErr {
+				if err == nil {
+					t.Errorf("no error; decoded %#v", reflect.ValueOf(dst).Elem().Interface())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reflect.ValueOf(dst).Elem().Interface(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("decoded %#v, want %#v", got, tt.want)
+			}
+		})
 	}
 }

@@ -225,20 +225,25 @@ func (c *Client) read() {
 		backoff = minBackoff
 		switch m := msg.(type) {
 		case *redis.Message:
-			c.route(m.Channel, m.Payload)
+			c.route(m.Channel, m.Pattern, m.Payload)
 		case *redis.Subscription:
-			if m.Kind == "psubscribe" && m.Channel == c.pattern() {
+			switch {
+			case m.Kind == "psubscribe" && m.Channel == c.pattern():
 				select {
 				case c.confirmed <- struct{}{}:
 				default:
 				}
+			case m.Kind == "subscribe":
+				c.direct(m.Channel)
 			}
 		}
 	}
 }
 
-// route hands a payload to its call without blocking.
-func (c *Client) route(channel, payload string) {
+// route hands a payload to its call without blocking. pattern is the
+// pattern the message matched, "" when it came through a subscription of
+// the channel itself.
+func (c *Client) route(channel, pattern, payload string) {
 	// The client hears its own "accepted" on the channel; dropping it here
 	// keeps a call's buffer down to what the server sends.
 	if payload == string(messages.AcceptedJSON) {
@@ -249,6 +254,12 @@ func (c *Client) route(channel, payload string) {
 	cl, ok := c.calls[channel]
 	if !ok {
 		return // a late message for a call that has ended
+	}
+	if cl.exact && cl.direct == (pattern != "") {
+		// Once the channel's own subscription is confirmed, Redis sends
+		// every message twice: as a message, then as a pmessage of the
+		// pattern. Before, only the pmessage comes.
+		return
 	}
 	select {
 	case cl.inbox <- payload:
@@ -306,12 +317,45 @@ func (c *Client) interrupt(err error) {
 	}
 }
 
+// direct notes that the channel's own subscription is confirmed: from now
+// on its messages come through it.
+func (c *Client) direct(channel string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.calls[channel]; ok && cl.exact {
+		cl.direct = true
+	}
+}
+
+// subscribeChannel SUBSCRIBEs the call's own channel, besides the
+// pattern: a followed stream's server counts the channel's subscribers
+// (PUBSUB NUMSUB, which leaves patterns out) to tell that its client is
+// still there. Nothing waits for Redis to confirm it: the pattern hears
+// the channel meanwhile, and route switches over at the confirmation.
+func (c *Client) subscribeChannel(ctx context.Context, cl *call) error {
+	c.mu.Lock()
+	cl.exact = true
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	defer cancel()
+	if err := c.ps.Subscribe(ctx, cl.channel); err != nil {
+		if errors.Is(err, redis.ErrClosed) {
+			err = fmt.Errorf("redis client closed: %w", ErrClosed)
+		}
+		return fmt.Errorf("subscribe %s: %w", cl.channel, err)
+	}
+	return nil
+}
+
 // call is one request in flight: its response channel and what the reader
 // has delivered for it.
 type call struct {
 	channel string
 	inbox   chan string
-	broken  chan struct{} // closed by fail
+	// exact says the call subscribes its channel itself (subscribeChannel)
+	// and direct that Redis confirmed it; both under Client.mu.
+	exact, direct bool
+	broken        chan struct{} // closed by fail
 	// err is written with Client.mu held, and read after broken is closed,
 	// which orders it.
 	err error
@@ -356,10 +400,17 @@ func (c *Client) begin(ctx context.Context, inbox int) (*call, error) {
 }
 
 // finish forgets the call: what still arrives on its channel is dropped.
+// A call that subscribed its channel unsubscribes it, best effort.
 func (c *Client) finish(cl *call) {
 	c.mu.Lock()
 	delete(c.calls, cl.channel)
+	exact, closed := cl.exact, c.closed
 	c.mu.Unlock()
+	if exact && !closed {
+		ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+		_ = c.ps.Unsubscribe(ctx, cl.channel)
+		cancel()
+	}
 }
 
 // request publishes req on a request channel. PUBLISH counts who heard it;

@@ -22,15 +22,17 @@ import (
 
 	"github.com/eventsource/eventsource/client"
 	"github.com/eventsource/eventsource/internal/testserver"
-	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/server"
 )
 
 const redisAddr = "127.0.0.1:6379"
 
+// mustRedis returns a Redis client that Cleanup closes, and that refuses
+// to publish on the default channels (defaultsGuard).
 func mustRedis(tb testing.TB) *redis.Client {
 	tb.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	rdb.AddHook(defaultsGuard{})
 	tb.Cleanup(func() { _ = rdb.Close() })
 	if err := rdb.Ping(context.Background()).Err(); err != nil {
 		tb.Fatalf("redis at %s: %v", redisAddr, err)
@@ -50,9 +52,14 @@ func uniquePrefix(tb testing.TB) string {
 	return "es-test:" + randomHex(6) + ":"
 }
 
+// mustClient returns a client that Cleanup closes. Its request channels
+// and response prefix are the test's own unless opts name others: on the
+// default channels a server the user runs would answer.
 func mustClient(tb testing.TB, rdb *redis.Client, opts ...client.Option) *client.Client {
 	tb.Helper()
-	c := client.New(rdb, opts...)
+	p := uniquePrefix(tb)
+	own := []client.Option{client.WithFetchChannel(p + "fetch"), client.WithPersistChannel(p + "persist"), client.WithChannelPrefix(p)}
+	c := client.New(rdb, append(own, opts...)...)
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
 }
@@ -200,8 +207,12 @@ func TestPersistThenFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok.AffectedRows != 1 || ok.InsertID == 0 {
+	if ok.AffectedRows != 1 || ok.InsertID == 0 || ok.Duplicate {
 		t.Errorf("persist one: ok = %+v, want 1 row and an insert id", ok)
+	}
+	// The whole reply, as the original server's clients got it.
+	if want := fmt.Sprintf(`{"fieldCount":0,"affectedRows":1,"insertId":%d,`, ok.InsertID); !strings.HasPrefix(string(ok.Raw()), want) {
+		t.Errorf("persist one: raw reply %s, want it to start %s", ok.Raw(), want)
 	}
 	docs := make([]client.Document, 5)
 	for i := range docs {
@@ -254,6 +265,24 @@ func TestPersistThenFetch(t *testing.T) {
 			var data struct{ N int }
 			if err := json.Unmarshal(e.Data, &data); err != nil || data.N != i {
 				t.Errorf("event %d data = %s, want the object n=%d", i, e.Data, i)
+			}
+		}
+	})
+	t.Run("JSON column", func(t *testing.T) {
+		for _, opts := range [][]client.FetchOption{nil, {client.WithDecode()}} {
+			i := 0
+			for row, err := range c.Fetch(ctx, `{"$select":{"$where":{"pid":"p1"}}}`, opts...) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				var data map[string]int
+				if err := row.JSON("data", &data); err != nil || data["n"] != i {
+					t.Errorf("decode %t: event %d data = %v, %v; want n=%d", len(opts) > 0, i, data, err, i)
+				}
+				i++
+			}
+			if i != 1+len(docs) {
+				t.Errorf("decode %t: %d events, want %d", len(opts) > 0, i, 1+len(docs))
 			}
 		}
 	})
@@ -454,12 +483,12 @@ func TestFetchInvalidQuery(t *testing.T) {
 		name   string
 		c      *client.Client
 		query  string
-		reason messages.Reason
+		reason client.Reason
 	}{
 		{name: "unknown operator", c: plain, query: `{"$select":{"$where":{"pid":{"$foo":1}}}}`},
-		{name: "unknown operator with reason", c: reasons, query: `{"$select":{"$where":{"pid":{"$foo":1}}}}`, reason: messages.ReasonBadRequest},
-		{name: "not a select", c: reasons, query: `{"$delete":{"$from":"event"}}`, reason: messages.ReasonBadRequest},
-		{name: "table not allowed", c: reasons, query: `{"$select":{"$from":"mysql.user"}}`, reason: messages.ReasonBadRequest},
+		{name: "unknown operator with reason", c: reasons, query: `{"$select":{"$where":{"pid":{"$foo":1}}}}`, reason: client.ReasonBadRequest},
+		{name: "not a select", c: reasons, query: `{"$delete":{"$from":"event"}}`, reason: client.ReasonBadRequest},
+		{name: "table not allowed", c: reasons, query: `{"$select":{"$from":"mysql.user"}}`, reason: client.ReasonBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -484,7 +513,7 @@ func TestFetchInvalidQuery(t *testing.T) {
 		t.Parallel()
 		_, err := reasons.Persist(context.Background(), client.Document{Domain: "d", Name: "n", Data: 1})
 		var serr *client.ServerError
-		if !errors.As(err, &serr) || serr.Reason != messages.ReasonBadRequest {
+		if !errors.As(err, &serr) || serr.Reason != client.ReasonBadRequest {
 			t.Errorf("err = %v, want a bad_request *ServerError", err)
 		}
 	})

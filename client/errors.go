@@ -31,17 +31,56 @@ var (
 	// ErrConflict means a persist met what is stored: its stream was not at
 	// the expected version, or one of its event ids is stored with other
 	// content; nothing of it was stored. Errors returned for it are
-	// *ServerError values with Reason messages.ReasonConflict and the
+	// *ServerError values with Reason ReasonConflict and the
 	// server's Message, which match ErrServer as well. It is
 	// messages.ErrConflict, so that either matches.
 	ErrConflict = messages.ErrConflict
+	// ErrBusy means a fetch named a durable consumer (WithConsumer) that
+	// another fetch is streaming, or that the server has not yet released
+	// after the last one ended; no row was sent. Errors returned for it
+	// are *ServerError values with Reason ReasonBusy, which match
+	// ErrServer as well. It is messages.ErrBusy, so that either matches.
+	ErrBusy = messages.ErrBusy
+)
+
+// Reason is why the server ended a request with an error, as a
+// *ServerError carries it. It is the server's own type (messages.Reason),
+// so the constants here and the server's compare equal.
+type Reason = messages.Reason
+
+// The reasons a server gives; see ServerError.
+const (
+	// ReasonBadRequest: the request or its query is invalid.
+	ReasonBadRequest = messages.ReasonBadRequest
+	// ReasonRefused: the server will not take the request now (its limit
+	// of streams, or draining for shutdown); try again.
+	ReasonRefused = messages.ReasonRefused
+	// ReasonTimeout: the server got no "accepted" in time (ErrTimeout).
+	ReasonTimeout = messages.ReasonTimeout
+	// ReasonConflict: a persist met what is stored (ErrConflict).
+	ReasonConflict = messages.ReasonConflict
+	// ReasonBusy: the durable consumer is being served (ErrBusy).
+	ReasonBusy = messages.ReasonBusy
+	// ReasonDB: the database failed to run the statement.
+	ReasonDB = messages.ReasonDB
+	// ReasonUnavailable: the server lost Redis mid-stream.
+	ReasonUnavailable = messages.ReasonUnavailable
+	// ReasonShutdown: the server is stopping.
+	ReasonShutdown = messages.ReasonShutdown
+	// ReasonStopped: an operator stopped the stream.
+	ReasonStopped = messages.ReasonStopped
+	// ReasonInternal: anything else.
+	ReasonInternal = messages.ReasonInternal
 )
 
 // ServerError is the "error" terminal. Reason and Message are set only when
-// the request asked for reasons: a Fetch of a client built WithReason, and
-// every persist; otherwise both are empty.
+// the request asked for reasons: a Fetch of a client built WithReason,
+// every Follow, every fetch WithConsumer, and every persist; otherwise
+// both are empty.
 type ServerError struct {
-	Reason  messages.Reason
+	Reason Reason
+	// Message explains the reason; it is safe to show, and never carries
+	// the database's error text.
 	Message string
 }
 
@@ -56,16 +95,18 @@ func (e *ServerError) Error() string {
 }
 
 // Is makes every ServerError match ErrServer, one whose reason is a timeout
-// match ErrTimeout as well, and one whose reason is a conflict
-// ErrConflict, so callers can test either way.
+// match ErrTimeout as well, one whose reason is a conflict ErrConflict,
+// and one whose reason is busy ErrBusy, so callers can test either way.
 func (e *ServerError) Is(target error) bool {
 	switch target {
 	case ErrServer:
 		return true
 	case ErrTimeout:
-		return e.Reason == messages.ReasonTimeout
+		return e.Reason == ReasonTimeout
 	case ErrConflict:
-		return e.Reason == messages.ReasonConflict
+		return e.Reason == ReasonConflict
+	case ErrBusy:
+		return e.Reason == ReasonBusy
 	}
 	return false
 }

@@ -26,6 +26,38 @@ type Document struct {
 	EventID string `json:"eventId,omitempty"`
 }
 
+// Result is the server's reply to a persist.
+type Result struct {
+	// AffectedRows is how many events the request stored: 0 for a
+	// duplicate.
+	AffectedRows int64 `json:"affectedRows"`
+	// InsertID is the id of the first event stored, the others following
+	// it; for a duplicate, the first reply's InsertID. 0 for a table
+	// without ids.
+	InsertID int64 `json:"insertId"`
+	// Duplicate says the request was a retry whose every event id was
+	// stored already, with the same content: nothing was stored again (see
+	// Document.EventID).
+	Duplicate bool `json:"duplicate,omitempty"`
+
+	raw json.RawMessage
+}
+
+// Raw returns the reply's JSON exactly as received: the OK packet of the
+// original server, with fieldCount, serverStatus, message and the other
+// fields of MySQL's reply besides those of Result. It is empty in a Result
+// the client did not receive.
+func (r Result) Raw() json.RawMessage { return r.raw }
+
+// Expectation is the version a stream must be at for a persist to commit
+// (PersistExpecting, WithExpectation): the stream of Domain and PID holds
+// exactly Version events, 0 when it has none yet.
+type Expectation struct {
+	Domain  string
+	PID     string
+	Version int64
+}
+
 // insertQuery is {"$insert": {"$documents": ...}} with the keys in that
 // order.
 type insertQuery struct {
@@ -35,14 +67,14 @@ type insertQuery struct {
 }
 
 // Persist inserts docs into the server's default table in one statement
-// and returns the server's OK reply. One document travels as an object, as
-// the original clients sent it; more as an array. The reply's Duplicate
+// and returns the server's reply. One document travels as an object, as
+// the original clients sent it; more as an array. The result's Duplicate
 // says that the request was a retry whose event ids were all stored
 // already (see Document.EventID).
-func (c *Client) Persist(ctx context.Context, docs ...Document) (messages.OK, error) {
+func (c *Client) Persist(ctx context.Context, docs ...Document) (Result, error) {
 	q, err := documentsQuery(docs)
 	if err != nil {
-		return messages.OK{}, err
+		return Result{}, err
 	}
 	return c.PersistQuery(ctx, q)
 }
@@ -53,10 +85,10 @@ func (c *Client) Persist(ctx context.Context, docs ...Document) (messages.OK, er
 // stored and the error matches ErrConflict, its *ServerError's Message
 // saying the stream's version. A retry whose event ids are all stored is
 // a duplicate, not a conflict, though the stream has moved on.
-func (c *Client) PersistExpecting(ctx context.Context, expect messages.Expectation, docs ...Document) (messages.OK, error) {
+func (c *Client) PersistExpecting(ctx context.Context, expect Expectation, docs ...Document) (Result, error) {
 	q, err := documentsQuery(docs)
 	if err != nil {
-		return messages.OK{}, err
+		return Result{}, err
 	}
 	return c.PersistQuery(ctx, q, WithExpectation(expect))
 }
@@ -84,12 +116,14 @@ type persistConfig struct {
 
 // WithExpectation makes the persist commit only if the stream of
 // e.Domain and e.PID is at e.Version, as PersistExpecting does.
-func WithExpectation(e messages.Expectation) PersistOption {
-	return func(p *persistConfig) { p.expect = &e }
+func WithExpectation(e Expectation) PersistOption {
+	return func(p *persistConfig) {
+		p.expect = &messages.Expectation{Domain: e.Domain, PID: e.PID, Version: e.Version}
+	}
 }
 
 // PersistQuery sends an $insert query, given as Fetch takes one, and returns
-// the server's OK reply. Errors match ErrServer (as a *ServerError),
+// the server's reply. Errors match ErrServer (as a *ServerError),
 // ErrConflict (a *ServerError too), ErrNoServer, ErrClosed, ErrInterrupted,
 // ErrProtocol, ErrInvalidQuery or ctx's error. When ctx ends first, the
 // insert may still have been committed: the server is not told to stop,
@@ -97,52 +131,53 @@ func WithExpectation(e messages.Expectation) PersistOption {
 //
 // A persist always asks the server for reasons, whether or not the client
 // was built WithReason: that is how a conflict is told from other errors,
-// and a retry from a first write (OK.Duplicate). An OK reply cannot be
+// and a retry from a first write (Result.Duplicate). An OK reply cannot be
 // mistaken for an error reply, as a row could.
-func (c *Client) PersistQuery(ctx context.Context, query any, opts ...PersistOption) (messages.OK, error) {
+func (c *Client) PersistQuery(ctx context.Context, query any, opts ...PersistOption) (Result, error) {
 	var pc persistConfig
 	for _, opt := range opts {
 		opt(&pc)
 	}
 	q, err := encodeQuery(query)
 	if err != nil {
-		return messages.OK{}, fmt.Errorf("persist: %w", err)
+		return Result{}, fmt.Errorf("persist: %w", err)
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	// The server sends the reply and "end"; the slack covers both.
 	cl, err := c.begin(ctx, 1+inboxSlack)
 	if err != nil {
-		return messages.OK{}, fmt.Errorf("persist: %w", err)
+		return Result{}, fmt.Errorf("persist: %w", err)
 	}
 	defer c.finish(cl)
 	req := messages.Request{Channel: cl.channel, Query: q, Reason: true, Expect: pc.expect}
 	if err := c.request(ctx, c.cfg.persistChannel, req); err != nil {
-		return messages.OK{}, fmt.Errorf("persist %s: %w", cl.channel, err)
+		return Result{}, fmt.Errorf("persist %s: %w", cl.channel, err)
 	}
 	for {
 		payload, err := c.receive(ctx, cl)
 		if err != nil {
-			return messages.OK{}, fmt.Errorf("persist %s: wait for reply: %w", cl.channel, err)
+			return Result{}, fmt.Errorf("persist %s: wait for reply: %w", cl.channel, err)
 		}
 		k, serr := classify(payload, true)
 		switch k {
 		case kindIgnore:
 			continue
 		case kindObject:
-			var ok messages.OK
-			if err := json.Unmarshal([]byte(payload), &ok); err != nil {
-				return messages.OK{}, fmt.Errorf("persist %s: decode reply %.200q: %v: %w", cl.channel, payload, err, ErrProtocol)
+			var res Result
+			if err := json.Unmarshal([]byte(payload), &res); err != nil {
+				return Result{}, fmt.Errorf("persist %s: decode reply %.200q: %v: %w", cl.channel, payload, err, ErrProtocol)
 			}
+			res.raw = json.RawMessage(payload)
 			// The "end" that follows carries nothing more; finishing the
 			// call now lets the reader drop it.
-			return ok, nil
+			return res, nil
 		case kindEnd:
-			return messages.OK{}, fmt.Errorf("persist %s: end before a reply: %w", cl.channel, ErrProtocol)
+			return Result{}, fmt.Errorf("persist %s: end before a reply: %w", cl.channel, ErrProtocol)
 		case kindTimeout:
-			return messages.OK{}, fmt.Errorf("persist %s: %w", cl.channel, ErrTimeout)
+			return Result{}, fmt.Errorf("persist %s: %w", cl.channel, ErrTimeout)
 		case kindError:
-			return messages.OK{}, fmt.Errorf("persist %s: %w", cl.channel, serr)
+			return Result{}, fmt.Errorf("persist %s: %w", cl.channel, serr)
 		}
 	}
 }

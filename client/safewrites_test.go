@@ -28,7 +28,7 @@ func wantConflict(t *testing.T, err error, message string) {
 	if !errors.Is(err, client.ErrConflict) || !errors.Is(err, messages.ErrConflict) || !errors.Is(err, client.ErrServer) || !errors.As(err, &serr) {
 		t.Fatalf("err = %v, want ErrConflict as a *ServerError", err)
 	}
-	if serr.Reason != messages.ReasonConflict || !strings.Contains(serr.Message, message) {
+	if serr.Reason != client.ReasonConflict || !strings.Contains(serr.Message, message) {
 		t.Errorf("server error = %q %q, want conflict saying %q", serr.Reason, serr.Message, message)
 	}
 }
@@ -86,7 +86,7 @@ func TestSafeWrites(t *testing.T) {
 
 	t.Run("expectation", func(t *testing.T) {
 		t.Parallel()
-		stream := messages.Expectation{Domain: "safe", PID: "expect"}
+		stream := client.Expectation{Domain: "safe", PID: "expect"}
 		docs := docsWithIDs("expect", 3)
 		ok, err := c.PersistExpecting(ctx, stream, docs[:2]...)
 		if err != nil || ok.AffectedRows != 2 || ok.Duplicate {
@@ -118,9 +118,9 @@ func TestSafeWrites(t *testing.T) {
 
 	t.Run("expectation of another stream", func(t *testing.T) {
 		t.Parallel()
-		_, err := c.PersistExpecting(ctx, messages.Expectation{Domain: "safe", PID: "elsewhere"}, docsWithIDs("mine", 1)...)
+		_, err := c.PersistExpecting(ctx, client.Expectation{Domain: "safe", PID: "elsewhere"}, docsWithIDs("mine", 1)...)
 		var serr *client.ServerError
-		if !errors.As(err, &serr) || serr.Reason != messages.ReasonBadRequest || errors.Is(err, client.ErrConflict) {
+		if !errors.As(err, &serr) || serr.Reason != client.ReasonBadRequest || errors.Is(err, client.ErrConflict) {
 			t.Errorf("err = %v, want a bad_request *ServerError", err)
 		}
 	})
@@ -134,12 +134,12 @@ func TestPersistExpectingFake(t *testing.T) {
 	p := uniquePrefix(t)
 	srv := startFake(t, rdb, p+"persist")
 	c := mustClient(t, rdb, client.WithPersistChannel(p+"persist"), client.WithChannelPrefix(p))
-	want := messages.Expectation{Domain: "d", PID: "p1", Version: 7}
+	want := client.Expectation{Domain: "d", PID: "p1", Version: 7}
 	wait := srv.serve(t, func(s *fakeStream) error {
 		if !s.req.Reason {
 			return errors.New("the request does not ask for reasons")
 		}
-		if s.req.Expect == nil || *s.req.Expect != want {
+		if s.req.Expect == nil || *s.req.Expect != messages.Expectation(want) {
 			return fmt.Errorf("expect = %+v, want %+v", s.req.Expect, want)
 		}
 		return s.send(`{"error":"conflict"}`)

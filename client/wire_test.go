@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -189,9 +188,9 @@ func TestFetchTerminals(t *testing.T) {
 		{name: "error", rows: rows, terminal: `"error"`, want: rows, check: wantServerError("", "")},
 		{name: "error with reasons on", reason: true, terminal: `"error"`, check: wantServerError("", "")},
 		{name: "reason", reason: true, terminal: `{"error":"bad_request","message":"unknown operator $foo"}`,
-			check: wantServerError(messages.ReasonBadRequest, "unknown operator $foo")},
+			check: wantServerError(client.ReasonBadRequest, "unknown operator $foo")},
 		{name: "reason timeout", reason: true, rows: rows[:1], terminal: `{"error":"timeout"}`, want: rows[:1],
-			check: all(wantIs(client.ErrTimeout), wantServerError(messages.ReasonTimeout, ""))},
+			check: all(wantIs(client.ErrTimeout), wantServerError(client.ReasonTimeout, ""))},
 		{name: "error-like row without reasons", rows: []string{`{"error":"bad_request"}`}, terminal: `"end"`,
 			want: []string{`{"error":"bad_request"}`}, check: wantNil},
 		{name: "unknown strings ignored", rows: []string{`"notice"`, rows[0]}, terminal: `"end"`, want: rows[:1], check: wantNil},
@@ -252,7 +251,7 @@ func wantIs(target error) func(error) error {
 	}
 }
 
-func wantServerError(reason messages.Reason, message string) func(error) error {
+func wantServerError(reason client.Reason, message string) func(error) error {
 	return func(err error) error {
 		var serr *client.ServerError
 		if !errors.As(err, &serr) || !errors.Is(err, client.ErrServer) {
@@ -517,11 +516,13 @@ func TestFetchOverflow(t *testing.T) {
 	}
 }
 
+// Both request channels are the test's own: on the default ones a server
+// the user runs (make run) would answer, and store the persist.
 func TestFetchNoServer(t *testing.T) {
 	t.Parallel()
 	rdb := mustRedis(t)
 	p := uniquePrefix(t)
-	c := mustClient(t, rdb, client.WithFetchChannel(p+"fetch"), client.WithChannelPrefix(p))
+	c := mustClient(t, rdb, client.WithFetchChannel(p+"fetch"), client.WithPersistChannel(p+"persist"), client.WithChannelPrefix(p))
 	_, err := collect(c.Fetch(context.Background(), `{"$select":{}}`))
 	if !errors.Is(err, client.ErrNoServer) {
 		t.Errorf("err = %v, want ErrNoServer", err)
@@ -670,34 +671,44 @@ func TestPersistFake(t *testing.T) {
 	t.Parallel()
 	rdb := mustRedis(t)
 	ok := messages.NewOK(2, 7)
-	okJSON, _ := json.Marshal(ok)
+	okJSON := ok.Encode()
+	dup := messages.NewOK(0, 7)
+	dup.Duplicate = true
+	dupJSON := dup.Encode()
 	tests := []struct {
 		name      string
 		docs      []client.Document
 		wantQuery string
 		reply     []string
-		check     func(messages.OK, error) error
+		check     func(client.Result, error) error
 	}{
 		{
 			name:      "one",
 			docs:      []client.Document{{PID: "p1", Domain: "d", Name: "n", Data: json.RawMessage(`{"a":1}`)}},
 			wantQuery: `{"$insert":{"$documents":{"pid":"p1","domain":"d","name":"n","data":{"a":1}}}}`,
 			reply:     []string{string(okJSON), `"end"`},
-			check:     wantOK(ok),
+			check:     wantResult(ok, okJSON),
 		},
 		{
 			name:      "many",
 			docs:      []client.Document{{PID: "p1", Domain: "d", Name: "n", Data: "x"}, {PID: "p2", Domain: "d", Name: "n"}},
 			wantQuery: `{"$insert":{"$documents":[{"pid":"p1","domain":"d","name":"n","data":"x"},{"pid":"p2","domain":"d","name":"n","data":null}]}}`,
 			reply:     []string{string(okJSON), `"end"`},
-			check:     wantOK(ok),
+			check:     wantResult(ok, okJSON),
+		},
+		{
+			name:      "duplicate",
+			docs:      []client.Document{{PID: "p1", Domain: "d", Name: "n", Data: 1, EventID: "e1"}},
+			wantQuery: `{"$insert":{"$documents":{"pid":"p1","domain":"d","name":"n","data":1,"eventId":"e1"}}}`,
+			reply:     []string{string(dupJSON), `"end"`},
+			check:     wantResult(dup, dupJSON),
 		},
 		{
 			name:      "error",
 			docs:      []client.Document{{PID: "p1", Domain: "d", Name: "n", Data: 1}},
 			wantQuery: `{"$insert":{"$documents":{"pid":"p1","domain":"d","name":"n","data":1}}}`,
 			reply:     []string{`"error"`},
-			check: func(_ messages.OK, err error) error {
+			check: func(_ client.Result, err error) error {
 				return wantServerError("", "")(err)
 			},
 		},
@@ -706,7 +717,7 @@ func TestPersistFake(t *testing.T) {
 			docs:      []client.Document{{PID: "p1", Domain: "d", Name: "n", Data: 1}},
 			wantQuery: `{"$insert":{"$documents":{"pid":"p1","domain":"d","name":"n","data":1}}}`,
 			reply:     []string{`"end"`},
-			check: func(_ messages.OK, err error) error {
+			check: func(_ client.Result, err error) error {
 				return wantIs(client.ErrProtocol)(err)
 			},
 		},
@@ -740,13 +751,18 @@ func TestPersistFake(t *testing.T) {
 	})
 }
 
-func wantOK(want messages.OK) func(messages.OK, error) error {
-	return func(got messages.OK, err error) error {
+// wantResult checks a persist's result against the OK reply the server
+// sent as raw.
+func wantResult(want messages.OK, raw []byte) func(client.Result, error) error {
+	return func(got client.Result, err error) error {
 		if err != nil {
 			return fmt.Errorf("err = %v, want nil", err)
 		}
-		if !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("ok = %+v, want %+v", got, want)
+		if got.AffectedRows != want.AffectedRows || got.InsertID != want.InsertID || got.Duplicate != want.Duplicate {
+			return fmt.Errorf("result = %+v, want %+v", got, want)
+		}
+		if string(got.Raw()) != string(raw) {
+			return fmt.Errorf("raw reply = %s, want %s", got.Raw(), raw)
 		}
 		return nil
 	}
@@ -757,7 +773,7 @@ func TestCloseEndsCalls(t *testing.T) {
 	p := uniquePrefix(t)
 	srv := startFake(t, rdb, p+"fetch")
 	before := runtime.NumGoroutine()
-	c := client.New(rdb, client.WithFetchChannel(p+"fetch"), client.WithChannelPrefix(p))
+	c := client.New(rdb, client.WithFetchChannel(p+"fetch"), client.WithPersistChannel(p+"persist"), client.WithChannelPrefix(p))
 	wait := srv.serve(t, func(s *fakeStream) error { return nil }) // never answers
 	done := make(chan error, 1)
 	go func() {
@@ -787,6 +803,7 @@ func TestSubscriberInterrupted(t *testing.T) {
 	t.Parallel()
 	name := "es-test-" + randomHex(6)
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ClientName: name})
+	rdb.AddHook(defaultsGuard{})
 	t.Cleanup(func() { _ = rdb.Close() })
 	p := uniquePrefix(t)
 	srv := startFake(t, mustRedis(t), p+"fetch")
@@ -848,9 +865,10 @@ func killSubscriber(tb testing.TB, rdb *redis.Client, name string) {
 func TestRedisClientClosedFirst(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	rdb.AddHook(defaultsGuard{})
 	p := uniquePrefix(t)
 	srv := startFake(t, mustRedis(t), p+"fetch")
-	c := client.New(rdb, client.WithFetchChannel(p+"fetch"), client.WithChannelPrefix(p))
+	c := client.New(rdb, client.WithFetchChannel(p+"fetch"), client.WithPersistChannel(p+"persist"), client.WithChannelPrefix(p))
 	wait := srv.serve(t, func(s *fakeStream) error { return nil }) // never answers
 	done := make(chan error, 1)
 	go func() {

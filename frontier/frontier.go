@@ -157,7 +157,11 @@ func (f *Frontier) Committed(name string, ranges [][2]int64) {
 			continue
 		}
 		t.known = max(t.known, r[1])
-		t.ranges = insertRange(t.ranges, r)
+		if t.ready {
+			// Before its first Safe, a table's frontier is the highest id
+			// read then: its ranges would only pile up.
+			t.ranges = insertRange(t.ranges, r)
+		}
 	}
 	fire := f.advance(name, t)
 	f.mu.Unlock()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/eventsource/eventsource/cursor"
+	"github.com/eventsource/eventsource/ordjson"
+	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // askTimeout bounds a request to a session actor.
@@ -240,7 +242,8 @@ func (g *Gateway) submitTask(w http.ResponseWriter, r *http.Request) {
 
 // taskFromRequest validates a task before it reaches the session: the
 // query or the events, inside the token's scope. The body, {"type":
-// "fetch", "query": {...}} or {"type": "persist", "events": [...]}, is
+// "fetch", "query": {...}} (with "follow": true, a fetch goes on with the
+// rows that commit later) or {"type": "persist", "events": [...]}, is
 // decoded once.
 func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskReq, error) {
 	body, err := g.readBody(w, r)
@@ -251,12 +254,21 @@ func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskR
 	if err != nil {
 		return taskReq{}, err
 	}
-	if err := objectMembers(req, "task", "type", "query", "events"); err != nil {
+	if err := objectMembers(req, "task", "type", "query", "events", "follow"); err != nil {
 		return taskReq{}, err
 	}
 	kind, err := stringMember(req, "type", "task")
 	if err != nil {
 		return taskReq{}, err
+	}
+	follow := false
+	if f := req.Get("follow"); f != nil {
+		if f.Kind != ordjson.Bool {
+			return taskReq{}, badRequest("task: \"follow\" must be true or false, got %s", f.Kind)
+		}
+		if follow = f.Bool; follow && kind != "fetch" {
+			return taskReq{}, badRequest("task: only a fetch can follow")
+		}
 	}
 	p := principal(r)
 	switch kind {
@@ -269,11 +281,18 @@ func (g *Gateway) taskFromRequest(w http.ResponseWriter, r *http.Request) (taskR
 		if err != nil {
 			return taskReq{}, queryError(err)
 		}
+		if follow {
+			// Read in key order up to the frontier, as a followed Redis
+			// fetch is.
+			if err := sqlbuild.Followable(query, sel); err != nil {
+				return taskReq{}, queryError(err)
+			}
+		}
 		// Pages grow from 128 rows, like a stream's.
 		pager := cursor.New(sel, g.deps.Store, cursor.Options{DecodeJSON: true,
 			FirstPage: cursor.FirstPage(1, g.cfg.PageSize), PageSize: g.cfg.PageSize, MaxBuffered: g.cfg.MaxBufferedRows,
 			ReadTimeout: g.cfg.ReadTimeout})
-		return taskReq{kind: "fetch", pager: pager}, nil
+		return taskReq{kind: "fetch", pager: pager, follow: follow, table: sel.Table.QualifiedName()}, nil
 	case "persist":
 		list := req.Get("events")
 		if list == nil {

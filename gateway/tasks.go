@@ -19,11 +19,14 @@ const persistChunk = 100
 
 // Messages of tasks; none goes on the wire.
 type (
-	// taskReq starts a task: a fetch (pager) or a persist (its events'
-	// inserts, persistChunk events each). Answered with taskReply.
+	// taskReq starts a task: a fetch (pager; follow goes on with the rows
+	// of table that commit later) or a persist (its events' inserts,
+	// persistChunk events each). Answered with taskReply.
 	taskReq struct {
 		kind    string
 		pager   *cursor.Cursor
+		follow  bool
+		table   string
 		inserts []*sqlbuild.Insert
 		events  int
 	}
@@ -33,7 +36,8 @@ type (
 	}
 	// cancelReq cancels a task; answered with an error or nil.
 	cancelReq struct{ id string }
-	// fetchPage is one page a fetch task read.
+	// fetchPage is one page a fetch task read; for a follow, done says
+	// that the rows that matched when it started are all read.
 	fetchPage struct {
 		task string
 		rows []messages.Row
@@ -64,9 +68,12 @@ type task struct {
 	next   chan struct{}
 	buf    []messages.Row
 	asked  bool
-	drawn  bool // the reader read its last page
+	drawn  bool // the reader read its last page (a follow: its history)
 	rows   int64
 	paging bool // a page was sent since the last progress
+	// follow: the task goes on with new rows; following: its history is
+	// out, and said so.
+	follow, following bool
 }
 
 func (s *session) startTask(req taskReq) taskReply {
@@ -79,7 +86,7 @@ func (s *session) startTask(req taskReq) taskReply {
 	s.taskSeq++
 	id := "t" + strconv.Itoa(s.taskSeq)
 	ctx, cancel := context.WithCancel(s.ref.ctx)
-	t := &task{id: id, kind: req.kind, cancel: cancel}
+	t := &task{id: id, kind: req.kind, cancel: cancel, follow: req.follow}
 	s.tasks[id] = t
 	s.taskOrder = append(s.taskOrder, id)
 	self, root := s.self, s.root
@@ -87,7 +94,12 @@ func (s *session) startTask(req taskReq) taskReply {
 	switch req.kind {
 	case "fetch":
 		t.next = make(chan struct{}, 1)
-		go readPages(ctx, req.pager, id, t.next, send)
+		if req.follow {
+			s.g.followed.Store(true)
+			go followPages(ctx, s.g.frontier, req.table, req.pager, id, t.next, send)
+		} else {
+			go readPages(ctx, req.pager, id, t.next, send)
+		}
 	case "persist":
 		go s.g.persistTask(ctx, id, req.inserts, req.events, send)
 	}
@@ -177,7 +189,7 @@ func (s *session) fetched(ctx actor.Context, msg fetchPage) {
 		return
 	}
 	t.buf = append(t.buf, msg.rows...)
-	t.drawn = msg.done
+	t.drawn = t.drawn || msg.done
 	s.pump(ctx)
 }
 
@@ -244,8 +256,10 @@ func failReason(err error) string {
 
 // pump sends the fetch tasks' rows while the stream has room, reports
 // progress per page, asks for the next page once a task's rows are out,
-// and completes the tasks that are done. Rows wait while no stream is
-// attached: that is the connection's backpressure.
+// and completes the tasks that are done. A follow task is never done: once
+// its history is out it says so with a progress that has "following":
+// true, and from then on sends only rows, as they commit. Rows wait while
+// no stream is attached: that is the connection's backpressure.
 func (s *session) pump(ctx actor.Context) {
 	for i := 0; i < len(s.taskOrder); i++ {
 		t := s.tasks[s.taskOrder[i]]
@@ -268,7 +282,18 @@ func (s *session) pump(ctx actor.Context) {
 		if len(t.buf) > 0 || t.asked {
 			continue
 		}
-		if t.paging {
+		switch {
+		case t.follow && t.drawn && !t.following:
+			t.following, t.paging = true, false
+			data, _ := jsonMarshal(struct {
+				Task      string `json:"task"`
+				Rows      int64  `json:"rows"`
+				Following bool   `json:"following"`
+			}{t.id, t.rows, true})
+			s.emit(ctx, "progress", data)
+		case t.paging && t.following:
+			t.paging = false // live rows come without progress
+		case t.paging:
 			t.paging = false
 			data, _ := jsonMarshal(struct {
 				Task string `json:"task"`
@@ -276,7 +301,7 @@ func (s *session) pump(ctx actor.Context) {
 			}{t.id, t.rows})
 			s.emit(ctx, "progress", data)
 		}
-		if t.drawn {
+		if t.drawn && !t.follow {
 			s.endTask(t)
 			i--
 			data, _ := jsonMarshal(struct {

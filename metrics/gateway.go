@@ -21,8 +21,8 @@ type httpMetrics struct {
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	h := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "eventsource_http_requests_total", Help: "HTTP gateway requests, by route pattern, method and status code, counted when they end (an SSE stream when it closes).",
-		}, []string{"route", "method", "code"}),
+			Name: "eventsource_http_requests_total", Help: "HTTP gateway requests, by route (the method and path pattern, e.g. \"POST /events\") and status code, counted when they end (an SSE stream when it closes).",
+		}, []string{"route", "code"}),
 		sseOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventsource_sse_streams_open", Help: "Server-Sent Events streams open, by kind (events: GET /events; session).",
 		}, []string{"kind"}),
@@ -84,7 +84,9 @@ const (
 	FeedUncertainCommit      = "uncertain_commit"
 )
 
-// InstrumentRoute counts the requests h serves under the route pattern.
+// InstrumentRoute counts the requests h serves under the route pattern,
+// which names the method already: the counter has no method label of its
+// own (promhttp adds one only to a counter that has it).
 func (m *Metrics) InstrumentRoute(route string, h http.Handler) http.Handler {
 	if m == nil {
 		return h

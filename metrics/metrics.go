@@ -50,7 +50,7 @@ func New() *Metrics {
 			Name: "eventsource_streams_open", Help: "Streams and persists in progress, by kind.",
 		}, []string{"kind"}),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "eventsource_streams_ended_total", Help: "Streams and persists ended, by kind and how they ended (end, client_end, timeout, error).",
+			Name: "eventsource_streams_ended_total", Help: "Streams and persists ended, by kind and how they ended (end, client_end, timeout, error, stopped: by an operator).",
 		}, []string{"kind", "ending"}),
 		rows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "eventsource_rows_sent_total", Help: "Rows published to clients.",
@@ -83,6 +83,7 @@ func New() *Metrics {
 	m.faults = newFaultMetrics(m.Registry)
 	m.writes = newWriteMetrics(m.Registry)
 	m.consumers = newConsumerMetrics(m.Registry)
+	registerBuildInfo(m.Registry)
 	return m
 }
 

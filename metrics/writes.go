@@ -18,6 +18,10 @@ func newWriteMetrics(reg *prometheus.Registry) *writeMetrics {
 			Name: "eventsource_persists_failed_total", Help: "Persists answered \"error\" after they reached the database, by reason: conflict (expected version or event id) or db.",
 		}, []string{"reason"}),
 	}
+	// Both reasons from the start, at zero: a rate over them needs no
+	// first failure.
+	w.failed.WithLabelValues("conflict")
+	w.failed.WithLabelValues("db")
 	reg.MustRegister(w.duplicates, w.failed)
 	return w
 }

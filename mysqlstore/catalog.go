@@ -3,12 +3,17 @@ package mysqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/eventsource/eventsource/sqlbuild"
 )
+
+// ErrNoTable is the error of LoadCatalog for an allowed table the database
+// lacks (or the user may not see).
+var ErrNoTable = errors.New("no such table (run eventsource migrate)")
 
 // LoadCatalog reads the live columns of the allowed tables, named
 // schema.table, the first being the default. It finds JSON columns both as
@@ -67,7 +72,7 @@ func loadTable(ctx context.Context, db *sql.DB, schema, table string) (*sqlbuild
 		return nil, fmt.Errorf("read columns: %w", err)
 	}
 	if len(t.Columns) == 0 {
-		return nil, fmt.Errorf("no such table (run eventsource migrate)")
+		return nil, ErrNoTable
 	}
 	if primaries == 1 {
 		t.Key = autoKey

@@ -108,6 +108,9 @@ type MySQLConfig struct {
 	Charset string
 	// Database is the schema that holds the event table.
 	Database string
+	// TLS is "" (plain), "true", "skip-verify" or "custom" with TLSCA,
+	// TLSCert and TLSKey (MYSQL_TLS*; see mysqlstore.Config).
+	TLS, TLSCA, TLSCert, TLSKey string
 	// PoolSize bounds open connections.
 	PoolSize int
 	// StatementCache is how many prepared statements (by SQL text) the
@@ -120,6 +123,7 @@ func (c MySQLConfig) StoreConfig() mysqlstore.Config {
 	return mysqlstore.Config{
 		Host: c.Host, Port: c.Port, User: c.User, Password: c.Password,
 		Charset: c.Charset, Database: c.Database, PoolSize: c.PoolSize,
+		TLS: c.TLS, TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey,
 	}
 }
 
@@ -132,11 +136,16 @@ type RedisConfig struct {
 	Port     int
 	Password string
 	DB       int
+	// Username is the ACL user (REDIS_USERNAME); empty means the default
+	// user, authenticated by Password alone.
+	Username string
+	// TLS says how connections speak TLS; zero: plain TCP (REDIS_TLS*).
+	TLS RedisTLS
 	// ClientName names the server's connections in CLIENT LIST.
 	ClientName string
 	// Publishers is how many pipelines publish rows and replies at once.
 	// Fewer means bigger batches, so fewer writes: on a small machine one
-	// keeps up best (see the README's performance section).
+	// keeps up best (see docs/performance.md).
 	Publishers int
 	// PublishQueue is how many messages wait for each pipeline; a stream
 	// whose message finds it full holds its rows and tries again.
@@ -210,6 +219,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	if v := getenv("REDIS_CLUSTER"); v != "" {
 		c.Redis.Cluster = strings.Split(v, ",")
 	}
+	errs = append(errs, c.connectionsFromEnv(getenv)...)
 	return errors.Join(errs...)
 }
 
@@ -258,6 +268,7 @@ func (c Config) Validate() error {
 	check(c.Redis.Port > 0 && c.Redis.Port < 65536, "REDIS_PORT %d out of range", c.Redis.Port)
 	check(c.Redis.Publishers > 0, "redis publishers must be positive, got %d", c.Redis.Publishers)
 	check(c.Redis.PublishQueue > 0, "redis publish queue must be positive, got %d", c.Redis.PublishQueue)
+	errs = append(errs, c.checkConnections()...)
 	check(len(c.Tables) > 0, "at least one table must be allowed")
 	for _, w := range c.WritableTables {
 		check(slices.Contains(c.Tables, w), "writable table %q is not an allowed table", w)

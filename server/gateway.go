@@ -76,6 +76,7 @@ func (s *Server) newGateway(builder *sqlbuild.Builder, db *sql.DB) error {
 	g, err := gateway.New(cfg, gateway.Deps{
 		Builder: builder, Store: mysqlstore.Store{DB: db, Statements: s.stmts}, Persister: s.batch,
 		System: s.system, Registry: s.registry, Metrics: s.metrics, Logger: s.logger.With(slog.String("component", "http")),
+		Frontier:        s.frontier,
 		ChildMiddleware: s.options.childMiddleware,
 	})
 	if err != nil {

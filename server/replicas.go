@@ -45,7 +45,11 @@ func (s *Server) connectRedis(ctx context.Context) (*redis.Options, redisbus.Top
 	if len(cfg.Cluster) == 0 {
 		// Context deadlines bound the keeper's and the readiness probe's
 		// commands: a frozen Redis must not hold them for a read timeout.
-		opt := &redis.Options{Addr: cfg.Addr(), Password: cfg.Password, DB: cfg.DB, ClientName: cfg.ClientName, ContextTimeoutEnabled: true}
+		opt, err := cfg.Options() // TLS and ACL user too: redisbus dials with them
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to redis %s: %w", cfg.Addr(), err)
+		}
+		opt.ContextTimeoutEnabled = true
 		rdb := redis.NewClient(opt)
 		s.rdb = rdb
 		if err := rdb.Ping(ctx).Err(); err != nil {
@@ -53,7 +57,11 @@ func (s *Server) connectRedis(ctx context.Context) (*redis.Options, redisbus.Top
 		}
 		return rdb.Options(), redisbus.SingleNode(cfg.Addr()), nil
 	}
-	copt := &redis.ClusterOptions{Addrs: cfg.Cluster, Password: cfg.Password, ClientName: cfg.ClientName, ContextTimeoutEnabled: true}
+	copt, err := cfg.ClusterOptions()
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to redis cluster %s: %w", strings.Join(cfg.Cluster, ","), err)
+	}
+	copt.ContextTimeoutEnabled = true
 	cc := redis.NewClusterClient(copt)
 	s.rdb = cc
 	if err := cc.Ping(ctx).Err(); err != nil {

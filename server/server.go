@@ -25,6 +25,7 @@ import (
 	"github.com/eventsource/eventsource/admin"
 	"github.com/eventsource/eventsource/frontier"
 	"github.com/eventsource/eventsource/gateway"
+	"github.com/eventsource/eventsource/internal/buildinfo"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/mysqlstore"
@@ -287,7 +288,13 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	s.logger.Info("eventsource serving", slog.String("server", s.keeper.ID()),
+	// The build, as registered (cfg.Version) or else as the binary records
+	// it: what /readyz and eventsource_build_info say too.
+	version := cfg.Version
+	if version == "" {
+		version = buildinfo.Read().String()
+	}
+	s.logger.Info("eventsource serving", slog.String("server", s.keeper.ID()), slog.String("version", version),
 		slog.String("redis", cfg.Redis.Addr()), slog.String("mysql", fmt.Sprintf("%s:%d", cfg.MySQL.Host, cfg.MySQL.Port)),
 		slog.String("fetch", cfg.FetchChannel), slog.String("persist", cfg.PersistChannel), slog.String("fetch_next", cfg.FetchNextChannel))
 	return nil

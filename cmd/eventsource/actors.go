@@ -423,11 +423,8 @@ func runActorsStop(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var admin adminFlags
 	admin.bind(fs)
 	// Flags may come before or after NAME.
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("actors stop: %w", errUsage)
+	if err := parseOnly(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		return usageError(fs, "give the name of the actor to stop (as 'eventsource actors' lists it, e.g. stream:CHANNEL)")

@@ -432,7 +432,6 @@ func TestActorsMisuse(t *testing.T) {
 		{"interval without watch", []string{"actors", "--admin", "127.0.0.1:1", "--interval", "2s"}, []string{"--interval needs --watch"}},
 		{"interval of zero", []string{"actors", "--admin", "127.0.0.1:1", "--watch", "--interval", "0s"}, []string{"--interval 0s is not positive"}},
 		{"bad interval", []string{"actors", "--watch", "--interval", "soon"}, []string{"interval", "usage: eventsource actors"}},
-		{"help", []string{"actors", "-h"}, []string{"usage: eventsource actors", "eventsource actors stop", "-watch", "-prefix"}},
 		{"stop without a name", []string{"actors", "stop", "--admin", "127.0.0.1:1"}, []string{"give the name", "usage: eventsource actors stop"}},
 		{"stop with two names", []string{"actors", "stop", "stream:a", "stream:b"}, []string{`unexpected argument "stream:b"`}},
 		{"stop with an unknown flag", []string{"actors", "stop", "--kind", "stream", "stream:a"}, []string{"kind", "usage: eventsource actors stop"}},

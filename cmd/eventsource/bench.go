@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	report := fs.String("report", "", "also write a self-contained HTML report with charts to this `file`")
 	redisAddr := fs.String("redis", cfg.Redis.Addr(), "Redis `host:port` (REDIS_HOST, REDIS_PORT; REDIS_PASSWORD and REDIS_DB are read too)")
 	cluster := fs.String("redis-cluster", strings.Join(cfg.Redis.Cluster, ","), "seed nodes of a Redis Cluster, `host:port,...`, to run on instead of --redis: the server and the client through the cluster, the ping-pong and the wire driver on its last node (default $REDIS_CLUSTER)")
+	bindRedisTLSFlags(fs, &cfg.Redis.TLS)
 	fetchCh := fs.String("fetch-channel", "", "measure the running server with this fetch channel instead of starting one in-process")
 	persistCh := fs.String("persist-channel", "", "the running server's persist channel (default \"persist\" with --fetch-channel)")
 	database := fs.String("database", cfg.MySQL.Database, "the running server's database, whose event table the bench seeds and cleans (MYSQL_DATABASE)")

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register("bench-pool", "internal: the SSE subscriber pool that bench runs in a child process", runBenchPool)
+	registerInternal("bench-pool", "internal: the SSE subscriber pool that bench runs in a child process", runBenchPool)
 }
 
 // runBenchPool holds the sse scenario's subscribers in a process of their

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -167,11 +165,8 @@ func runConsumerChange(ctx context.Context, verb string, args []string, stdout, 
 		position = fs.Int64("position", 0, "the position to start after: the key of the last row taken as read (0: the beginning)")
 	}
 	// Flags may come before or after NAME.
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("consumers %s: %w", verb, errUsage)
+	if err := parseOnly(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		return usageError(fs, "give the name of the consumer to %s", verb)

@@ -100,7 +100,6 @@ func TestConsumersMisuse(t *testing.T) {
 	}{
 		{"stray argument", []string{"consumers", "--admin", "127.0.0.1:1", "list"}, []string{`unexpected argument "list"`}},
 		{"unknown flag", []string{"consumers", "--position", "1"}, []string{"position", "usage: eventsource consumers"}},
-		{"help", []string{"consumers", "-h"}, []string{"usage: eventsource consumers", "consumers reset", "consumers delete", "-json"}},
 		{"reset without a name", []string{"consumers", "reset", "--admin", "127.0.0.1:1"}, []string{"give the name of the consumer to reset"}},
 		{"reset of a bad name", []string{"consumers", "reset", "--admin", "127.0.0.1:1", "a/b"}, []string{`"a/b" is not a consumer name`}},
 		{"reset to a negative position", []string{"consumers", "reset", "--admin", "127.0.0.1:1", "a", "--position", "-1"}, []string{"--position -1 is negative"}},

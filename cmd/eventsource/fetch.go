@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,10 +15,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/messages"
 )
 
 func init() {
-	register("fetch", "run a $select through a server and print its rows as JSON lines", runFetch)
+	register("fetch", "run a $select through a server and print its rows as JSON lines (--follow: and new rows as they commit)", runFetch)
 }
 
 // redisFlags are the connection flags that fetch, persist and replicas
@@ -29,6 +28,7 @@ type redisFlags struct {
 	addr    string
 	cluster string
 	timeout time.Duration
+	sec     redisSecurity // --redis-url, ACL user, TLS (connflags.go)
 }
 
 // bind adds --redis (default from REDIS_HOST and REDIS_PORT) and --timeout.
@@ -43,6 +43,7 @@ func (r *redisFlags) bind(fs *flag.FlagSet, defaultTimeout time.Duration) {
 	fs.StringVar(&r.addr, "redis", net.JoinHostPort(host, port), "Redis `host:port` (REDIS_HOST, REDIS_PORT; REDIS_PASSWORD and REDIS_DB are read too)")
 	fs.StringVar(&r.cluster, "redis-cluster", os.Getenv("REDIS_CLUSTER"), "seed nodes of a Redis Cluster, `host:port,...`, used instead of --redis (REDIS_CLUSTER)")
 	fs.DurationVar(&r.timeout, "timeout", defaultTimeout, "give up after this long (0: no limit)")
+	r.sec.bind(fs)
 }
 
 // connect checks the flags and the environment and returns the Redis
@@ -59,7 +60,11 @@ func (r *redisFlags) connect(fs *flag.FlagSet) (redis.UniversalClient, error) {
 			}
 		}
 		r.addr = r.cluster // what error messages name
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: nodes, Password: os.Getenv("REDIS_PASSWORD")}), nil
+		copt, err := r.sec.clusterOptions(fs, nodes)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(copt), nil
 	}
 	if _, _, err := net.SplitHostPort(r.addr); err != nil {
 		return nil, usageError(fs, "--redis %q: %v", r.addr, err)
@@ -72,6 +77,10 @@ func (r *redisFlags) connect(fs *flag.FlagSet) (redis.UniversalClient, error) {
 		}
 		opts.DB = db
 	}
+	if err := r.sec.apply(fs, opts); err != nil {
+		return nil, err
+	}
+	r.addr = opts.Addr // a URL's
 	return redis.NewClient(opts), nil
 }
 
@@ -90,15 +99,6 @@ func usageError(fs *flag.FlagSet, format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fs.Name(), errUsage)
 }
 
-// jsonObject checks a query given on the command line before it is sent.
-func jsonObject(fs *flag.FlagSet, name, text string) (json.RawMessage, error) {
-	raw := bytes.TrimSpace([]byte(text))
-	if !json.Valid(raw) || raw[0] != '{' {
-		return nil, usageError(fs, "--%s is not a JSON object", name)
-	}
-	return raw, nil
-}
-
 func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fetch", `(--query '{"$select":{...}}' | [--pid P] [--domain D] [--name N]) [flags]`, stderr)
 	var conn redisFlags
@@ -110,6 +110,9 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	channel := fs.String("fetch-channel", "fetch", "request channel of the server")
 	window := fs.Int("window", 0, "rows the server may have in flight (0: one, the original behaviour)")
 	decode := fs.Bool("decode", false, "ask for JSON columns as JSON values instead of JSON text")
+	follow := fs.Bool("follow", false, "after the rows that match now, print each new matching row as it commits, until interrupted (or --timeout); a $select of one table with $columns and $where")
+	consumer := fs.String("consumer", "", "durable consumer `name` (letters, digits, ._:-): start after the last row it accepted, and record the rows printed")
+	reset := fs.Bool("reset", false, "with --consumer: start the consumer again at the beginning of this query, whatever query it had")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -122,9 +125,9 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case set["query"] && shorthand:
 		return usageError(fs, "give --query or --pid/--domain/--name, not both")
 	case set["query"]:
-		raw, err := jsonObject(fs, "query", *query)
+		raw, err := parseQueryArg("query", *query)
 		if err != nil {
-			return err
+			return reportArgError(fs, err)
 		}
 		q = raw
 	case shorthand:
@@ -160,6 +163,12 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *window < 0 {
 		return usageError(fs, "--window %d is negative", *window)
 	}
+	if set["consumer"] && !messages.ValidConsumer(*consumer) {
+		return usageError(fs, "--consumer %q is not 1 to %d letters, digits and ._:-", *consumer, messages.MaxConsumer)
+	}
+	if *reset && !set["consumer"] {
+		return usageError(fs, "--reset needs --consumer")
+	}
 	rdb, err := conn.connect(fs)
 	if err != nil {
 		return err
@@ -177,10 +186,22 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *decode {
 		opts = append(opts, client.WithDecode())
 	}
+	if set["consumer"] {
+		opts = append(opts, client.WithConsumer(*consumer))
+	}
+	if *reset {
+		opts = append(opts, client.WithReset())
+	}
+	rows := c.Fetch(ctx, q, opts...)
+	if *follow {
+		// Ends without an error when ctx does (Ctrl-C, SIGTERM, --timeout),
+		// after telling the server.
+		rows = c.Follow(ctx, q, opts...)
+	}
 	out := bufio.NewWriter(stdout)
-	for row, err := range c.Fetch(ctx, q, opts...) {
+	for row, err := range rows {
 		if err != nil {
-			return err
+			return clientError(fs, &conn, "fetch-channel", err)
 		}
 		// Flushed per row: whoever reads the pipe sees each row as it comes.
 		out.Write(row.Raw())

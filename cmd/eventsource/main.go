@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,7 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 )
 
 // command is one subcommand: it parses its own flags from args and writes
@@ -19,6 +22,9 @@ import (
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// hidden leaves the command out of the list of commands: it is the
+	// program's own business (bench runs bench-pool), not the user's.
+	hidden bool
 }
 
 var commands = map[string]command{}
@@ -28,16 +34,31 @@ func register(name, summary string, run func(ctx context.Context, args []string,
 	commands[name] = command{summary: summary, run: run}
 }
 
+// registerInternal registers a command the program runs itself, which the
+// list of commands leaves out.
+func registerInternal(name, summary string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	commands[name] = command{summary: summary, run: run, hidden: true}
+}
+
 // errUsage marks a misuse; main exits 2 for it, as flag does.
 var errUsage = errors.New("usage")
+
+// helpError is what a command returns for -h or --help: the usage, which
+// run prints to stdout, and exit status 0. Asking for help is no misuse.
+type helpError struct{ usage []byte }
+
+func (e *helpError) Error() string { return "help requested" }
+
+// Is lets callers test for flag.ErrHelp.
+func (e *helpError) Is(target error) bool { return target == flag.ErrHelp }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {
-	case err == nil:
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "eventsource:", err)
@@ -46,9 +67,21 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
 		return errUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return nil
+	case "help":
+		// help [COMMAND]: the list, or the command's flags.
+		if len(args) == 1 {
+			usage(stdout)
+			return nil
+		}
+		args = []string{args[1], "-h"}
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -56,47 +89,82 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		usage(stderr)
 		return errUsage
 	}
-	return cmd.run(ctx, args[1:], stdout, stderr)
+	err := cmd.run(ctx, args[1:], stdout, stderr)
+	if h, ok := errors.AsType[*helpError](err); ok {
+		_, werr := stdout.Write(h.usage)
+		return werr
+	}
+	return err
 }
 
+// usage lists the commands, internal ones left out, in aligned columns.
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: eventsource <command> [flags]")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
-	for name := range commands {
-		names = append(names, name)
+	for name, cmd := range commands {
+		if !cmd.hidden {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
+		fmt.Fprintf(tw, "  %s\t%s\n", name, commands[name].summary)
 	}
+	tw.Flush()
 	fmt.Fprintln(w, "\nRun 'eventsource <command> -h' for the flags of a command.")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting, and
-// prints its usage to stderr.
+// prints its usage to stderr (to stdout for -h: see parseFlags).
 func newFlagSet(name, usageLine string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: eventsource %s %s\n\nflags:\n", name, usageLine)
-		fs.PrintDefaults()
+		w := fs.Output()
+		line := strings.TrimSpace("eventsource " + name + " " + usageLine)
+		fmt.Fprintf(w, "usage: %s\n", line)
+		flags := 0
+		fs.VisitAll(func(*flag.Flag) { flags++ })
+		if flags > 0 {
+			fmt.Fprint(w, "\nflags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }
 
 // parseFlags parses args and turns a parse error into errUsage (flag has
-// already printed it with the usage).
+// already printed it with the usage), and -h or --help into a *helpError
+// that carries the usage for stdout.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%s: %w", fs.Name(), errUsage)
+	if err := parseOnly(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "eventsource %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		fs.Usage()
+		return fmt.Errorf("%s: %w", fs.Name(), errUsage)
+	}
+	return nil
+}
+
+// parseOnly is parseFlags that leaves arguments after the flags to the
+// caller (actors stop NAME, consumers reset NAME).
+func parseOnly(fs *flag.FlagSet, args []string) error {
+	// What flag prints while parsing is held back: the usage answers -h
+	// on stdout, and follows a parse error on stderr.
+	out := fs.Output()
+	var held bytes.Buffer
+	fs.SetOutput(&held)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return &helpError{usage: held.Bytes()}
+	case err != nil:
+		_, _ = out.Write(held.Bytes())
 		return fmt.Errorf("%s: %w", fs.Name(), errUsage)
 	}
 	return nil

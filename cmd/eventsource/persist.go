@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/eventsource/eventsource/client"
-	"github.com/eventsource/eventsource/messages"
 )
 
 func init() {
@@ -45,8 +44,8 @@ func runPersist(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError(fs, "give --query or the event flags, not both (with --query, event ids go in the documents' \"eventId\")")
 	case set["query"]:
 		var err error
-		if q, err = jsonObject(fs, "query", *query); err != nil {
-			return err
+		if q, err = parseQueryArg("query", *query); err != nil {
+			return reportArgError(fs, err)
 		}
 	case event:
 		for _, f := range []struct{ name, value string }{{"pid", *pid}, {"domain", *domain}, {"name", *name}, {"data", *data}} {
@@ -64,9 +63,9 @@ func runPersist(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return usageError(fs, "give --pid, --domain, --name and --data, or --query")
 	}
-	var expect *messages.Expectation
+	var expect *client.Expectation
 	if expectVersion.set {
-		expect = &messages.Expectation{Domain: doc.Domain, PID: doc.PID, Version: expectVersion.n}
+		expect = &client.Expectation{Domain: doc.Domain, PID: doc.PID, Version: expectVersion.n}
 		if q != nil {
 			var err error
 			if expect.Domain, expect.PID, err = queryStream(q); err != nil {
@@ -84,7 +83,7 @@ func runPersist(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer c.Close()
 	ctx, cancel := conn.withTimeout(ctx)
 	defer cancel()
-	var ok messages.OK
+	var ok client.Result
 	switch {
 	case q != nil && expect != nil:
 		ok, err = c.PersistQuery(ctx, q, client.WithExpectation(*expect))
@@ -95,18 +94,12 @@ func runPersist(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		ok, err = c.Persist(ctx, doc)
 	}
-	var serr *client.ServerError
-	if errors.Is(err, client.ErrConflict) && errors.As(err, &serr) {
-		return fmt.Errorf("persist: conflict, nothing stored: %s", serr.Message)
-	}
 	if err != nil {
-		return err
+		return clientError(fs, &conn, "persist-channel", err)
 	}
-	// Printed as the server sent it: encoding/json would escape the & of
-	// a multi-row reply's message.
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ok); err != nil {
+	// Printed as the server sent it, the original's whole OK reply:
+	// encoding/json would escape the & of a multi-row reply's message.
+	if _, err := fmt.Fprintf(stdout, "%s\n", ok.Raw()); err != nil {
 		return fmt.Errorf("persist: write reply: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventsource/eventsource/internal/buildinfo"
 	"github.com/eventsource/eventsource/server"
 )
 
@@ -32,6 +33,7 @@ func bindServerFlags(cfg *server.Config, args []string, stderr io.Writer) (logJS
 	fs.IntVar(&cfg.Redis.Publishers, "redis-publishers", cfg.Redis.Publishers, "pipelines publishing rows and replies at once (per node of a cluster)")
 	fs.IntVar(&cfg.Redis.PublishQueue, "redis-publish-queue", cfg.Redis.PublishQueue, "messages waiting for each publishing pipeline; past it streams hold their rows")
 	cluster := fs.String("redis-cluster", strings.Join(cfg.Redis.Cluster, ","), "seed nodes of a Redis Cluster, `host:port,...`, used instead of REDIS_HOST and REDIS_PORT (default $REDIS_CLUSTER)")
+	bindRedisTLSFlags(fs, &cfg.Redis.TLS)
 	fs.IntVar(&cfg.MySQL.StatementCache, "mysql-statements", cfg.MySQL.StatementCache, "prepared statements kept by SQL text (0: prepare, run and close every query)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "rows a stream reads from MySQL at a time")
 	fs.IntVar(&cfg.MaxBufferedRows, "max-buffered-rows", cfg.MaxBufferedRows, "largest result read in one statement (tables without an id column, grouped, joined and set queries)")
@@ -117,7 +119,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Version = buildVersion()
+	cfg.Version = buildinfo.Read().String()
 	logger := newLogger(stderr, logJSON, level)
 	// go-redis logs its own reconnects through a global logger: route them
 	// to ours instead of the standard logger.

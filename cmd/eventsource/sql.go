@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/eventsource/eventsource/mysqlstore"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -36,7 +38,8 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("sql", "--query '{\"$select\":{...}}' [flags]", stderr)
 	query := fs.String("query", "", "the query: a JSON object with $select or $insert")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
-	explain := fs.Bool("explain", false, "connect to MySQL (MYSQL_* variables) and print its EXPLAIN of the query")
+	explain := fs.Bool("explain", false, "also print MySQL's EXPLAIN of the query")
+	offline := fs.Bool("offline", false, "do not connect: show the SQL for the schema eventsource migrate creates")
 	tables := fs.String("tables", strings.Join(cfg.Tables, ","), "allowed tables, as the server's --tables")
 	pageSize := fs.Int("page-size", cfg.PageSize, "rows per page, as the server's --page-size")
 	readDomains := fs.String("read-domains", "", "as for a token that may read only these domains (comma-separated): the SQL the HTTP gateway runs for it")
@@ -49,36 +52,39 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return errUsage
 	}
-
-	// Without --explain the catalog is the schema migrate creates; with it,
-	// the live columns of the allowed tables.
-	var db *sql.DB
-	var catalog *sqlbuild.Catalog
-	if *explain {
-		if db, err = mysqlstore.Open(cfg.MySQL.StoreConfig()); err != nil {
-			return err
-		}
-		defer db.Close()
-		if catalog, err = mysqlstore.LoadCatalog(ctx, db, strings.Split(*tables, ",")); err != nil {
-			return err
-		}
-	} else {
-		var list []*sqlbuild.Table
-		for _, name := range strings.Split(*tables, ",") {
-			schema, table, err := sqlbuild.SplitTableName(name)
-			if err != nil {
-				fmt.Fprintln(stderr, "eventsource sql: --tables:", err)
-				return errUsage
-			}
-			t := mysqlstore.EventTable(schema)
-			t.Name = table
-			list = append(list, t)
-		}
-		if catalog, err = sqlbuild.NewCatalog(list...); err != nil {
-			return err
+	raw, err := parseQueryArg("query", *query)
+	if err != nil {
+		return reportArgError(fs, err)
+	}
+	if *explain && *offline {
+		return reportArgError(fs, &argError{"explain", "needs a database: not with --offline"})
+	}
+	names := strings.Split(*tables, ",")
+	for _, name := range names {
+		if _, _, err := sqlbuild.SplitTableName(name); err != nil {
+			return reportArgError(fs, &argError{"tables", err.Error()})
 		}
 	}
-	st, err := buildStatement(sqlbuild.NewBuilder(catalog, cfg.Query), []byte(*query), uint64(*pageSize),
+
+	// The SQL depends on the live tables (their indexes above all), so
+	// build against the live catalog when the database is reachable, as
+	// the server does; without one, against the schema migrate creates.
+	var db *sql.DB
+	if !*offline {
+		if db, err = reachDatabase(ctx, cfg.MySQL.StoreConfig()); err != nil {
+			if *explain {
+				return err
+			}
+			fmt.Fprintf(stderr, "eventsource sql: no database reachable: showing the SQL for the schema eventsource migrate creates (%v)\n", err)
+		} else {
+			defer db.Close()
+		}
+	}
+	catalog, err := sqlCatalog(ctx, db, names, cfg.WritableTables, *explain, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := buildStatement(sqlbuild.NewBuilder(catalog, cfg.Query), raw, uint64(*pageSize),
 		domainScope(catalog.Default(), *readDomains, *writeDomains))
 	if err != nil {
 		return err
@@ -96,6 +102,57 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return printExplain(ctx, stdout, db, st)
 	}
 	return nil
+}
+
+// reachDatabase opens a connection to MySQL and checks that it answers,
+// within a few seconds. Tables are named with their schema, so it needs no
+// default database.
+func reachDatabase(ctx context.Context, storeCfg mysqlstore.Config) (*sql.DB, error) {
+	storeCfg.Database, storeCfg.PoolSize = "", 1
+	db, err := mysqlstore.Open(storeCfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to mysql %s:%d: %w", storeCfg.Host, storeCfg.Port, err)
+	}
+	return db, nil
+}
+
+// sqlCatalog is the catalog of the allowed tables: their live columns and
+// indexes when db is set, as the server loads them; the schema migrate
+// creates for a table the database lacks (saying so on stderr, unless
+// explain needs the table), and for every table when db is nil.
+func sqlCatalog(ctx context.Context, db *sql.DB, names, writable []string, explain bool, stderr io.Writer) (*sqlbuild.Catalog, error) {
+	list := make([]*sqlbuild.Table, 0, len(names))
+	for _, name := range names {
+		var t *sqlbuild.Table
+		if db != nil {
+			live, err := mysqlstore.LoadCatalog(ctx, db, []string{name})
+			switch {
+			case errors.Is(err, mysqlstore.ErrNoTable) && !explain:
+				fmt.Fprintf(stderr, "eventsource sql: no table %s: showing the SQL for the schema eventsource migrate creates\n", name)
+			case err != nil:
+				return nil, err
+			default:
+				t = live.Default()
+			}
+		}
+		if t == nil {
+			schema, table, err := sqlbuild.SplitTableName(name)
+			if err != nil {
+				return nil, err
+			}
+			t = mysqlstore.EventTable(schema)
+			t.Name = table
+		}
+		t.Writable = slices.Contains(writable, t.QualifiedName())
+		list = append(list, t)
+	}
+	return sqlbuild.NewCatalog(list...)
 }
 
 // domainScope is the scope of a token limited to domains of the event

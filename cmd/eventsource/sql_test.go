@@ -24,10 +24,14 @@ func TestSQLCommand(t *testing.T) {
 		{"refused query", []string{"sql", "--query", `{"$select":{"$from":"mysql.user"}}`}, 1,
 			"", `query.$select.$from: table "mysql.user" is not allowed`},
 		{"no query", []string{"sql"}, 2, "", "--query is required"},
+		{"no database", []string{"sql", "--query", `{"$select":{}}`}, 0,
+			"SELECT * FROM `eventsource`.`event`", "eventsource sql: no database reachable: showing the SQL for the schema eventsource migrate creates ("},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runBinary(t, []string{"MYSQL_DATABASE=eventsource"}, tt.args...)
+			// No MySQL answers on port 1: the SQL is for the schema
+			// migrate creates.
+			res := runBinary(t, []string{"MYSQL_DATABASE=eventsource", "MYSQL_PORT=1"}, tt.args...)
 			if res.code != tt.code || !strings.Contains(res.stdout, tt.stdout) || !strings.Contains(res.stderr, tt.stderr) {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", res.code, tt.code, res.stdout, res.stderr)
 			}

@@ -18,13 +18,14 @@ const module = "github.com/eventsource/eventsource/"
 // (tests aside).
 var allowed = map[string][]string{
 	"ordjson":     {},
+	"frontier":    {},
 	"messages":    {"ordjson"},
 	"sqlbuild":    {"ordjson"},
 	"cursor":      {"messages", "sqlbuild"},
 	"supervision": {"messages"},
 	"actors":      {"cursor", "messages", "metrics", "sqlbuild", "supervision"},
-	"gateway":     {"cursor", "gateway/web", "messages", "metrics", "ordjson", "sqlbuild", "supervision"},
-	"mysqlstore":  {"cursor", "messages", "ordjson", "sqlbuild"},
+	"gateway":     {"cursor", "frontier", "gateway/web", "messages", "metrics", "ordjson", "sqlbuild", "supervision"},
+	"mysqlstore":  {"cursor", "internal/tlsfiles", "messages", "ordjson", "sqlbuild"},
 	"client":      {"messages", "ordjson"},
 }
 

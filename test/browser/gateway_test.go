@@ -29,6 +29,13 @@ type page struct {
 
 func openPage(t *testing.T, url string) *page {
 	t.Helper()
+	return browse(t, url, `#state.open`)
+}
+
+// browse opens url in a fresh headless Chromium and waits until the
+// element ready selects is visible.
+func browse(t *testing.T, url, ready string) *page {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
 		chromedp.NoSandbox,
@@ -49,7 +56,7 @@ func openPage(t *testing.T, url string) *page {
 		cancelAlloc()
 	})
 	p := &page{t: t, ctx: ctx}
-	p.do(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#state.open`)))
+	p.do(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(ready)))
 	return p
 }
 

@@ -371,7 +371,8 @@ func TestConsumerResumesAfterKills(t *testing.T) {
 		ch := d.channel("third-" + strconv.Itoa(int(time.Since(start)/time.Second)))
 		exact := d.collectExact(ch)
 		d.followReq(ch, followQuery("d"), 8, "projection")
-		got, _ := exact.wait(ch, 2*time.Second, func(m []string) bool { return len(m) > 0 })
+		// A held consumer is refused busy after the server waited 2 s for it.
+		got, _ := exact.wait(ch, 5*time.Second, func(m []string) bool { return len(m) > 0 })
 		if len(got) > 0 && strings.Contains(got[0], "busy") {
 			_ = exact.ps.Close()
 			time.Sleep(time.Second)
