@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/eventsource/eventsource/client"
+	"github.com/eventsource/eventsource/redisbus"
 )
 
 // followConns is how many Redis connections a follow scenario's followers
@@ -257,48 +255,9 @@ func (e *env) waitListeners(ctx context.Context, channels []string, want int64, 
 	}
 }
 
-// listeners counts the subscribers of channels (PUBSUB NUMSUB, which
-// leaves patterns out), summed over the masters of a Redis Cluster, each
-// of which counts only its own.
+// listeners counts the subscribers of channels (redisbus.Subscribers).
 func (e *env) listeners(ctx context.Context, channels []string) (map[string]int64, error) {
-	counts := make(map[string]int64, len(channels))
-	count := func(ctx context.Context, c *redis.Client) error {
-		for from := 0; from < len(channels); from += 1000 {
-			got, err := c.PubSubNumSub(ctx, channels[from:min(from+1000, len(channels))]...).Result()
-			if err != nil {
-				return err
-			}
-			for ch, n := range got {
-				counts[ch] += n
-			}
-		}
-		return nil
-	}
-	var err error
-	switch rdb := e.rdb.(type) {
-	case *redis.ClusterClient:
-		var masters []*redis.Client
-		var mu sync.Mutex
-		err = rdb.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			masters = append(masters, c)
-			return nil
-		})
-		for _, c := range masters {
-			if err == nil {
-				err = count(ctx, c)
-			}
-		}
-	case *redis.Client:
-		err = count(ctx, rdb)
-	default:
-		err = fmt.Errorf("redis client %T", e.rdb)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("count subscribers of %d channels: %w", len(channels), err)
-	}
-	return counts, nil
+	return redisbus.Subscribers(ctx, e.rdb, channels)
 }
 
 // followFigures judges commit-to-delivery latency at every follower, and

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/frontier"
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/redisbus"
 	"github.com/eventsource/eventsource/sqlbuild"
 )
 
@@ -56,46 +54,9 @@ func (s *Server) heardCommit(payload []byte) {
 	s.frontier.Committed(note.Table, note.Ranges)
 }
 
-// Listeners counts the subscribers of channels: on a Redis Cluster,
-// summed over the masters, each of which counts only its own.
+// Listeners counts the subscribers of channels (redisbus.Subscribers).
 func (s *Server) Listeners(ctx context.Context, channels []string) (map[string]int64, error) {
-	counts := make(map[string]int64, len(channels))
-	count := func(ctx context.Context, c redis.Cmdable) error {
-		for start := 0; start < len(channels); start += 1000 {
-			got, err := c.PubSubNumSub(ctx, channels[start:min(start+1000, len(channels))]...).Result()
-			if err != nil {
-				return err
-			}
-			for ch, n := range got {
-				counts[ch] += n
-			}
-		}
-		return nil
-	}
-	var err error
-	switch rdb := s.rdb.(type) {
-	case *redis.ClusterClient:
-		// ForEachMaster runs concurrently: count one master at a time.
-		var mu sync.Mutex
-		var masters []*redis.Client
-		err = rdb.ForEachMaster(ctx, func(_ context.Context, c *redis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			masters = append(masters, c)
-			return nil
-		})
-		for _, c := range masters {
-			if err == nil {
-				err = count(ctx, c)
-			}
-		}
-	default:
-		err = count(ctx, s.rdb)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("count subscribers of %d channels: %w", len(channels), err)
-	}
-	return counts, nil
+	return redisbus.Subscribers(ctx, s.rdb, channels)
 }
 
 // consumerRenewal is how often the server renews the leases of the

@@ -98,12 +98,25 @@ type statusError struct {
 func (e *statusError) Error() string { return e.msg }
 
 func (c *adminClient) do(ctx context.Context, method, path string, query url.Values) (int, []byte, error) {
+	return c.request(ctx, method, path, query, nil)
+}
+
+// request sends one request to the admin listener, with a JSON body when
+// body is not nil, and reads the answer.
+func (c *adminClient) request(ctx context.Context, method, path string, query url.Values, body []byte) (int, []byte, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	var content io.Reader
+	if body != nil {
+		content = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), content)
 	if err != nil {
 		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -113,7 +126,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, query url.Val
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
 	}
@@ -124,7 +137,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, query url.Val
 		}
 		return 0, nil, &statusError{code: resp.StatusCode, msg: msg}
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, answer, nil
 }
 
 // actorList is every entry, as the server sent it and decoded.

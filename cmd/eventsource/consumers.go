@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,33 +20,7 @@ func init() {
 
 // send is do with a JSON body.
 func (c *adminClient) send(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	u := *c.base
-	u.Path += path
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
-	}
-	if resp.StatusCode == http.StatusUnauthorized {
-		msg := "the admin listener wants a token: give --token or set EVENTSOURCE_ADMIN_TOKEN"
-		if c.token != "" {
-			msg = "the admin listener refused the token"
-		}
-		return 0, nil, &statusError{code: resp.StatusCode, msg: msg}
-	}
-	return resp.StatusCode, answer, nil
+	return c.request(ctx, method, path, nil, body)
 }
 
 // consumers reads GET /consumers: the raw entries and their decoding.

@@ -148,3 +148,14 @@ func waitClusterOK(ctx context.Context, addr string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// FreePort finds a TCP port free now on 127.0.0.1, for a server a test
+// starts on a port of its own.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventsource/eventsource/internal/localcluster"
+
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/eventsource/eventsource/internal/testcerts"
@@ -92,7 +94,7 @@ func Start(tb testing.TB) *Server {
 }
 
 func start(mariadbd, dir, data string, certs testcerts.Files, extra []string) (*Server, error) {
-	port, err := freePort()
+	port, err := localcluster.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -155,13 +157,4 @@ func (s *Server) clientTLS() *tls.Config {
 func (s *Server) stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.exit
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("tlsdb: find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventsource/eventsource/internal/localcluster"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/internal/testcerts"
@@ -86,7 +88,7 @@ func Start(tb testing.TB) *Server {
 }
 
 func start(dir, acl string, certs testcerts.Files) (*Server, error) {
-	port, err := freePort()
+	port, err := localcluster.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -139,13 +141,4 @@ func clientTLS(certs testcerts.Files) *tls.Config {
 func (s *Server) stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.exit
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("tlsredis: find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
