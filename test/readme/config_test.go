@@ -12,11 +12,11 @@ import (
 	"testing"
 )
 
-// TestConfiguration holds the README's "Configuration" tables to the
+// TestConfiguration holds the "Configuration" tables of docs/configuration.md to the
 // program: every flag `eventsource serve -h` lists, with its default, and
 // every environment variable the server reads, and nothing else.
 func TestConfiguration(t *testing.T) {
-	text := section(t, readFile(t, "README.md"), "Configuration")
+	text := section(t, readFile(t, "docs/configuration.md"), "Configuration")
 	var envRows, flagRows [][]string
 	for _, table := range tables(text) {
 		switch head := table[0][0]; {

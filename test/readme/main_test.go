@@ -4,7 +4,7 @@
 // against a server of its own (its own redis-server on a free port, its own
 // database, the program built from this checkout) and compares what each
 // prints with the lines the README shows under it. TestConfiguration holds
-// the README's tables of environment variables and flags to the flags
+// docs/configuration.md's tables of environment variables and flags to the flags
 // `eventsource serve -h` lists and the variables the server reads.
 // TestLinks and TestLayout keep the links of README.md and docs/ and the
 // package table of docs/layout.md from going stale.
