@@ -73,14 +73,6 @@ func (g *Gateway) readCommits() {
 				g.logger.Warn("commit notification ignored", slog.Any("err", err))
 				continue
 			}
-			if g.own != nil && g.followed.Load() {
-				// Follow tasks read up to the frontier, whatever table.
-				if note.Uncertain {
-					g.own.Uncertain(note.Table)
-				} else {
-					g.own.Committed(note.Table, note.Ranges)
-				}
-			}
 			if note.Table != g.table.QualifiedName() || !g.hub.hasEventListeners() {
 				g.deps.Metrics.CommitNotification("skipped")
 				continue // nobody to read the rows for

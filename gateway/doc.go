@@ -10,10 +10,9 @@
 // (messages.Committed); the hub of each server's gateway reads those rows
 // once and fans them out to its subscribers. A fetch task with "follow"
 // goes on after its history as a followed Redis fetch does: its reader
-// waits for the table's settled frontier (Deps.Frontier, or the gateway's
-// own, fed by those notifications) to pass what it read, then reads the
-// query's rows up to it, so the query's own $where applies and no row that
-// commits late with a lower id is skipped.
+// waits for the table's settled frontier (Deps.Frontier) to pass what it
+// read, then reads the query's rows up to it, so the query's own $where
+// applies and no row that commits late with a lower id is skipped.
 //
 // Concurrency: one "http" supervisor actor has one child per session and
 // per SSE stream. A child owns its state; the HTTP handler goroutine owns

@@ -3,12 +3,8 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/eventsource/eventsource/cursor"
-	"github.com/eventsource/eventsource/frontier"
-	"github.com/eventsource/eventsource/ordjson"
-	"github.com/eventsource/eventsource/sqlbuild"
 )
 
 // Frontier says how far each table's commits are settled: every id at or
@@ -21,39 +17,6 @@ type Frontier interface {
 	// Watch calls notify once, without blocking, when the frontier passes
 	// after; cancel forgets the watch.
 	Watch(table string, after int64, notify func(safe int64)) (cancel func())
-}
-
-// ownFrontier is the gateway's frontier when Deps gives none: fed by the
-// commit notifications the gateway hears, and by polling the table's
-// highest id through the store.
-func (g *Gateway) ownFrontier() *frontier.Frontier {
-	return frontier.New(frontier.Config{
-		Logger:  g.logger.With(slog.String("component", "frontier")),
-		Highest: g.highest,
-	})
-}
-
-// highest reads a table's highest key: a one-row page that takes its
-// snapshot bound, which is MAX(key) (0 when the table is empty, which then
-// reads no row).
-func (g *Gateway) highest(ctx context.Context, table string) (int64, error) {
-	t := g.deps.Builder.Catalog().Lookup(table)
-	if t == nil || t.Key == "" {
-		return 0, fmt.Errorf("table %s has no key to follow", table)
-	}
-	query := ordjson.NewObject(ordjson.Member{Key: "$select", Value: ordjson.NewObject(
-		ordjson.Member{Key: "$columns", Value: ordjson.NewArray(ordjson.NewString(t.Key))},
-		ordjson.Member{Key: "$from", Value: ordjson.NewString(t.QualifiedName())},
-	)})
-	sel, err := g.deps.Builder.Select(query, sqlbuild.Scope{})
-	if err != nil {
-		return 0, fmt.Errorf("build the read of the highest %s of %s: %w", t.Key, table, err)
-	}
-	page, err := g.deps.Store.ReadPage(ctx, sel, sqlbuild.Page{Size: 1}, false)
-	if err != nil {
-		return 0, fmt.Errorf("read the highest %s of %s: %w", t.Key, table, err)
-	}
-	return page.Snapshot, nil
 }
 
 // followPages is the reader of a follow task: one page each time it is

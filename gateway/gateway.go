@@ -15,7 +15,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/eventsource/eventsource/cursor"
-	"github.com/eventsource/eventsource/frontier"
 	"github.com/eventsource/eventsource/messages"
 	"github.com/eventsource/eventsource/metrics"
 	"github.com/eventsource/eventsource/sqlbuild"
@@ -42,10 +41,8 @@ type Deps struct {
 	// ChildMiddleware wraps the Receive of every session and stream actor
 	// (fault injection in tests).
 	ChildMiddleware []actor.ReceiverMiddleware
-	// Frontier, if not nil, tells follow tasks how far commits are
-	// settled (the server's, which hears its own commits at once); nil
-	// gives the gateway a frontier of its own, fed by the commit
-	// notifications it hears.
+	// Frontier tells follow tasks how far commits are settled (the
+	// server's, which hears every server's commits).
 	Frontier Frontier
 }
 
@@ -64,13 +61,8 @@ type Gateway struct {
 	auth   *authenticator
 	adm    *admission
 	hub    *hub
-	// frontier serves follow tasks: Deps.Frontier, or own, which the
-	// gateway runs and feeds.
+	// frontier serves follow tasks (Deps.Frontier).
 	frontier Frontier
-	own      *frontier.Frontier
-	// followed is set by the first follow task: own hears commits from
-	// then on (before, with nobody asking, it would keep what it heard).
-	followed atomic.Bool
 
 	sup      *actor.PID
 	sessions sync.Map // session id to *sessionRef
@@ -109,11 +101,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, deps: deps, logger: deps.Logger, table: table, auth: auth, hub: newHub(),
 		notes: make(chan []byte, commitQueue), quit: make(chan struct{})}
 	g.adm = newAdmission(cfg, deps.Metrics, func(w http.ResponseWriter, err error) { writeError(w, g.logger, err) })
-	g.frontier = deps.Frontier
-	if g.frontier == nil {
-		g.own = g.ownFrontier()
-		g.frontier = g.own
+	if deps.Frontier == nil {
+		return nil, fmt.Errorf("the HTTP gateway needs the server's frontier for follow tasks")
 	}
+	g.frontier = deps.Frontier
 	return g, nil
 }
 
@@ -135,9 +126,6 @@ func (g *Gateway) Start() error {
 	g.wg.Add(2)
 	go g.readCommits()
 	go g.tick()
-	if g.own != nil {
-		go g.own.Run()
-	}
 	g.srv = &http.Server{
 		Handler:           g.Handler(),
 		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
@@ -244,9 +232,6 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	}
 	close(g.quit)
 	g.wg.Wait()
-	if g.own != nil {
-		g.own.Close()
-	}
 	g.logger.Info("http gateway stopped")
 	return errors.Join(errs...)
 }

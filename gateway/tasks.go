@@ -95,7 +95,6 @@ func (s *session) startTask(req taskReq) taskReply {
 	case "fetch":
 		t.next = make(chan struct{}, 1)
 		if req.follow {
-			s.g.followed.Store(true)
 			go followPages(ctx, s.g.frontier, req.table, req.pager, id, t.next, send)
 		} else {
 			go readPages(ctx, req.pager, id, t.next, send)

@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"cursor":      {"messages", "sqlbuild"},
 	"supervision": {"messages"},
 	"actors":      {"cursor", "messages", "metrics", "sqlbuild", "supervision"},
-	"gateway":     {"cursor", "frontier", "gateway/web", "messages", "metrics", "ordjson", "sqlbuild", "supervision"},
+	"gateway":     {"cursor", "gateway/web", "messages", "metrics", "ordjson", "sqlbuild", "supervision"},
 	"mysqlstore":  {"cursor", "internal/tlsfiles", "messages", "ordjson", "sqlbuild"},
 	"client":      {"messages", "ordjson"},
 }
