@@ -22,9 +22,9 @@ const readBatch = 1000
 
 // Committed takes a commit notification heard on Redis. It never blocks:
 // it runs on the shared subscriber's reader goroutine.
-func (g *Gateway) Committed(payload []byte) {
+func (g *Gateway) Committed(note messages.Committed) {
 	select {
-	case g.notes <- payload:
+	case g.notes <- note:
 	default:
 		g.deps.Metrics.CommitNotification("dropped")
 		g.logger.Warn("commit notifications dropped: the gateway reads events too slowly", slog.Int("queue", commitQueue))
@@ -66,13 +66,7 @@ func (g *Gateway) readCommits() {
 		select {
 		case <-g.quit:
 			return
-		case payload := <-g.notes:
-			note, err := messages.DecodeCommitted(payload)
-			if err != nil {
-				g.deps.Metrics.CommitNotification("invalid")
-				g.logger.Warn("commit notification ignored", slog.Any("err", err))
-				continue
-			}
+		case note := <-g.notes:
 			if note.Table != g.table.QualifiedName() || !g.hub.hasEventListeners() {
 				g.deps.Metrics.CommitNotification("skipped")
 				continue // nobody to read the rows for

@@ -69,7 +69,7 @@ type Gateway struct {
 	nSession atomic.Int64
 	connSeq  atomic.Uint64
 
-	notes chan []byte
+	notes chan messages.Committed
 	quit  chan struct{}
 	wg    sync.WaitGroup
 
@@ -99,7 +99,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, fmt.Errorf("the HTTP gateway serves %s, whose id column is not its AUTO_INCREMENT primary key", table.QualifiedName())
 	}
 	g := &Gateway{cfg: cfg, deps: deps, logger: deps.Logger, table: table, auth: auth, hub: newHub(),
-		notes: make(chan []byte, commitQueue), quit: make(chan struct{})}
+		notes: make(chan messages.Committed, commitQueue), quit: make(chan struct{})}
 	g.adm = newAdmission(cfg, deps.Metrics, func(w http.ResponseWriter, err error) { writeError(w, g.logger, err) })
 	if deps.Frontier == nil {
 		return nil, fmt.Errorf("the HTTP gateway needs the server's frontier for follow tasks")

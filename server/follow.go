@@ -42,11 +42,7 @@ func (s *Server) newFrontier(catalog *sqlbuild.Catalog) *frontier.Frontier {
 }
 
 // heardCommit hands a commit notification to the frontier.
-func (s *Server) heardCommit(payload []byte) {
-	note, err := messages.DecodeCommitted(payload)
-	if err != nil {
-		return // the gateway counts it
-	}
+func (s *Server) heardCommit(note messages.Committed) {
 	if note.Uncertain {
 		s.frontier.Uncertain(note.Table)
 		return

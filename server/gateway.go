@@ -21,11 +21,7 @@ func (s *Server) announceCommits(committed []mysqlstore.Committed) {
 	for _, note := range commitNotes(committed) {
 		// This server's followers hear it at once; the echo from Redis
 		// changes nothing then.
-		if note.Uncertain {
-			s.frontier.Uncertain(note.Table)
-		} else {
-			s.frontier.Committed(note.Table, note.Ranges)
-		}
+		s.heardCommit(note)
 		if err := s.pub.Publish(s.cfg.CommitChannel, note.Encode(), nil); err != nil {
 			// The gateways miss these rows' notifications; an SSE client
 			// reconnecting with Last-Event-ID still reads them.
@@ -95,9 +91,16 @@ func (s *Server) toFrontier(msg any) bool {
 		if m.Channel != s.cfg.CommitChannel {
 			return false
 		}
-		s.heardCommit(m.Payload)
+		// Decoded once, here, for both.
+		note, err := messages.DecodeCommitted(m.Payload)
+		if err != nil {
+			s.metrics.CommitNotification("invalid")
+			s.logger.Warn("commit notification ignored", slog.Any("err", err))
+			return true
+		}
+		s.heardCommit(note)
 		if s.gateway != nil {
-			s.gateway.Committed(m.Payload)
+			s.gateway.Committed(note)
 		}
 		return true
 	case messages.BusInterrupted:
