@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/eventsource/eventsource/client"
 	"github.com/eventsource/eventsource/redisbus"
 )
 
@@ -127,29 +126,14 @@ func (e *env) runFollow(ctx context.Context, spec Spec, res *ScenarioResult) err
 	interval := time.Duration(float64(time.Second) / spec.EventRate)
 	stopProfile := e.profile(spec.Name)
 	ph := e.startPhase(spec.Name+" server", 0, time.Duration(spec.Events)*interval)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	commits := map[int64]int64{}
 	var order []int64
-persist:
-	for i := 0; i < spec.Events; i++ {
-		select {
-		case <-ctx.Done():
-			break persist
-		case <-tick.C:
-		}
-		sent := time.Now()
-		ok, err := e.cl.Persist(ctx, client.Document{PID: e.pidPrefix() + "follow", Domain: domain, Name: "tick", Data: map[string]int{"n": i}})
-		committed := time.Now()
-		if err != nil {
-			ph.fail(err)
-			continue
-		}
-		ph.persists.Add(1)
-		ph.plat.record(i, committed.Sub(sent))
-		commits[ok.InsertID] = committed.UnixNano()
-		order = append(order, ok.InsertID)
-	}
+	// Only ctx ends it early; what was committed until then is measured.
+	_ = e.persistTicks(ctx, ph, spec.Events, interval, "follow", domain, func(id, at int64) error {
+		commits[id] = at
+		order = append(order, id)
+		return nil
+	})
 	ph.end = time.Now()
 	if len(order) > 0 {
 		fp.waitFor(ctx, order[len(order)-1], poolWait)

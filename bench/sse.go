@@ -39,32 +39,15 @@ func (e *env) runSSE(ctx context.Context, spec Spec, res *ScenarioResult) error 
 	interval := time.Duration(float64(time.Second) / spec.EventRate)
 	stopProfile := e.profile(spec.Name)
 	ph := e.startPhase(spec.Name+" server", 0, time.Duration(spec.Events)*interval)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	var last int64
-	for i := 0; i < spec.Events; i++ {
-		select {
-		case <-ctx.Done():
-			stopProfile()
-			ph.finish()
-			return ctx.Err()
-		case <-tick.C:
-		}
-		sent := time.Now()
-		ok, err := e.cl.Persist(ctx, client.Document{PID: e.pidPrefix() + "sse", Domain: domain, Name: "tick", Data: map[string]int{"n": i}})
-		committed := time.Now()
-		if err != nil {
-			ph.fail(err)
-			continue
-		}
-		ph.persists.Add(1)
-		ph.plat.record(i, committed.Sub(sent))
-		if err := pool.commit(ok.InsertID, committed.UnixNano()); err != nil {
-			stopProfile()
-			ph.finish()
-			return err
-		}
-		last = ok.InsertID
+	err = e.persistTicks(ctx, ph, spec.Events, interval, "sse", domain, func(id, at int64) error {
+		last = id
+		return pool.commit(id, at)
+	})
+	if err != nil {
+		stopProfile()
+		ph.finish()
+		return err
 	}
 	ph.end = time.Now()
 	sum, err := pool.finish(last)
@@ -258,4 +241,33 @@ func (s *ScenarioResult) sseFigures(note string) []Figure {
 	n := Figure{Scenario: spec.Name, Name: "deliveries", Value: float64(sum.Deliveries), Unit: "",
 		Note: fmt.Sprintf("%d subscribers × %d events; %d missing; connected in %.1fs", sum.Subscribers, sum.Events, sum.Missing, sum.ConnectSeconds)}
 	return []Figure{p99, p50, n}
+}
+
+// persistTicks persists n events of domain, one each interval, through the
+// client, timing each in ph; committed hears each event's id and when its
+// reply came (Unix nanoseconds). It returns ctx's error when ctx ends
+// first, or committed's.
+func (e *env) persistTicks(ctx context.Context, ph *phase, n int, interval time.Duration, pid, domain string, committed func(id, at int64) error) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := range n {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		sent := time.Now()
+		ok, err := e.cl.Persist(ctx, client.Document{PID: e.pidPrefix() + pid, Domain: domain, Name: "tick", Data: map[string]int{"n": i}})
+		at := time.Now()
+		if err != nil {
+			ph.fail(err)
+			continue
+		}
+		ph.persists.Add(1)
+		ph.plat.record(i, at.Sub(sent))
+		if err := committed(ok.InsertID, at.UnixNano()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
