@@ -192,7 +192,7 @@ func (c *Cursor) next(ctx context.Context) (Page, bool, error) {
 	if c.sel.Limit > 0 && c.sel.Limit-c.returned < size {
 		size = c.sel.Limit - c.returned
 	}
-	page := sqlbuild.Page{Snapshot: c.snapshot, Size: size}
+	page := sqlbuild.Page{Snapshot: c.snapshot, Size: size, Keys: c.keys}
 	if c.sel.Ordered && !c.sel.KeysetOrdered() {
 		page.Offset = c.sel.Offset + c.returned
 	} else {
@@ -230,9 +230,6 @@ func (c *Cursor) next(ctx context.Context) (Page, bool, error) {
 	}
 	c.returned += n
 	c.done = n < size || (c.sel.Limit > 0 && c.returned >= c.sel.Limit)
-	if !c.keys {
-		got.Keys = nil
-	}
 	return got, c.done, nil
 }
 

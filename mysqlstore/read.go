@@ -30,6 +30,8 @@ type RowOptions struct {
 	// With Encode, the payload buffer is sized for them once the first row
 	// shows how long a row is.
 	Rows uint64
+	// Keys fills Page.Keys with every row's key.
+	Keys bool
 }
 
 // Sizing the payload buffer: room for presizeFew rows after the first row,
@@ -141,7 +143,9 @@ func ReadPage(ctx context.Context, db Querier, query string, args []any, opts Ro
 				return cursor.Page{}, fmt.Errorf("read key column: %w", err)
 			}
 			page.LastKey = key
-			page.Keys = append(page.Keys, key)
+			if opts.Keys {
+				page.Keys = append(page.Keys, key)
+			}
 		}
 		if snapshotIndex >= 0 && page.Snapshot == 0 {
 			if page.Snapshot, err = asInt64(dest[snapshotIndex]); err != nil {

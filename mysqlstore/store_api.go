@@ -24,13 +24,13 @@ type Store struct {
 
 // ReadPage reads one page of s as values (cursor.Page.Rows).
 func (st Store) ReadPage(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (cursor.Page, error) {
-	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table})
+	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table, Keys: p.Keys})
 }
 
 // ReadPayloads reads one page of s as the rows' JSON (cursor.Page.Payloads): what a
 // stream publishes.
 func (st Store) ReadPayloads(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, decodeJSON bool) (cursor.Page, error) {
-	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table, Encode: true, Rows: p.Size})
+	return st.read(ctx, s, p, RowOptions{DecodeJSON: decodeJSON, Table: s.Table, Encode: true, Rows: p.Size, Keys: p.Keys})
 }
 
 func (st Store) read(ctx context.Context, s *sqlbuild.Select, p sqlbuild.Page, opts RowOptions) (cursor.Page, error) {

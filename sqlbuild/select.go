@@ -733,6 +733,9 @@ type Page struct {
 	// to seek on (for a table whose index went away since the catalog was
 	// read).
 	NoSeek bool
+	// Keys asks the reader for every row's key, not only the last one's
+	// (a durable consumer records the key of the last row accepted).
+	Keys bool
 }
 
 // PageSQL renders one page. With a Key, the table's key is appended as the
