@@ -136,12 +136,17 @@ type Keeper struct {
 	// monotonic clock, counted from the last heartbeat sent: past it,
 	// survivors may be ending this server's streams.
 	registeredUntil atomic.Int64
-	mu              sync.Mutex
-	held            map[string]*Claim // by channel
-	released        []string          // ended claims still in the owned record
-	waiting         []claimRequest
-	kick            chan struct{}
-	terminals       waiting
+	// voidBefore: claims confirmed (won or renewed) by a command sent
+	// before it are not vouched for. Set when a heartbeat finds that the
+	// registration may have lapsed: survivors may have ended those claims
+	// meanwhile, and only their next renewal can tell.
+	voidBefore atomic.Int64
+	mu         sync.Mutex
+	held       map[string]*Claim // by channel
+	released   []string          // ended claims still in the owned record
+	waiting    []claimRequest
+	kick       chan struct{}
+	terminals  waiting
 
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -156,8 +161,10 @@ type Claim struct {
 	k       *Keeper
 	// validUntil is when the lease may run out, on the keeper's monotonic
 	// clock (nanoseconds since its epoch): a fifth of the lease before it
-	// would, counted from when the claim or its last renewal was sent.
+	// would, counted from when the claim or its last renewal was sent;
+	// confirmed is when that command was sent.
 	validUntil atomic.Int64
+	confirmed  atomic.Int64
 	// finishing is set once its terminal is on its way: a renewal that
 	// finds the claim gone then met the terminal's own release, not a loss.
 	finishing atomic.Bool
@@ -169,7 +176,14 @@ type Claim struct {
 // while their leases run.)
 func (c *Claim) Valid() bool {
 	now := c.k.now()
-	return now < c.validUntil.Load() && now < c.k.registeredUntil.Load()
+	return now < c.validUntil.Load() && now < c.k.registeredUntil.Load() && c.confirmed.Load() >= c.k.voidBefore.Load()
+}
+
+// confirm records that Redis held the claim for this server as of a
+// command sent at sent.
+func (c *Claim) confirm(sent int64) {
+	c.confirmed.Store(sent)
+	c.validUntil.Store(sent + int64(c.k.cfg.Lease)*4/5)
 }
 
 type claimRequest struct {
@@ -356,7 +370,7 @@ func (k *Keeper) claimAttempt(channel, token string, takeover bool, done func(*C
 			done(nil, fmt.Errorf("replicas: claim %s: %w", channel, err))
 		case won:
 			c := &Claim{Channel: channel, key: key, token: token, k: k}
-			c.validUntil.Store(sent + int64(k.cfg.Lease)*4/5)
+			c.confirm(sent)
 			k.mu.Lock()
 			k.held[channel] = c
 			k.mu.Unlock()
@@ -479,7 +493,7 @@ func (k *Keeper) claimBatch(batch []claimRequest) {
 			k.claimFailed(r, err)
 		case won == 1:
 			c := &Claim{Channel: r.channel, key: ClaimKey(k.cfg.Group, r.channel), token: r.token, k: k}
-			c.validUntil.Store(sent + int64(k.cfg.Lease)*4/5)
+			c.confirm(sent)
 			k.mu.Lock()
 			k.held[r.channel] = c
 			k.mu.Unlock()
@@ -589,7 +603,7 @@ func (k *Keeper) renew(ctx context.Context) error {
 				k.hooks.Lost(c.Channel)
 			}
 		default:
-			c.validUntil.Store(sent + int64(k.cfg.Lease)*4/5)
+			c.confirm(sent)
 		}
 	}
 	if failed > 0 {
@@ -624,6 +638,12 @@ func (k *Keeper) heartbeat(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("register server %s: %w", me.ID, err)
+	}
+	if sent >= k.registeredUntil.Load() {
+		// The registration may have lapsed before this heartbeat (the
+		// server was paused, or Redis did not answer): survivors may have
+		// ended its claims. None is vouched for again until renewed.
+		k.voidBefore.Store(sent)
 	}
 	k.registeredUntil.Store(sent + int64(k.cfg.Registration)*4/5)
 	return nil
