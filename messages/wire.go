@@ -500,6 +500,9 @@ type Inbound struct {
 	// greater Seq was published after one with a smaller (one Redis
 	// connection hears in publish order).
 	Seq uint64
+	// Pattern is the pattern subscription the message came through; empty
+	// for a subscription of the channel itself.
+	Pattern string
 }
 
 // Subscribed confirms that Redis has registered a subscription, so that
@@ -507,6 +510,8 @@ type Inbound struct {
 // subscriber, received by the router; not on the wire.
 type Subscribed struct {
 	Channel string
+	// Pattern says Channel is a pattern (PSUBSCRIBE).
+	Pattern bool
 }
 
 // BusInterrupted says the subscriber connection failed: messages may have

@@ -53,7 +53,7 @@ func FuzzRESPReader(f *testing.F) {
 		{":1\r\n:0\r\n+OK\r\n:42\r\n$-1\r\n-NOSCRIPT No matching script. Please use EVAL.\r\n$5\r\nvalue\r\n", []byte{7, 0, 4}, 0},
 		// Unsubscribe from nothing, a pong, an empty and a binary message.
 		{"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$4\r\n\x00\r\n\xff\r\n", []byte{3}, 2},
-		// A pmessage: its payload is not read as one.
+		// A pmessage: its pattern, channel and payload.
 		{"*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nc1\r\n$5\r\nhello\r\n", nil, 0},
 		// Cut short inside a header line, between elements, inside a payload.
 		{"*3\r\n$7\r\nmess", nil, 0},
@@ -158,8 +158,8 @@ func FuzzRESPEncode(f *testing.F) {
 // array's channel is compared as text: whether it is nil or empty says
 // nothing the subscriber reads.
 type fuzzFrame struct {
-	kind, channel, payload string
-	hasPayload             bool // a "message" push of 3 or 4 elements
+	kind, channel, payload, pattern string
+	hasPayload                      bool // a "message" push of 3 or 4 elements, a "pmessage" of 4
 	null                   bool
 	err                    string
 }
@@ -170,6 +170,8 @@ func (fr fuzzFrame) String() string {
 		return "error " + strconv.Quote(fr.err)
 	case fr.null:
 		return "null"
+	case fr.hasPayload && fr.kind == "pmessage":
+		return fmt.Sprintf("[%q %q %q %q]", fr.kind, fr.pattern, fr.channel, fr.payload)
 	case fr.hasPayload:
 		return fmt.Sprintf("[%q %q %q]", fr.kind, fr.channel, fr.payload)
 	}
@@ -177,7 +179,7 @@ func (fr fuzzFrame) String() string {
 }
 
 func copyFrame(f frame) fuzzFrame {
-	out := fuzzFrame{kind: string(f.kind), channel: string(f.channel), payload: string(f.payload), hasPayload: f.payload != nil, null: f.null}
+	out := fuzzFrame{kind: string(f.kind), channel: string(f.channel), payload: string(f.payload), pattern: string(f.pattern), hasPayload: f.payload != nil, null: f.null}
 	if f.err != nil {
 		out.err = f.err.Error()
 	}
@@ -194,6 +196,8 @@ func (fr fuzzFrame) appendRESP(dst []byte) []byte {
 		return append(dst, '\r', '\n')
 	case fr.null:
 		return append(dst, "$-1\r\n"...)
+	case fr.hasPayload && fr.kind == "pmessage":
+		return appendCommand(dst, fr.kind, fr.pattern, fr.channel, fr.payload)
 	case fr.hasPayload:
 		return appendCommand(dst, fr.kind, fr.channel, fr.payload)
 	case fr.channel != "":
@@ -426,7 +430,7 @@ func (p *refParser) frame(maxPayload int) (fuzzFrame, ending, bool) {
 			continue
 		}
 		limit := 0
-		if i == 2 && elems[0] == "message" {
+		if (i == 2 && elems[0] == "message") || (i == 3 && elems[0] == "pmessage") {
 			limit = maxPayload
 		}
 		s, end, ok := p.bulk(size, limit)
@@ -439,8 +443,11 @@ func (p *refParser) frame(maxPayload int) (fuzzFrame, ending, bool) {
 	if n > 1 {
 		f.channel = elems[1]
 	}
-	if n > 2 && elems[0] == "message" {
+	switch {
+	case n > 2 && elems[0] == "message":
 		f.payload, f.hasPayload = elems[2], true
+	case n > 3 && elems[0] == "pmessage":
+		f.pattern, f.channel, f.payload, f.hasPayload = elems[1], elems[2], elems[3], true
 	}
 	return f, 0, true
 }

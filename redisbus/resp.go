@@ -42,6 +42,8 @@ type frame struct {
 	kind    []byte
 	channel []byte
 	payload []byte
+	// pattern is the pattern a pmessage matched.
+	pattern []byte
 	err     error
 	// null is set for a null reply ($-1, such as SET NX's when the key
 	// exists); a bulk string reply is a simple string of its bytes.
@@ -101,7 +103,7 @@ func (rr *respReader) read() (frame, error) {
 	var ends [4]int
 	for i := range n {
 		limit := 0
-		if i == 2 && string(rr.buf[:ends[0]]) == "message" {
+		if (i == 2 && string(rr.buf[:ends[0]]) == "message") || (i == 3 && string(rr.buf[:ends[0]]) == "pmessage") {
 			limit = rr.maxPayload
 		}
 		if err := rr.element(limit); err != nil {
@@ -113,8 +115,12 @@ func (rr *respReader) read() (frame, error) {
 	if n > 1 {
 		f.channel = rr.buf[ends[0]:ends[1]]
 	}
-	if n > 2 && string(f.kind) == "message" {
+	switch {
+	case n > 2 && string(f.kind) == "message":
 		f.payload = rr.buf[ends[1]:ends[2]]
+	case n > 3 && string(f.kind) == "pmessage":
+		// ["pmessage", pattern, channel, payload]
+		f.pattern, f.channel, f.payload = f.channel, rr.buf[ends[1]:ends[2]], rr.buf[ends[2]:ends[3]]
 	}
 	return f, nil
 }

@@ -29,6 +29,9 @@ type Subscriber struct {
 	node   int            // the index in topo.Nodes() of the node to dial next
 	sink   func(any)
 	filter func(channel, payload []byte, seq uint64) bool
+	// patternFilter sees the messages of pattern subscriptions as filter
+	// sees the others.
+	patternFilter func(pattern, channel, payload []byte, seq uint64) bool
 	logger *slog.Logger
 	health time.Duration
 	keep   int // how much of a message's payload is kept (0: all)
@@ -37,7 +40,8 @@ type Subscriber struct {
 	mu       sync.Mutex
 	conn     net.Conn            // nil while (re)connecting
 	channels map[string]struct{} // what the connection is to be subscribed to
-	waiters  map[string][]chan struct{}
+	patterns map[string]struct{} // and the patterns
+	waiters  map[subscription][]chan struct{}
 	// pending are commands for conn that the writer has not taken yet;
 	// spare is the buffer it gave back. A thousand streams that start at
 	// once subscribe in a few writes instead of a thousand.
@@ -80,7 +84,8 @@ func NewSubscriber(opt *redis.Options, sink func(any), logger *slog.Logger, opts
 		health:   HealthInterval,
 		ob:       observed{role: "subscriber"},
 		channels: map[string]struct{}{},
-		waiters:  map[string][]chan struct{}{},
+		patterns: map[string]struct{}{},
+		waiters:  map[subscription][]chan struct{}{},
 		done:     make(chan struct{}),
 		watched:  make(chan struct{}),
 		written:  make(chan struct{}),
@@ -111,6 +116,13 @@ type SubscriberOption func(*Subscriber)
 // allocation.
 func WithFilter(filter func(channel, payload []byte, seq uint64) bool) SubscriberOption {
 	return func(s *Subscriber) { s.filter = filter }
+}
+
+// WithPatternFilter is WithFilter for the messages heard through pattern
+// subscriptions (PSubscribe): pattern is the pattern the channel matched.
+// Without it they reach the sink as messages.Inbound with their Pattern.
+func WithPatternFilter(filter func(pattern, channel, payload []byte, seq uint64) bool) SubscriberOption {
+	return func(s *Subscriber) { s.patternFilter = filter }
 }
 
 // WithMaxPayload bounds the memory a message takes: one longer than max
@@ -159,23 +171,54 @@ func (s *Subscriber) Subscribe(_ context.Context, channels ...string) error {
 	return nil
 }
 
+// PSubscribe is Subscribe for patterns (PSUBSCRIBE): the confirmation
+// reaches the sink as messages.Subscribed with Pattern set.
+func (s *Subscriber) PSubscribe(_ context.Context, patterns ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.queue("PSUBSCRIBE", patterns); err != nil {
+		return fmt.Errorf("psubscribe %q: %w", patterns, err)
+	}
+	for _, p := range patterns {
+		s.patterns[p] = struct{}{}
+	}
+	return nil
+}
+
+// subscription names a channel, or a pattern, whose confirmation is awaited.
+type subscription struct {
+	name    string
+	pattern bool
+}
+
 // SubscribeWait subscribes and returns once Redis confirmed every channel.
 func (s *Subscriber) SubscribeWait(ctx context.Context, channels ...string) error {
-	waits := make([]chan struct{}, len(channels))
+	return s.wait(ctx, false, channels, s.Subscribe)
+}
+
+// PSubscribeWait subscribes to patterns and returns once Redis confirmed
+// every one.
+func (s *Subscriber) PSubscribeWait(ctx context.Context, patterns ...string) error {
+	return s.wait(ctx, true, patterns, s.PSubscribe)
+}
+
+func (s *Subscriber) wait(ctx context.Context, pattern bool, names []string, subscribe func(context.Context, ...string) error) error {
+	waits := make([]chan struct{}, len(names))
 	s.mu.Lock()
-	for i, ch := range channels {
+	for i, name := range names {
 		waits[i] = make(chan struct{})
-		s.waiters[ch] = append(s.waiters[ch], waits[i])
+		key := subscription{name, pattern}
+		s.waiters[key] = append(s.waiters[key], waits[i])
 	}
 	s.mu.Unlock()
-	if err := s.Subscribe(ctx, channels...); err != nil {
+	if err := subscribe(ctx, names...); err != nil {
 		return err
 	}
 	for i, w := range waits {
 		select {
 		case <-w:
 		case <-ctx.Done():
-			return fmt.Errorf("wait for subscription to %q: %w", channels[i], ctx.Err())
+			return fmt.Errorf("wait for subscription to %q: %w", names[i], ctx.Err())
 		}
 	}
 	return nil
@@ -191,6 +234,19 @@ func (s *Subscriber) Unsubscribe(_ context.Context, channels ...string) error {
 	}
 	if err := s.queue("UNSUBSCRIBE", channels); err != nil {
 		return fmt.Errorf("unsubscribe %q: %w", channels, err)
+	}
+	return nil
+}
+
+// PUnsubscribe is Unsubscribe for patterns.
+func (s *Subscriber) PUnsubscribe(_ context.Context, patterns ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range patterns {
+		delete(s.patterns, p)
+	}
+	if err := s.queue("PUNSUBSCRIBE", patterns); err != nil {
+		return fmt.Errorf("punsubscribe %q: %w", patterns, err)
 	}
 	return nil
 }
@@ -342,16 +398,23 @@ func (s *Subscriber) connect() (*respReader, int, error) {
 	// Commands queued for the last connection are moot: this one subscribes
 	// the whole set, before anything queued from now on.
 	s.pending = s.pending[:0]
+	var subscribe []byte
 	if len(s.channels) > 0 {
+		subscribe = appendCommand(subscribe, "SUBSCRIBE", slices.Collect(maps.Keys(s.channels))...)
+	}
+	if len(s.patterns) > 0 {
+		subscribe = appendCommand(subscribe, "PSUBSCRIBE", slices.Collect(maps.Keys(s.patterns))...)
+	}
+	if len(subscribe) > 0 {
 		_ = conn.SetWriteDeadline(deadline(s.opt.WriteTimeout))
-		if _, err := conn.Write(appendCommand(nil, "SUBSCRIBE", slices.Collect(maps.Keys(s.channels))...)); err != nil {
+		if _, err := conn.Write(subscribe); err != nil {
 			_ = conn.Close()
 			s.ob.closed()
 			return nil, 0, fmt.Errorf("write SUBSCRIBE: %w", err)
 		}
 	}
 	s.conn = conn
-	return rr, len(s.channels), nil
+	return rr, len(s.channels) + len(s.patterns), nil
 }
 
 // read hands what the connection hears to the filter and the sink until
@@ -371,10 +434,15 @@ func (s *Subscriber) read(rr *respReader) error {
 				continue
 			}
 			s.sink(messages.Inbound{Channel: string(f.channel), Payload: bytes.Clone(f.payload), Seq: seq})
-		case string(f.kind) == "subscribe":
-			channel := string(f.channel)
-			s.confirm(channel)
-			s.sink(messages.Subscribed{Channel: channel})
+		case string(f.kind) == "pmessage":
+			if s.patternFilter != nil && s.patternFilter(f.pattern, f.channel, f.payload, seq) {
+				continue
+			}
+			s.sink(messages.Inbound{Channel: string(f.channel), Payload: bytes.Clone(f.payload), Seq: seq, Pattern: string(f.pattern)})
+		case string(f.kind) == "subscribe", string(f.kind) == "psubscribe":
+			name, pattern := string(f.channel), string(f.kind) == "psubscribe"
+			s.confirm(subscription{name, pattern})
+			s.sink(messages.Subscribed{Channel: name, Pattern: pattern})
 			// The resubscription's confirmations come first, in order.
 			if s.restoring > 0 {
 				if s.restoring--; s.restoring == 0 {
@@ -420,10 +488,10 @@ func (s *Subscriber) watch() {
 	}
 }
 
-func (s *Subscriber) confirm(channel string) {
+func (s *Subscriber) confirm(key subscription) {
 	s.mu.Lock()
-	waits := s.waiters[channel]
-	delete(s.waiters, channel)
+	waits := s.waiters[key]
+	delete(s.waiters, key)
 	s.mu.Unlock()
 	for _, w := range waits {
 		close(w)
