@@ -160,8 +160,8 @@ func FuzzRESPEncode(f *testing.F) {
 type fuzzFrame struct {
 	kind, channel, payload, pattern string
 	hasPayload                      bool // a "message" push of 3 or 4 elements, a "pmessage" of 4
-	null                   bool
-	err                    string
+	null                            bool
+	err                             string
 }
 
 func (fr fuzzFrame) String() string {

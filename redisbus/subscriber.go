@@ -32,10 +32,10 @@ type Subscriber struct {
 	// patternFilter sees the messages of pattern subscriptions as filter
 	// sees the others.
 	patternFilter func(pattern, channel, payload []byte, seq uint64) bool
-	logger *slog.Logger
-	health time.Duration
-	keep   int // how much of a message's payload is kept (0: all)
-	ob     observed
+	logger        *slog.Logger
+	health        time.Duration
+	keep          int // how much of a message's payload is kept (0: all)
+	ob            observed
 
 	mu       sync.Mutex
 	conn     net.Conn            // nil while (re)connecting
