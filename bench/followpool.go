@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,16 +13,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/redisbus"
 )
 
 // followerPool holds followed fetches on a few Redis connections shared
-// between them, each SUBSCRIBEd to its followers' channels by name. One
-// reader goroutine per connection records each row's arrival and queues
-// its "accepted" at once on a pipeliner, so that a row is accepted
+// between them, each SUBSCRIBEd to its followers' channels by name. Each
+// connection's reader records each row's arrival and queues its
+// "accepted" at once on the pool's publisher, so that a row is accepted
 // however many followers share the connection.
 type followerPool struct {
-	rdb      *redis.Client
-	pub      *pipeliner
+	pub      *busPublisher
 	conns    []*followConn
 	channels []string
 	// ending is set once the pool sent "end": the "end"s heard from then
@@ -34,11 +33,8 @@ type followerPool struct {
 // followConn is one subscriber connection and its followers, a map fixed
 // once the pool is open.
 type followConn struct {
-	ps         *redis.PubSub
-	followers  map[string]*follower
-	subscribed int // the reader's
-	ready      chan struct{}
-	done       chan struct{}
+	sub       *redisbus.Subscriber
+	followers map[string]*follower
 }
 
 // follower is one followed fetch. recv and err are written by its
@@ -58,20 +54,26 @@ func (f *follower) fail(why string) {
 }
 
 // openFollowers subscribes n channels under prefix on conns connections
-// of a client of its own and returns once Redis confirmed every
-// subscription. onErr hears the pipeliner's failures.
+// of their own and returns once Redis confirmed every subscription. onErr
+// hears the publisher's failures.
 func openFollowers(ctx context.Context, opts *redis.Options, prefix string, n, conns int, onErr func(error)) (*followerPool, error) {
-	o := *opts
-	o.PoolSize = 8 // the pipeliner's; each PubSub dials a connection of its own
-	p := &followerPool{rdb: redis.NewClient(&o)}
-	p.pub = newPipeliner(p.rdb, 4, onErr)
+	p := &followerPool{pub: newBusPublisher(opts, onErr)}
 	for range conns {
-		p.conns = append(p.conns, &followConn{followers: map[string]*follower{}, ready: make(chan struct{}), done: make(chan struct{})})
+		p.conns = append(p.conns, &followConn{followers: map[string]*follower{}})
 	}
 	for i := range n {
 		ch := prefix + strconv.Itoa(i)
 		p.channels = append(p.channels, ch)
 		p.conns[i%conns].followers[ch] = &follower{channel: ch}
+	}
+	// The maps are complete before any reader starts.
+	for _, c := range p.conns {
+		c.sub = newBusSubscriber(opts, func(channel, payload []byte) bool {
+			if f := c.followers[string(channel)]; f != nil {
+				p.handle(f, string(payload))
+			}
+			return true
+		}, nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, followTakeUp)
 	defer cancel()
@@ -80,45 +82,12 @@ func openFollowers(ctx context.Context, opts *redis.Options, prefix string, n, c
 		for ch := range c.followers {
 			chans = append(chans, ch)
 		}
-		c.ps = p.rdb.Subscribe(ctx, chans...)
-		go p.read(c)
-	}
-	for _, c := range p.conns {
-		select {
-		case <-c.ready:
-		case <-ctx.Done():
+		if err := subscribeAll(ctx, c.sub, chans); err != nil {
 			p.close()
-			return nil, fmt.Errorf("follow scenario: subscribe %d channels on %d connections: %w", n, conns, ctx.Err())
+			return nil, fmt.Errorf("follow scenario: subscribe %d channels on %d connections: %w", n, conns, err)
 		}
 	}
 	return p, nil
-}
-
-// read handles one connection's messages until the pool closes.
-func (p *followerPool) read(c *followConn) {
-	defer close(c.done)
-	for {
-		msg, err := c.ps.Receive(context.Background())
-		if err != nil {
-			if errors.Is(err, redis.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // go-redis reconnects and subscribes again
-			continue
-		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" && c.subscribed < len(c.followers) {
-				if c.subscribed++; c.subscribed == len(c.followers) {
-					close(c.ready)
-				}
-			}
-		case *redis.Message:
-			if f := c.followers[m.Channel]; f != nil {
-				p.handle(f, m.Payload)
-			}
-		}
-	}
 }
 
 // handle records a row and accepts it; anything else from the server ends
@@ -205,17 +174,15 @@ func (p *followerPool) end() {
 	}
 }
 
-// close closes the connections, sends what the pipeliner holds, and waits
-// for the readers.
+// close closes the connections, waiting for their readers, and sends
+// what the publisher holds.
 func (p *followerPool) close() {
 	for _, c := range p.conns {
-		if c.ps != nil {
-			_ = c.ps.Close()
-			<-c.done
+		if c.sub != nil {
+			_ = c.sub.Close()
 		}
 	}
 	p.pub.close()
-	_ = p.rdb.Close()
 }
 
 // summarize measures the closed pool against the commits, whose ids

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,12 +10,12 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/client"
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/redisbus"
 )
 
 // Driver is how the bench's streams talk to the server.
@@ -60,25 +61,23 @@ func (f clientFetcher) fetch(ctx context.Context, query string, window int) iter
 // errWire is a failure of a wire fetch that the server reported.
 var errWire = errors.New("server ended the stream")
 
-// wireFetcher is a minimal protocol client with pipelined publishes.
+// wireFetcher is a minimal protocol client on the bench's redisbus
+// connections: one subscriber, whose reader routes each message in place,
+// and pipelined publishers.
 type wireFetcher struct {
-	ps           *redis.PubSub
-	pub          *pipeliner
+	sub          *redisbus.Subscriber
+	pub          *busPublisher
 	fetchChannel string
 	prefix       string
 	seq          atomic.Uint64
 
 	mu    sync.Mutex
 	calls map[string]*wireCall
-
-	done chan struct{}
 }
 
 type wireCall struct {
-	inbox      chan string
-	subscribed chan struct{}
-	confirmed  bool
-	broken     chan struct{} // closed when the inbox overflowed
+	inbox  chan string
+	broken chan struct{} // closed when the inbox overflowed
 
 	// onRow, when set, makes the reader goroutine handle the call's rows
 	// itself, as the ping-pong's client side does: it counts each row and
@@ -89,70 +88,48 @@ type wireCall struct {
 
 func newWireFetcher(rdb *redis.Client, fetchChannel, prefix string, onErr func(error)) *wireFetcher {
 	w := &wireFetcher{
-		ps: rdb.Subscribe(context.Background()), pub: newPipeliner(rdb, 4, onErr),
-		fetchChannel: fetchChannel, prefix: prefix, calls: map[string]*wireCall{}, done: make(chan struct{}),
+		pub:          newBusPublisher(rdb.Options(), onErr),
+		fetchChannel: fetchChannel, prefix: prefix, calls: map[string]*wireCall{},
 	}
-	go w.read()
+	w.sub = newBusSubscriber(rdb.Options(), w.route, nil)
 	return w
 }
 
 func (w *wireFetcher) close() {
-	_ = w.ps.Close()
-	<-w.done
+	_ = w.sub.Close()
 	w.pub.close()
 }
 
-func (w *wireFetcher) read() {
-	defer close(w.done)
-	for {
-		msg, err := w.ps.Receive(context.Background())
-		if err != nil {
-			if errors.Is(err, redis.ErrClosed) {
-				return
+// route hands a message to its call, on the subscriber's goroutine.
+func (w *wireFetcher) route(channel, payload []byte) bool {
+	if string(payload) == string(messages.AcceptedJSON) {
+		return true // our own
+	}
+	w.mu.Lock()
+	c := w.calls[string(channel)]
+	if c != nil && c.onRow != nil {
+		w.mu.Unlock()
+		w.handleInline(string(channel), c, payload)
+		return true
+	}
+	if c != nil {
+		select {
+		case c.inbox <- string(payload):
+		default:
+			select {
+			case <-c.broken:
+			default:
+				close(c.broken)
 			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind == "subscribe" {
-				w.mu.Lock()
-				if c := w.calls[m.Channel]; c != nil && !c.confirmed {
-					c.confirmed = true
-					close(c.subscribed)
-				}
-				w.mu.Unlock()
-			}
-		case *redis.Message:
-			if m.Payload == string(messages.AcceptedJSON) {
-				continue // our own
-			}
-			w.mu.Lock()
-			c := w.calls[m.Channel]
-			if c != nil && c.onRow != nil {
-				w.mu.Unlock()
-				w.handleInline(m.Channel, c, m.Payload)
-				continue
-			}
-			if c != nil {
-				select {
-				case c.inbox <- m.Payload:
-				default:
-					select {
-					case <-c.broken:
-					default:
-						close(c.broken)
-					}
-				}
-			}
-			w.mu.Unlock()
 		}
 	}
+	w.mu.Unlock()
+	return true
 }
 
 // handleInline is the reader goroutine's turn for a call with onRow: the
 // row is counted and accepted at once; a terminal ends the call.
-func (w *wireFetcher) handleInline(channel string, c *wireCall, p string) {
+func (w *wireFetcher) handleInline(channel string, c *wireCall, p []byte) {
 	end := func(err error) {
 		if c.onRow != nil {
 			c.onRow = nil // whatever else arrives is ignored
@@ -161,15 +138,15 @@ func (w *wireFetcher) handleInline(channel string, c *wireCall, p string) {
 	}
 	switch {
 	case len(p) > 0 && p[0] == '{':
-		if len(p) > 9 && p[:9] == `{"error":` {
+		if bytes.HasPrefix(p, []byte(`{"error":`)) {
 			end(fmt.Errorf("%w: %s", errWire, p))
 			return
 		}
 		c.onRow(len(p))
 		w.pub.publish(channel, messages.AcceptedJSON)
-	case p == string(messages.EndJSON):
+	case string(p) == string(messages.EndJSON):
 		end(nil)
-	case p == string(messages.TimeoutJSON) || p == string(messages.ErrorJSON):
+	case string(p) == string(messages.TimeoutJSON) || string(p) == string(messages.ErrorJSON):
 		end(fmt.Errorf("%w: %s", errWire, p))
 	}
 }
@@ -178,7 +155,7 @@ func (w *wireFetcher) handleInline(channel string, c *wireCall, p string) {
 // accepts itself (see wireCall.onRow); onRow runs on that goroutine, one
 // call at a time across all streams. It returns once the stream ended.
 func (w *wireFetcher) fetchInline(ctx context.Context, query string, window int, onRow func(size int)) error {
-	c := &wireCall{subscribed: make(chan struct{}), onRow: onRow, ended: make(chan error, 1)}
+	c := &wireCall{onRow: onRow, ended: make(chan error, 1)}
 	channel, err := w.start(ctx, c, query, window)
 	defer w.stop(channel)
 	if err != nil {
@@ -204,13 +181,8 @@ func (w *wireFetcher) start(ctx context.Context, c *wireCall, query string, wind
 	w.calls[channel] = c
 	w.mu.Unlock()
 	fail := func(err error) (string, error) { return channel, fmt.Errorf("wire fetch %s: %w", channel, err) }
-	if err := w.ps.Subscribe(ctx, channel); err != nil {
+	if err := w.sub.SubscribeWait(ctx, channel); err != nil {
 		return fail(err)
-	}
-	select {
-	case <-c.subscribed:
-	case <-ctx.Done():
-		return fail(ctx.Err())
 	}
 	req, err := json.Marshal(messages.Request{Channel: channel, Query: json.RawMessage(query), Reason: true, Window: windowField(window)})
 	if err != nil {
@@ -225,14 +197,12 @@ func (w *wireFetcher) stop(channel string) {
 	w.mu.Lock()
 	delete(w.calls, channel)
 	w.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = w.ps.Unsubscribe(ctx, channel)
-	cancel()
+	_ = w.sub.Unsubscribe(context.Background(), channel)
 }
 
 func (w *wireFetcher) fetch(ctx context.Context, query string, window int) iter.Seq2[int, error] {
 	return func(yield func(int, error) bool) {
-		c := &wireCall{inbox: make(chan string, max(window, 1)+4), subscribed: make(chan struct{}), broken: make(chan struct{})}
+		c := &wireCall{inbox: make(chan string, max(window, 1)+4), broken: make(chan struct{})}
 		channel, err := w.start(ctx, c, query, window)
 		defer w.stop(channel)
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,31 +18,37 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/redisbus"
 )
 
 const (
-	// healthInterval is how long the reader waits for a message before it
-	// pings, so that a silently dead connection is found and redialled.
-	healthInterval = 30 * time.Second
-	// controlTimeout bounds the PSUBSCRIBE on the shared connection, and
-	// the "end" sent after a call. These never take the
-	// caller's deadline: a write cut short by it would break the connection
-	// that every call shares, and the "end" must go out after a
-	// cancellation too.
+	// controlTimeout bounds the PSUBSCRIBE of the client's pattern, and
+	// the "end" sent after a call. These never take the caller's
+	// deadline: the "end" must go out after a cancellation too.
 	controlTimeout = 5 * time.Second
 	// inboxSlack is room in a call's buffer beyond its window: the terminal
 	// and a stray echo of the client's own "end".
 	inboxSlack = 3
+	// publishWorkers are the client's publishing connections: a call's
+	// channel always uses the same one, so its messages keep their order,
+	// and each sends what queued while it wrote as one pipeline.
+	publishWorkers = 4
 )
 
-// Client talks to eventsource servers over one Redis client, of one Redis
-// or of a Redis Cluster. Build it with New and Close it when done; it does
-// not close the redis client.
+// Client talks to eventsource servers through Redis, one Redis or a Redis
+// Cluster. Build it with New and Close it when done.
 type Client struct {
 	rdb redis.UniversalClient
-	ps  *redis.PubSub
-	pub *publisher
+	// sub hears every response channel of the client on one connection;
+	// pub publishes requests, "accepted" and "end" on a few pipelined
+	// ones. Both are the server's own (package redisbus): one wire
+	// implementation on both ends.
+	sub *redisbus.Subscriber
+	pub *redisbus.Publisher
 	cfg config
+	// unusable, when set, is why every call fails (New was given a redis
+	// client it cannot take options from).
+	unusable error
 
 	// prefix is cfg.prefix plus a random token, so that two clients with the
 	// same configured prefix never share a response channel.
@@ -51,19 +57,15 @@ type Client struct {
 
 	// The client PSUBSCRIBEs once to every channel under its prefix, so a
 	// call needs no SUBSCRIBE and UNSUBSCRIBE round trips of its own.
-	// patternMu serialises the first subscription; subscribed says it was
-	// confirmed (go-redis renews it after a redial); confirmed hears the
-	// reader's confirmation.
+	// patternMu serialises the subscription; subscribed says Redis
+	// confirmed it on the current connection.
 	patternMu  sync.Mutex
 	subscribed atomic.Bool
-	confirmed  chan struct{}
 
 	mu     sync.Mutex
 	calls  map[string]*call // response channel to the call that owns it
 	closed bool
 
-	quit      chan struct{} // closed by Close before the PubSub is closed
-	done      chan struct{} // closed when the reader has returned
 	closeOnce sync.Once
 
 	// serversSeen is when a cluster last showed a subscriber of a request
@@ -77,6 +79,7 @@ type config struct {
 	prefix         string
 	timeout        time.Duration
 	reason         bool
+	logger         *slog.Logger
 }
 
 // Option configures a Client.
@@ -103,33 +106,77 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 // Persists always ask for reasons (see PersistQuery).
 func WithReason() Option { return func(c *config) { c.reason = true } }
 
-// New returns a client that publishes requests with rdb and hears replies on
-// one PubSub connection of rdb (a *redis.Client, or a *redis.ClusterClient:
-// classic pub/sub reaches every node of a cluster). It starts the reader
-// goroutine, which connects in the background; Close stops it. A connection
-// problem shows in the calls. Closing rdb first ends the client too.
+// WithLogger has the client log its connections' failures (lost, redialed)
+// to logger; by default it logs nothing, since every failure also reaches
+// the calls it affects.
+func WithLogger(logger *slog.Logger) Option { return func(c *config) { c.logger = logger } }
+
+// New returns a client that talks to Redis as rdb is configured (address,
+// credentials, TLS, client name, timeouts): rdb is a *redis.Client, or a
+// *redis.ClusterClient, whose seed nodes it uses (classic pub/sub reaches
+// every node of a cluster). The client dials connections of its own, one
+// that hears replies and a few that publish, in the background: a
+// connection problem shows in the calls. It uses rdb itself only to ask a
+// cluster which nodes have servers; Close stops the client, and it does
+// not close rdb.
 func New(rdb redis.UniversalClient, opts ...Option) *Client {
 	cfg := config{
 		fetchChannel:   "fetch",
 		persistChannel: "persist",
 		prefix:         "eventsource:",
+		logger:         slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
 	c := &Client{
-		rdb:       rdb,
-		ps:        rdb.Subscribe(context.Background()),
-		pub:       newPublisher(rdb),
-		cfg:       cfg,
-		prefix:    cfg.prefix + randomToken() + ":",
-		calls:     map[string]*call{},
-		confirmed: make(chan struct{}, 1),
-		quit:      make(chan struct{}),
-		done:      make(chan struct{}),
+		rdb:    rdb,
+		cfg:    cfg,
+		prefix: cfg.prefix + randomToken() + ":",
+		calls:  map[string]*call{},
 	}
-	go c.read()
+	var opt *redis.Options
+	var topo redisbus.Topology
+	switch r := rdb.(type) {
+	case *redis.Client:
+		opt = r.Options()
+		topo = redisbus.SingleNode(opt.Addr)
+	case *redis.ClusterClient:
+		opt = redisbus.ConnOptions(r.Options())
+		topo = redisbus.AnyNode(r.Options().Addrs)
+	default:
+		c.unusable = fmt.Errorf("client.New takes a *redis.Client or a *redis.ClusterClient, not a %T: %w", rdb, ErrClosed)
+		c.closed = true
+		return c
+	}
+	c.sub = redisbus.NewSubscriber(opt, c.hear, cfg.logger, redisbus.SubscribeOn(topo),
+		redisbus.WithFilter(func(channel, payload []byte, _ uint64) bool {
+			c.route(channel, false, payload)
+			return true
+		}),
+		redisbus.WithPatternFilter(func(_, channel, payload []byte, _ uint64) bool {
+			c.route(channel, true, payload)
+			return true
+		}))
+	c.pub = redisbus.NewPublisher(opt, publishWorkers, 0, cfg.logger, redisbus.OnTopology(topo, nil))
 	return c
+}
+
+// hear takes what the subscriber tells besides messages: confirmations,
+// and the loss of its connection.
+func (c *Client) hear(event any) {
+	switch e := event.(type) {
+	case messages.Subscribed:
+		if !e.Pattern {
+			c.direct(e.Channel)
+		}
+	case messages.BusInterrupted:
+		// Whatever was published meanwhile is gone: the calls running
+		// now cannot trust their streams. The subscriber redials and
+		// subscribes again by itself; the next call waits for the pattern.
+		c.subscribed.Store(false)
+		c.interrupt(e.Err)
+	}
 }
 
 // requestSize is room for req's JSON, so that encoding it allocates once.
@@ -143,24 +190,23 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Close ends the calls still running with ErrClosed, closes the PubSub and
-// waits for the reader and the publisher to stop. Only the first Close does
-// anything; later ones return ErrClosed, as does a Close after the
-// redis.Client was closed under the client (which still releases it).
+// Close ends the calls still running with ErrClosed, closes the
+// subscriber and sends what is queued to publish. Only the first Close
+// does anything; later ones return ErrClosed.
 func (c *Client) Close() error {
 	first := c.markClosed(ErrClosed)
 	var err error
 	c.closeOnce.Do(func() {
-		close(c.quit)
-		err = c.ps.Close()
-		<-c.done
-		c.pub.close()
+		if c.sub != nil {
+			err = c.sub.Close()
+			c.pub.Close()
+		}
 	})
 	switch {
-	case !first:
+	case !first || c.unusable != nil:
 		return ErrClosed
 	case err != nil:
-		return fmt.Errorf("close pubsub: %w", err)
+		return fmt.Errorf("close: %w", err)
 	}
 	return nil
 }
@@ -180,91 +226,32 @@ func (c *Client) markClosed(err error) bool {
 	return true
 }
 
-// read is the reader goroutine: it routes every message heard on the
-// shared PubSub to the call owning its channel, and never blocks on a call.
-func (c *Client) read() {
-	defer close(c.done)
-	ctx := context.Background()
-	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
-	backoff := minBackoff
-	for {
-		msg, err := c.ps.ReceiveTimeout(ctx, healthInterval)
-		if err != nil {
-			select {
-			case <-c.quit:
-				return
-			default:
-			}
-			if errors.Is(err, redis.ErrClosed) {
-				// The redis.Client was closed under us: nothing more will
-				// be heard, so no call may wait for it.
-				c.markClosed(fmt.Errorf("redis client closed: %w", ErrClosed))
-				return
-			}
-			var netErr net.Error
-			if errors.As(err, &netErr) && netErr.Timeout() {
-				// Quiet for a while: a ping proves the connection alive, or
-				// fails and makes go-redis redial and resubscribe.
-				pingCtx, cancel := context.WithTimeout(ctx, controlTimeout)
-				_ = c.ps.Ping(pingCtx)
-				cancel()
-				continue
-			}
-			// go-redis redials on the next Receive, but whatever was
-			// published meanwhile is gone: the calls running now cannot
-			// trust their streams.
-			c.interrupt(err)
-			select {
-			case <-c.quit:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
-		}
-		backoff = minBackoff
-		switch m := msg.(type) {
-		case *redis.Message:
-			c.route(m.Channel, m.Pattern, m.Payload)
-		case *redis.Subscription:
-			switch {
-			case m.Kind == "psubscribe" && m.Channel == c.pattern():
-				select {
-				case c.confirmed <- struct{}{}:
-				default:
-				}
-			case m.Kind == "subscribe":
-				c.direct(m.Channel)
-			}
-		}
-	}
-}
-
-// route hands a payload to its call without blocking. pattern is the
-// pattern the message matched, "" when it came through a subscription of
-// the channel itself.
-func (c *Client) route(channel, pattern, payload string) {
+// route hands a payload to its call without blocking; it runs on the
+// subscriber's goroutine, with channel and payload valid only meanwhile.
+// viaPattern says the message came through the client's pattern, not a
+// subscription of the channel itself.
+func (c *Client) route(channel []byte, viaPattern bool, payload []byte) {
 	// The client hears its own "accepted" on the channel; dropping it here
 	// keeps a call's buffer down to what the server sends.
-	if payload == string(messages.AcceptedJSON) {
+	if bytes.Equal(payload, messages.AcceptedJSON) {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cl, ok := c.calls[channel]
+	cl, ok := c.calls[string(channel)]
 	if !ok {
 		return // a late message for a call that has ended
 	}
-	if cl.exact && cl.direct == (pattern != "") {
+	if cl.exact && cl.direct == viaPattern {
 		// Once the channel's own subscription is confirmed, Redis sends
 		// every message twice: as a message, then as a pmessage of the
 		// pattern. Before, only the pmessage comes.
 		return
 	}
 	select {
-	case cl.inbox <- payload:
+	case cl.inbox <- string(payload):
 	default:
-		cl.fail(fmt.Errorf("more than %d messages in flight on %s: %w", cap(cl.inbox), channel, ErrProtocol))
+		cl.fail(fmt.Errorf("more than %d messages in flight on %s: %w", cap(cl.inbox), cl.channel, ErrProtocol))
 	}
 }
 
@@ -278,7 +265,8 @@ var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`
 
 // subscribe makes sure the client's pattern subscription is confirmed, so
 // that a server's first message on a new channel cannot be lost. Only the
-// first call waits for Redis; a failure is retried by the next call.
+// first call waits for Redis (and the first after a reconnection); a
+// failure is retried by the next call.
 func (c *Client) subscribe(ctx context.Context) error {
 	if c.subscribed.Load() {
 		return nil
@@ -288,25 +276,13 @@ func (c *Client) subscribe(ctx context.Context) error {
 	if c.subscribed.Load() {
 		return nil
 	}
-	subCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
+	subCtx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	if err := c.ps.PSubscribe(subCtx, c.pattern()); err != nil {
-		if errors.Is(err, redis.ErrClosed) {
-			err = fmt.Errorf("redis client closed: %w", ErrClosed)
-		}
-		return fmt.Errorf("psubscribe %s: %w", c.pattern(), err)
+	if err := c.sub.PSubscribeWait(subCtx, c.pattern()); err != nil {
+		return fmt.Errorf("psubscribe %s: %w", c.pattern(), busError(err))
 	}
-	select {
-	case <-c.confirmed:
-		c.subscribed.Store(true)
-		return nil
-	case <-c.quit:
-		return ErrClosed
-	case <-ctx.Done():
-		return fmt.Errorf("wait for subscription to %s: %w", c.pattern(), ctx.Err())
-	case <-subCtx.Done():
-		return fmt.Errorf("wait for subscription to %s: %w", c.pattern(), subCtx.Err())
-	}
+	c.subscribed.Store(true)
+	return nil
 }
 
 func (c *Client) interrupt(err error) {
@@ -336,13 +312,8 @@ func (c *Client) subscribeChannel(ctx context.Context, cl *call) error {
 	c.mu.Lock()
 	cl.exact = true
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
-	defer cancel()
-	if err := c.ps.Subscribe(ctx, cl.channel); err != nil {
-		if errors.Is(err, redis.ErrClosed) {
-			err = fmt.Errorf("redis client closed: %w", ErrClosed)
-		}
-		return fmt.Errorf("subscribe %s: %w", cl.channel, err)
+	if err := c.sub.Subscribe(ctx, cl.channel); err != nil {
+		return fmt.Errorf("subscribe %s: %w", cl.channel, busError(err))
 	}
 	return nil
 }
@@ -378,6 +349,9 @@ func (c *Client) begin(ctx context.Context, inbox int) (*call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if c.unusable != nil {
+		return nil, c.unusable
+	}
 	if err := c.subscribe(ctx); err != nil {
 		return nil, err
 	}
@@ -407,9 +381,7 @@ func (c *Client) finish(cl *call) {
 	exact, closed := cl.exact, c.closed
 	c.mu.Unlock()
 	if exact && !closed {
-		ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
-		_ = c.ps.Unsubscribe(ctx, cl.channel)
-		cancel()
+		_ = c.sub.Unsubscribe(context.Background(), cl.channel)
 	}
 }
 
@@ -417,7 +389,7 @@ func (c *Client) finish(cl *call) {
 // zero means no server is listening, and waiting would be in vain.
 func (c *Client) request(ctx context.Context, channel string, req messages.Request) error {
 	// req.Query was checked by encodeQuery.
-	n, err := c.pub.publish(ctx, channel, req.AppendJSON(make([]byte, 0, requestSize(req))))
+	n, err := c.publishWait(ctx, channel, req.AppendJSON(make([]byte, 0, requestSize(req))))
 	if err != nil {
 		return fmt.Errorf("publish request on %s: %w", channel, err)
 	}
@@ -450,6 +422,56 @@ func (c *Client) hasServer(ctx context.Context, channel string) bool {
 		c.serversSeen.Store(time.Now().UnixNano())
 	}
 	return found.Load()
+}
+
+// publish queues payload on channel without waiting for Redis; done, if
+// not nil, hears the reply, on a publishing goroutine.
+func (c *Client) publish(ctx context.Context, channel string, payload []byte, done func(int64, error)) error {
+	return queue(ctx, func() error { return c.pub.PublishCounted(channel, payload, done) })
+}
+
+// queue runs try until the publisher has room: a full queue (a burst
+// beyond thousands of messages) makes the caller wait its turn, within
+// ctx.
+func queue(ctx context.Context, try func() error) error {
+	for {
+		err := try()
+		if !errors.Is(err, redisbus.ErrFull) {
+			return busError(err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publish queue full: %w", ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// publishWait publishes payload on channel and returns how many
+// subscribers heard it. When ctx ends first the message may still go out.
+func (c *Client) publishWait(ctx context.Context, channel string, payload []byte) (int64, error) {
+	type reply struct {
+		receivers int64
+		err       error
+	}
+	replied := make(chan reply, 1)
+	if err := c.publish(ctx, channel, payload, func(n int64, err error) { replied <- reply{n, err} }); err != nil {
+		return 0, err
+	}
+	select {
+	case r := <-replied:
+		return r.receivers, busError(r.err)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// busError names the client's own ErrClosed for the connections' closing.
+func busError(err error) error {
+	if errors.Is(err, redisbus.ErrClosed) || errors.Is(err, redis.ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // receive returns the next message of the call. Delivered messages come

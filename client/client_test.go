@@ -31,8 +31,7 @@ const redisAddr = "127.0.0.1:6379"
 // to publish on the default channels (defaultsGuard).
 func mustRedis(tb testing.TB) *redis.Client {
 	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	rdb.AddHook(defaultsGuard{})
+	rdb := guarded(&redis.Options{Addr: redisAddr})
 	tb.Cleanup(func() { _ = rdb.Close() })
 	if err := rdb.Ping(context.Background()).Err(); err != nil {
 		tb.Fatalf("redis at %s: %v", redisAddr, err)

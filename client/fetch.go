@@ -282,10 +282,12 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 			return false, fmt.Errorf("follow: %w", err)
 		}
 	}
-	acceptFailed := func(err error) {
-		c.mu.Lock()
-		cl.fail(fmt.Errorf("publish accepted: %w", err))
-		c.mu.Unlock()
+	acceptDone := func(_ int64, err error) {
+		if err != nil {
+			c.mu.Lock()
+			cl.fail(fmt.Errorf("publish accepted: %w", busError(err)))
+			c.mu.Unlock()
+		}
 	}
 	req := messages.Request{Channel: cl.channel, Query: q, Reason: reason, Decode: fc.decode, Window: fc.window,
 		Follow: fc.follow, Consumer: fc.consumer, Reset: fc.reset}
@@ -328,7 +330,7 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 		// Not waiting for Redis's answer: the next row comes no sooner than
 		// the server hears this, and a failure breaks the call, which the
 		// next receive reports.
-		if err := c.pub.publishAsync(ctx, cl.channel, messages.AcceptedJSON, acceptFailed); err != nil {
+		if err := c.publish(ctx, cl.channel, messages.AcceptedJSON, acceptDone); err != nil {
 			return false, fmt.Errorf("fetch %s: publish accepted: %w", cl.channel, err)
 		}
 	}
@@ -339,5 +341,16 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 func (c *Client) abort(ctx context.Context, channel string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 	defer cancel()
-	_, _ = c.pub.publish(ctx, channel, messages.EndJSON)
+	sent := make(chan struct{})
+	// Sent as a command rather than a PUBLISH of the publisher's: after a
+	// failed "accepted" of the channel, the publisher drops the channel's
+	// later PUBLISHes (redisbus.ErrAfterFailure), and "end" must still go.
+	end := []string{"PUBLISH", channel, string(messages.EndJSON)}
+	if queue(ctx, func() error { return c.pub.Do(channel, end, func(bool, error) { close(sent) }) }) != nil {
+		return
+	}
+	select {
+	case <-sent:
+	case <-ctx.Done():
+	}
 }

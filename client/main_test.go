@@ -1,15 +1,20 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/eventsource/eventsource/client"
 	"github.com/eventsource/eventsource/internal/testserver"
 	"github.com/eventsource/eventsource/server"
 )
@@ -153,6 +158,78 @@ func refuseDefault(cmd redis.Cmder) error {
 	return nil
 }
 
+// guarded returns a Redis client for opt whose connections, and those the
+// client package dials with its options, fail a write that publishes on a
+// default channel (defaultsGuard does so for go-redis's commands before
+// they are written), or that a check refuses: the write is not sent and
+// the connection closes, as if it broke.
+func guarded(opt *redis.Options, checks ...func(cmd []string) error) *redis.Client {
+	checks = append(checks, func(cmd []string) error {
+		if len(cmd) >= 2 && (strings.EqualFold(cmd[0], "publish") || strings.EqualFold(cmd[0], "spublish")) && defaultChannels[cmd[1]] {
+			return fmt.Errorf("%w: %s", errDefaultChannel, cmd[1])
+		}
+		return nil
+	})
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	opt.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &checkedConn{Conn: conn, checks: checks}, nil
+	}
+	rdb := redis.NewClient(opt)
+	rdb.AddHook(defaultsGuard{})
+	return rdb
+}
+
+// checkedConn shows each command written on it to its checks first.
+type checkedConn struct {
+	net.Conn
+	checks []func(cmd []string) error
+}
+
+func (c *checkedConn) Write(b []byte) (int, error) {
+	for _, cmd := range commands(b) {
+		for _, check := range c.checks {
+			if err := check(cmd); err != nil {
+				_ = c.Conn.Close()
+				return 0, err
+			}
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+// commands splits what a write carries into commands and their arguments
+// (RESP arrays of bulk strings, as clients send them).
+func commands(b []byte) [][]string {
+	var cmds [][]string
+	for len(b) > 0 && b[0] == '*' {
+		line, rest, ok := bytes.Cut(b[1:], []byte("\r\n"))
+		n, err := strconv.Atoi(string(line))
+		if !ok || err != nil {
+			return cmds
+		}
+		b = rest
+		args := make([]string, 0, n)
+		for range n {
+			if len(b) == 0 || b[0] != '$' {
+				return cmds
+			}
+			line, rest, ok := bytes.Cut(b[1:], []byte("\r\n"))
+			size, err := strconv.Atoi(string(line))
+			if !ok || err != nil || len(rest) < size+2 {
+				return cmds
+			}
+			args = append(args, string(rest[:size]))
+			b = rest[size+2:]
+		}
+		cmds = append(cmds, args)
+	}
+	return cmds
+}
+
 // The guard stops a publish on each default channel, and lets others by.
 func TestDefaultChannelsGuarded(t *testing.T) {
 	t.Parallel()
@@ -171,5 +248,12 @@ func TestDefaultChannelsGuarded(t *testing.T) {
 	}
 	if err := rdb.Publish(ctx, uniquePrefix(t)+"persist", `"test"`).Err(); err != nil {
 		t.Errorf("publish on a channel of the test's own: %v", err)
+	}
+	// The client's own connections are guarded too: a client on the
+	// default channels cannot reach a server.
+	c := client.New(rdb, client.WithTimeout(2*time.Second))
+	defer c.Close()
+	if _, err := c.PersistQuery(ctx, `{"$insert":{}}`); err == nil {
+		t.Error("a persist on the default channel went through")
 	}
 }

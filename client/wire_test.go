@@ -326,29 +326,16 @@ func TestFetchStops(t *testing.T) {
 	}
 }
 
-// refuseAccepted fails every pipeline that publishes "accepted" once
-// allowed of them went through, as a connection that breaks between two
-// rows would, while the client's subscription reads on.
-type refuseAccepted struct{ allowed atomic.Int32 }
-
-func (h *refuseAccepted) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (h *refuseAccepted) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h *refuseAccepted) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, cmd := range cmds {
-			args := cmd.Args()
-			if len(args) != 3 || args[0] != "publish" {
-				continue
-			}
-			if payload, _ := args[2].([]byte); string(payload) == `"accepted"` && h.allowed.Add(-1) < 0 {
-				err := errors.New("connection broke")
-				for _, c := range cmds {
-					c.SetErr(err)
-				}
-				return err
-			}
+// refuseAccepted breaks the connection that is to publish "accepted" once
+// allowed ones have gone out.
+func refuseAccepted(allowed int) func(cmd []string) error {
+	var n atomic.Int32
+	n.Store(int32(allowed))
+	return func(cmd []string) error {
+		if len(cmd) == 3 && strings.EqualFold(cmd[0], "publish") && cmd[2] == `"accepted"` && n.Add(-1) < 0 {
+			return errors.New("connection broke")
 		}
-		return next(ctx, cmds)
+		return nil
 	}
 }
 
@@ -359,10 +346,8 @@ func TestFetchAcceptedNotPublished(t *testing.T) {
 	t.Parallel()
 	p := uniquePrefix(t)
 	srv := startFake(t, mustRedis(t), p+"fetch")
-	cliRdb := mustRedis(t)
-	hook := &refuseAccepted{}
-	hook.allowed.Store(1)
-	cliRdb.AddHook(hook)
+	cliRdb := guarded(&redis.Options{Addr: redisAddr}, refuseAccepted(1))
+	t.Cleanup(func() { _ = cliRdb.Close() })
 	c := mustClient(t, cliRdb, client.WithFetchChannel(p+"fetch"), client.WithChannelPrefix(p))
 	wait := srv.serve(t, func(s *fakeStream) error {
 		if err := s.send(`{"n":1}`); err != nil {
@@ -380,7 +365,7 @@ func TestFetchAcceptedNotPublished(t *testing.T) {
 	defer cancel()
 	got, err := collect(c.Fetch(ctx, `{"$select":{}}`))
 	wait()
-	if err == nil || !strings.Contains(err.Error(), "publish accepted: connection broke") || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || !strings.Contains(err.Error(), "publish accepted") || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the failed accepted", err)
 	}
 	if fmt.Sprint(got) != `[{"n":1} {"n":2}]` {
@@ -802,8 +787,7 @@ func TestCloseEndsCalls(t *testing.T) {
 func TestSubscriberInterrupted(t *testing.T) {
 	t.Parallel()
 	name := "es-test-" + randomHex(6)
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ClientName: name})
-	rdb.AddHook(defaultsGuard{})
+	rdb := guarded(&redis.Options{Addr: redisAddr, ClientName: name})
 	t.Cleanup(func() { _ = rdb.Close() })
 	p := uniquePrefix(t)
 	srv := startFake(t, mustRedis(t), p+"fetch")
@@ -862,30 +846,32 @@ func killSubscriber(tb testing.TB, rdb *redis.Client, name string) {
 	}
 }
 
+// The client dials connections of its own with rdb's options: closing rdb
+// under it stops nothing, and Close still ends its calls.
 func TestRedisClientClosedFirst(t *testing.T) {
 	t.Parallel()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	rdb.AddHook(defaultsGuard{})
+	rdb := guarded(&redis.Options{Addr: redisAddr})
 	p := uniquePrefix(t)
 	srv := startFake(t, mustRedis(t), p+"fetch")
 	c := client.New(rdb, client.WithFetchChannel(p+"fetch"), client.WithPersistChannel(p+"persist"), client.WithChannelPrefix(p))
-	wait := srv.serve(t, func(s *fakeStream) error { return nil }) // never answers
+	if err := rdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wait := srv.serve(t, func(s *fakeStream) error { return s.rowsThen([]string{`{"n":1}`}, `"end"`) })
+	rows, err := collect(c.Fetch(context.Background(), `{"$select":{}}`))
+	wait()
+	if err != nil || len(rows) != 1 {
+		t.Errorf("fetch after rdb.Close: rows %q, err %v; want one row", rows, err)
+	}
+	wait = srv.serve(t, func(s *fakeStream) error { return nil }) // never answers
 	done := make(chan error, 1)
 	go func() {
 		_, err := collect(c.Fetch(context.Background(), `{"$select":{}}`))
 		done <- err
 	}()
 	wait()
-	if err := rdb.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// The reader sees the connection go before it sees the client closed.
-	if err := <-done; !errors.Is(err, client.ErrInterrupted) && !errors.Is(err, client.ErrClosed) {
-		t.Errorf("err = %v, want ErrInterrupted or ErrClosed", err)
-	}
-	_, err := collect(c.Fetch(context.Background(), `{"$select":{}}`))
-	if !errors.Is(err, client.ErrClosed) {
-		t.Errorf("fetch after rdb.Close: err = %v, want ErrClosed", err)
-	}
 	_ = c.Close()
+	if err := <-done; !errors.Is(err, client.ErrClosed) {
+		t.Errorf("err = %v, want ErrClosed", err)
+	}
 }

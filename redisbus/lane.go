@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,9 +31,18 @@ var ErrUnknown = errors.New("redis: outcome unknown, the connection died after t
 // sent on the new one; a batch written on a connection that then dies
 // fails with ErrUnknown.
 type lane struct {
-	p   *Publisher
-	opt *redis.Options
-	out []byte
+	p     *Publisher
+	opt   *redis.Options
+	queue chan publication
+	out   []byte
+
+	// wmu is held by whoever writes on the connection: the worker with a
+	// batch, or a caller writing its publication directly (see direct).
+	wmu sync.Mutex
+	// waiting counts the publications queued or handed back for retry and
+	// not yet written: while there are any, no caller may write directly,
+	// or it would overtake them.
+	waiting atomic.Int64
 
 	mu      sync.Mutex
 	conn    net.Conn
@@ -102,16 +112,15 @@ func (l *lane) admit(batch []publication) (send, dropped []publication) {
 
 // work is a worker: it sends what its queue holds, in batches, until the
 // queue is closed, then waits for the last replies.
-func (p *Publisher) work(queue chan publication, opt *redis.Options) {
-	defer p.wg.Done()
-	l := &lane{p: p, opt: opt, retry: make(chan publication, MaxBatch)}
+func (l *lane) work() {
+	defer l.p.wg.Done()
 	defer l.shutdown()
 	batch := make([]publication, 0, MaxBatch)
 	for {
 		var first publication
 		var ok bool
 		select {
-		case first, ok = <-queue:
+		case first, ok = <-l.queue:
 			if !ok {
 				return
 			}
@@ -121,7 +130,7 @@ func (p *Publisher) work(queue chan publication, opt *redis.Options) {
 	gather:
 		for len(batch) < MaxBatch {
 			select {
-			case next, ok := <-queue:
+			case next, ok := <-l.queue:
 				if !ok {
 					break gather
 				}
@@ -132,17 +141,58 @@ func (p *Publisher) work(queue chan publication, opt *redis.Options) {
 				break gather
 			}
 		}
-		if err := l.send(batch); err != nil {
-			p.logger.Warn("redis publish failed", slog.String("node", opt.Addr), slog.Int("messages", len(batch)), slog.Any("err", err))
-			p.topo.Changed()
+		l.wmu.Lock()
+		err := l.send(batch, false)
+		l.waiting.Add(-int64(len(batch)))
+		l.wmu.Unlock()
+		if err != nil {
+			l.sendFailed(len(batch), err)
 		}
 	}
 }
 
+// sendFailed logs a failed write; a failure may mean the node is gone.
+func (l *lane) sendFailed(messages int, err error) {
+	l.p.logger.Warn("redis publish failed", slog.String("node", l.opt.Addr), slog.Int("messages", messages), slog.Any("err", err))
+	l.p.topo.Changed()
+}
+
+// errBusy tells a direct write to queue its publication instead.
+var errBusy = errors.New("lane busy")
+
+// direct writes pub from the caller's goroutine when the lane is idle:
+// nothing queued ahead of it, nothing awaiting a reply, a live connection
+// and no failed channel to drop it for. It reports whether it took pub.
+// It never answers pub itself (the reader does), so a caller's done runs
+// on the reader's goroutine as for a queued publication.
+func (l *lane) direct(pub publication) bool {
+	if l.waiting.Load() != 0 || !l.wmu.TryLock() {
+		return false
+	}
+	defer l.wmu.Unlock()
+	if l.waiting.Load() != 0 {
+		return false
+	}
+	one := [1]publication{pub}
+	switch err := l.send(one[:], true); {
+	case errors.Is(err, errBusy):
+		return false
+	case err != nil:
+		l.sendFailed(1, err)
+	}
+	return true
+}
+
 // send writes batch on the lane's connection, dialing one if there is
-// none or the reader found it dead.
-func (l *lane) send(batch []publication) error {
+// none or the reader found it dead; l.wmu is held. A direct send writes
+// only on a live, idle connection, and returns errBusy, having done
+// nothing, otherwise.
+func (l *lane) send(batch []publication, direct bool) error {
 	l.mu.Lock()
+	if direct && (l.dead || l.conn == nil || l.head < len(l.pending) || len(l.failed) > 0) {
+		l.mu.Unlock()
+		return errBusy
+	}
 	if l.dead {
 		l.mu.Unlock()
 		l.reset() // the reader has marked what it failed
@@ -275,6 +325,7 @@ func (l *lane) readReplies(conn net.Conn, rr *respReader, done chan struct{}) {
 				// The script ran not at all, and nothing of its channel
 				// follows it: send it again, as its text.
 				pub.evalText = true
+				l.waiting.Add(1)
 				l.retry <- pub
 				continue
 			}
@@ -289,7 +340,10 @@ func (l *lane) shutdown() {
 	for time.Now().Before(until) {
 		select {
 		case pub := <-l.retry:
-			_ = l.send([]publication{pub})
+			l.wmu.Lock()
+			_ = l.send([]publication{pub}, false)
+			l.waiting.Add(-1)
+			l.wmu.Unlock()
 			continue
 		default:
 		}
@@ -317,17 +371,24 @@ func (pub publication) answer(f *frame, err error) {
 			pub.cmd.done(err == nil && f.null, err)
 		}
 	case pub.eval != nil:
-		if pub.eval.done == nil {
-			return
+		if pub.eval.done != nil {
+			pub.eval.done(integer(f, err))
 		}
-		var n int64
-		if err == nil {
-			if n, err = strconv.ParseInt(string(f.kind), 10, 64); err != nil {
-				err = fmt.Errorf("script reply %q: %w", f.kind, errProtocol)
-			}
-		}
-		pub.eval.done(n, err)
+	case pub.counted != nil:
+		pub.counted(integer(f, err))
 	case pub.done != nil:
 		pub.done(err)
 	}
+}
+
+// integer reads an integer reply, which a frame's kind holds the digits of.
+func integer(f *frame, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	n, perr := strconv.ParseInt(string(f.kind), 10, 64)
+	if perr != nil {
+		return 0, fmt.Errorf("integer reply %q: %w", f.kind, errProtocol)
+	}
+	return n, nil
 }

@@ -43,13 +43,16 @@ type Publisher struct {
 	wg       sync.WaitGroup
 
 	ob observed
+	// queuedOnly turns the direct writes off (see queue), for the
+	// benchmark that weighs them.
+	queuedOnly bool
 
 	mu     sync.RWMutex // held for reading while queueing; for writing by Close and to add a node
 	closed bool
-	// lanes are the queues of the workers of each node, by address; fixed
-	// are those of the one node of a single Redis, looked up without a map.
-	lanes map[string][]chan publication
-	fixed []chan publication
+	// lanes are the workers of each node, by address; fixed are those of
+	// the one node of a single Redis, looked up without a map.
+	lanes map[string][]*lane
+	fixed []*lane
 }
 
 // PublisherOption changes a Publisher.
@@ -71,6 +74,9 @@ type publication struct {
 	channel string
 	payload []byte
 	done    func(error)
+	// counted, when set, hears the PUBLISH's integer reply (how many
+	// subscribers got the message) instead of done.
+	counted func(int64, error)
 	// eval, when set, makes this an EVALSHA (EVAL of the text when
 	// evalText) instead of a PUBLISH; cmd, a command of its own.
 	eval     *evalCall
@@ -119,35 +125,38 @@ func NewPublisher(opt *redis.Options, workers, queue int, logger *slog.Logger, o
 	if queue <= 0 {
 		queue = 4096
 	}
-	p := &Publisher{opt: opt, logger: logger, workers: workers, queueLen: queue, ob: observed{role: "publisher"},
-		lanes: map[string][]chan publication{}}
+	p := &Publisher{opt: withDefaults(opt), logger: logger, workers: workers, queueLen: queue, ob: observed{role: "publisher"},
+		lanes: map[string][]*lane{}}
 	for _, o := range opts {
 		o(p)
 	}
 	if p.topo == nil {
-		p.topo = SingleNode(opt.Addr)
-		p.fixed = p.startNode(opt.Addr)
+		p.topo = SingleNode(p.opt.Addr)
+		p.fixed = p.startNode(p.opt.Addr)
 	}
 	return p
 }
 
 // startNode starts the workers of the node at addr; p.mu is held for
 // writing, or p is not shared yet.
-func (p *Publisher) startNode(addr string) []chan publication {
-	queues := make([]chan publication, p.workers)
+func (p *Publisher) startNode(addr string) []*lane {
+	lanes := make([]*lane, p.workers)
 	nodeOpt := *p.opt
 	nodeOpt.Addr = addr
-	for i := range queues {
-		queues[i] = make(chan publication, p.queueLen)
+	for i := range lanes {
+		lanes[i] = &lane{p: p, opt: &nodeOpt, queue: make(chan publication, p.queueLen), retry: make(chan publication, MaxBatch)}
 		p.wg.Add(1)
-		go p.work(queues[i], &nodeOpt)
+		go lanes[i].work()
 	}
-	p.lanes[addr] = queues
-	return queues
+	p.lanes[addr] = lanes
+	return lanes
 }
 
-// queue queues pub for its channel's worker, or returns ErrClosed or
-// ErrFull without queueing it (pub is not answered then).
+// queue hands pub to its channel's lane, or returns ErrClosed or ErrFull
+// without taking it (pub is not answered then). When the lane is idle
+// (nothing queued, nothing awaiting a reply) the caller writes pub itself:
+// a lone message, which no batch would join, then costs no wake-up of the
+// worker goroutine. Otherwise the worker sends it with what else queued.
 func (p *Publisher) queue(pub publication) error {
 	p.mu.RLock()
 	if p.closed {
@@ -180,10 +189,17 @@ func (p *Publisher) queue(pub publication) error {
 		}
 	}
 	defer p.mu.RUnlock()
+	l := lanes[Shard(pub.channel, len(lanes))]
+	if !p.queuedOnly && l.direct(pub) {
+		return nil
+	}
+	// Counted before it is queued, so that no direct write overtakes it.
+	l.waiting.Add(1)
 	select {
-	case lanes[Shard(pub.channel, len(lanes))] <- pub:
+	case l.queue <- pub:
 		return nil
 	default:
+		l.waiting.Add(-1)
 		return ErrFull
 	}
 }
@@ -193,6 +209,13 @@ func (p *Publisher) queue(pub publication) error {
 // result once Redis answered (a queued publication is always answered).
 func (p *Publisher) Publish(channel string, payload []byte, done func(error)) error {
 	return p.queue(publication{channel: channel, payload: payload, done: done})
+}
+
+// PublishCounted is Publish whose done hears PUBLISH's reply: how many
+// subscribers got the message (on a Redis Cluster, those of the node that
+// ran it).
+func (p *Publisher) PublishCounted(channel string, payload []byte, done func(receivers int64, err error)) error {
+	return p.queue(publication{channel: channel, payload: payload, counted: done})
 }
 
 // Eval runs script (a Lua script that returns an integer) with keys and
@@ -237,9 +260,9 @@ func (p *Publisher) Close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	for _, queues := range p.lanes {
-		for _, q := range queues {
-			close(q)
+	for _, lanes := range p.lanes {
+		for _, l := range lanes {
+			close(l.queue)
 		}
 	}
 	p.wg.Wait()

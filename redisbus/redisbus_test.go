@@ -633,12 +633,15 @@ func connectionIDs(tb testing.TB, rdb *redis.Client, name string, subscribed boo
 			k, v, _ := strings.Cut(f, "=")
 			fields[k] = v
 		}
-		if fields["name"] == name && fields["id"] != "" && (!subscribed || fields["sub"] != "" && fields["sub"] != "0") {
+		if fields["name"] == name && fields["id"] != "" && (!subscribed || holds(fields["sub"]) || holds(fields["psub"])) {
 			ids = append(ids, fields["id"])
 		}
 	}
 	return ids
 }
+
+// holds reads a CLIENT LIST count of subscriptions.
+func holds(count string) bool { return count != "" && count != "0" }
 
 func TestSubscriberReconnects(t *testing.T) {
 	t.Parallel()

@@ -78,7 +78,7 @@ const HealthInterval = 15 * time.Second
 // it must not block for long, since it holds up everything behind it.
 func NewSubscriber(opt *redis.Options, sink func(any), logger *slog.Logger, opts ...SubscriberOption) *Subscriber {
 	s := &Subscriber{
-		opt:      opt,
+		opt:      withDefaults(opt),
 		sink:     sink,
 		logger:   logger,
 		health:   HealthInterval,
@@ -95,7 +95,7 @@ func NewSubscriber(opt *redis.Options, sink func(any), logger *slog.Logger, opts
 		o(s)
 	}
 	if s.topo == nil {
-		s.topo = SingleNode(opt.Addr)
+		s.topo = SingleNode(s.opt.Addr)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.healthy.Store(true)

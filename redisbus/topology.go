@@ -37,6 +37,25 @@ func (s single) NodeFor(string) string { return string(s) }
 func (s single) Nodes() []string       { return []string{string(s)} }
 func (s single) Changed()              {}
 
+// AnyNode is a Redis Cluster where any node will do, such as for classic
+// pub/sub, which reaches every node: the first of addrs, and the next one
+// after each failure.
+func AnyNode(addrs []string) Topology {
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1:6379"} // go-redis's default
+	}
+	return &anyNode{addrs: slices.Clone(addrs)}
+}
+
+type anyNode struct {
+	addrs []string
+	next  atomic.Uint64
+}
+
+func (a *anyNode) NodeFor(string) string { return a.addrs[a.next.Load()%uint64(len(a.addrs))] }
+func (a *anyNode) Nodes() []string       { return slices.Clone(a.addrs) }
+func (a *anyNode) Changed()              { a.next.Add(1) }
+
 // ClusterTopology follows a Redis Cluster through cc: which master serves
 // each slot, from CLUSTER SLOTS, read again after a failure.
 type ClusterTopology struct {
@@ -160,10 +179,22 @@ var crc16Table = func() (t [256]uint16) {
 // nodes of a cluster (credentials, client name, timeouts, dialer), as the
 // cluster client has them; Addr is set per node.
 func ConnOptions(o *redis.ClusterOptions) *redis.Options {
-	opt := &redis.Options{
+	return withDefaults(&redis.Options{
 		Dialer: o.Dialer, Username: o.Username, Password: o.Password, CredentialsProvider: o.CredentialsProvider,
 		ClientName: o.ClientName, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
 		TLSConfig: o.TLSConfig, Network: "tcp",
+	})
+}
+
+// withDefaults fills in what go-redis would for options it was not given
+// through a client (which fills them in itself): a copy of o.
+func withDefaults(o *redis.Options) *redis.Options {
+	opt := *o
+	if opt.Network == "" {
+		opt.Network = "tcp"
+	}
+	if opt.Addr == "" {
+		opt.Addr = "localhost:6379"
 	}
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = 5 * time.Second
@@ -186,5 +217,5 @@ func ConnOptions(o *redis.ClusterOptions) *redis.Options {
 	if opt.WriteTimeout == 0 {
 		opt.WriteTimeout = opt.ReadTimeout
 	}
-	return opt
+	return &opt
 }
