@@ -50,11 +50,16 @@ type Builder struct {
 	// scope is the scope of the query being translated (zero on the
 	// Builder NewBuilder returns).
 	scope Scope
+	// pages holds the page SQL of the query shapes seen (see PageSQL).
+	pages *pageCache
+	// slots records the values a select binds (nil: values go into the
+	// statement as they are, as an insert's do).
+	slots *slots
 }
 
 // NewBuilder returns a builder over catalog.
 func NewBuilder(catalog *Catalog, limits Limits) *Builder {
-	return &Builder{catalog: catalog, limits: limits.withDefaults(), dialect: goqu.Dialect("mysql")}
+	return &Builder{catalog: catalog, limits: limits.withDefaults(), dialect: goqu.Dialect("mysql"), pages: newPageCache(pageCacheSize)}
 }
 
 // Catalog returns the allow-list the builder checks against.
@@ -224,11 +229,25 @@ func exposedName(qualifier string) string {
 // json-sql-builder2 splices strings starting with "__:" into the SQL as
 // they are; they are refused rather than quietly bound as text. A string
 // starting with "@" is an ordinary value there, bound like any other.
-func queryValue(v *ordjson.Value, at path) (any, error) {
+//
+// In a select, strings and numbers are recorded as the query's slots and
+// stand in the statement as sentinels (see slots): what the SQL text does
+// not depend on.
+func (b *Builder) queryValue(v *ordjson.Value, at path) (any, error) {
 	if err := refuseRaw(v, at); err != nil {
 		return nil, err
 	}
-	return scalar(v, at)
+	val, err := scalar(v, at)
+	if err != nil || b.slots == nil {
+		return val, err
+	}
+	switch v.Kind {
+	case ordjson.String, ordjson.Number:
+		return b.slots.add(b.pages.nonce, v, val), nil
+	}
+	// null and booleans change the SQL (IS NULL, IS TRUE): they stay in
+	// the shape as they are.
+	return val, nil
 }
 
 // refuseRaw refuses a "__:" string, json-sql-builder2's raw SQL.

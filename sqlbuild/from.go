@@ -189,7 +189,7 @@ func (b *Builder) derived(scope *Table, alias string, v *ordjson.Value, at path)
 	if err != nil {
 		return nil, nil, err
 	}
-	sql, args, err := sel.SQL()
+	sql, args, err := sel.sql()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -173,7 +173,7 @@ func (b *Builder) subquery(t *Table, v *ordjson.Value, at path) (string, []any, 
 	if err != nil {
 		return "", nil, err
 	}
-	return sel.SQL()
+	return sel.sql()
 }
 
 // chain translates {"$": {"$max": "id", "$add": 1, ...}}: the first member a
@@ -290,7 +290,7 @@ func (b *Builder) argument(t *Table, v *ordjson.Value, at path, stringsAreColumn
 	case ordjson.Array:
 		return nil, false, at.errorf("must be a value, a column or a helper, not an array")
 	}
-	val, err := queryValue(v, at)
+	val, err := b.queryValue(v, at)
 	if err != nil {
 		return nil, false, err
 	}

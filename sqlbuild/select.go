@@ -71,6 +71,14 @@ type Select struct {
 	// statement (empty without $with).
 	prefix     string
 	prefixArgs []any
+	// pages, shape, args and slotDoc serve page SQL from the builder's
+	// cache (see pagecache.go): the statement holds sentinels where args
+	// go; slotDoc maps a sentinel's number to its value in args. shape is
+	// empty for a select whose pages are rendered each time.
+	pages   *pageCache
+	shape   string
+	args    []any
+	slotDoc []int
 }
 
 // withPrefix puts the WITH clause, if any, before a rendered statement.
@@ -85,7 +93,14 @@ func (s *Select) withPrefix(sql string, args []any, err error) (string, []any, e
 // ({"$union": [...]}, $intersect, $except), or {"$with": ...}, for a caller
 // with scope (the zero Scope: any allowed table, any row).
 func (b *Builder) Select(query *ordjson.Value, scope Scope) (*Select, error) {
-	return b.within(scope).selectQuery(query)
+	c := b.within(scope)
+	c.slots = &slots{}
+	s, err := c.selectQuery(query)
+	if err != nil {
+		return nil, err
+	}
+	s.bindSlots(c, query)
+	return s, nil
 }
 
 func (b *Builder) selectQuery(v *ordjson.Value) (*Select, error) {
@@ -639,6 +654,20 @@ func (s *Select) KeysetOrdered() bool { return len(s.orderKeys) > 0 && s.prefix 
 // SQL renders the query as the client wrote it, without paging: what
 // `eventsource sql` prints.
 func (s *Select) SQL() (string, []any, error) {
+	sql, args, err := s.sql()
+	if err != nil {
+		return "", nil, err
+	}
+	t, err := s.template(sql, args, false, false)
+	if err != nil {
+		return "", nil, err
+	}
+	return t.sql, t.bind(s.args, Page{}), nil
+}
+
+// sql is SQL with sentinels for the query's values: how a select inside
+// another is written into it.
+func (s *Select) sql() (string, []any, error) {
 	ds := s.base
 	if s.Empty {
 		// goqu reads LIMIT 0 as no limit at all.
@@ -671,16 +700,16 @@ func (s *Select) SQL() (string, []any, error) {
 //
 // (k < vk: the key breaks ties in the last term's direction), whose first
 // part lets MySQL start a range scan on an index of a.
-func (s *Select) afterOrder(p Page) (exp.Expression, error) {
-	if len(p.AfterOrder) != len(s.orderKeys) {
-		return nil, fmt.Errorf("build page: %d order values to resume after, want %d", len(p.AfterOrder), len(s.orderKeys))
+func (s *Select) afterOrder(p pageValues) (exp.Expression, error) {
+	if len(p.afterOrder) != len(s.orderKeys) {
+		return nil, fmt.Errorf("build page: %d order values to resume after, want %d", len(p.afterOrder), len(s.orderKeys))
 	}
 	var (
 		ties  []exp.Expression // the terms so far equal to the last row's
 		after []exp.Expression
 	)
 	for i, term := range s.orderKeys {
-		col, v := goqu.C(term.name), p.AfterOrder[i]
+		col, v := goqu.C(term.name), p.afterOrder[i]
 		beyond := col.Gt(v)
 		if !term.asc {
 			beyond = col.Lt(v)
@@ -688,12 +717,12 @@ func (s *Select) afterOrder(p Page) (exp.Expression, error) {
 		after = append(after, goqu.And(append(slices.Clone(ties), beyond)...))
 		ties = append(ties, col.Eq(v))
 	}
-	beyond := goqu.C(s.Table.Key).Gt(p.After)
+	beyond := goqu.C(s.Table.Key).Gt(p.after)
 	if s.tiesDescend() {
-		beyond = goqu.C(s.Table.Key).Lt(p.After)
+		beyond = goqu.C(s.Table.Key).Lt(p.after)
 	}
 	after = append(after, goqu.And(append(ties, beyond)...))
-	first, v := goqu.C(s.orderKeys[0].name), p.AfterOrder[0]
+	first, v := goqu.C(s.orderKeys[0].name), p.afterOrder[0]
 	from := first.Gte(v)
 	if !s.orderKeys[0].asc {
 		from = first.Lte(v)
@@ -743,7 +772,51 @@ type Page struct {
 // exact on an append-only table: keyset on the key when the client gave no
 // order (its order is then the key's), keyset on the order's columns and
 // the key when it is KeysetOrdered, offset otherwise.
+//
+// A page's text is rendered once per query shape and kind of page, and
+// kept in the builder's cache; later pages, and other requests of the
+// shape, only bind their values.
 func (s *Select) PageSQL(p Page) (string, []any, error) {
+	key, cached := s.pageKey(p)
+	if cached {
+		if t, ok := s.pages.lru.Get(key); ok {
+			return t.sql, t.bind(s.args, p), nil
+		}
+	}
+	// Rendered with sentinels for the page's values when kept, else with
+	// the values themselves.
+	vals := pageValues{snapshot: p.Snapshot, after: p.After, afterOrder: p.AfterOrder}
+	if cached {
+		vals.snapshot = sentinel(s.pages.nonce, slotSnapshot, 0)
+		vals.after = sentinel(s.pages.nonce, slotAfter, 0)
+		vals.afterOrder = make([]any, len(p.AfterOrder))
+		for i := range p.AfterOrder {
+			vals.afterOrder[i] = sentinel(s.pages.nonce, slotAfterOrder, i)
+		}
+	}
+	sql, args, err := s.renderPage(p, vals)
+	if err != nil {
+		return "", nil, err
+	}
+	t, err := s.template(sql, args, p.Size > 0, p.Offset > 0)
+	if err != nil {
+		return "", nil, err
+	}
+	if cached {
+		s.pages.lru.Add(key, t)
+	}
+	return t.sql, t.bind(s.args, p), nil
+}
+
+// pageValues are the values of a page as they go into its statement.
+type pageValues struct {
+	snapshot, after any
+	afterOrder      []any
+}
+
+// renderPage renders page p with vals in place of its values, and LIMIT 1
+// and OFFSET 1 in place of its size and offset.
+func (s *Select) renderPage(p Page, vals pageValues) (string, []any, error) {
 	ds := s.base
 	key := s.Table.Key
 	if key == "" || s.Whole {
@@ -756,7 +829,7 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 				Select(goqu.COALESCE(goqu.MAX(key), 0))
 			ds = ds.SelectAppend(goqu.C(key).As(KeyAlias), bound.As(SnapshotAlias)).Where(goqu.C(key).Lte(bound))
 		} else {
-			ds = ds.SelectAppend(goqu.C(key).As(KeyAlias)).Where(goqu.C(key).Lte(p.Snapshot))
+			ds = ds.SelectAppend(goqu.C(key).As(KeyAlias)).Where(goqu.C(key).Lte(vals.snapshot))
 		}
 		switch {
 		case s.KeysetOrdered():
@@ -764,14 +837,14 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 				ds = ds.SelectAppend(goqu.C(term.name).As(OrderAliasPrefix + strconv.Itoa(i)))
 			}
 			if p.After > 0 {
-				after, err := s.afterOrder(p)
+				after, err := s.afterOrder(vals)
 				if err != nil {
 					return "", nil, err
 				}
 				ds = ds.Where(after)
 			}
 		case p.After > 0:
-			ds = ds.Where(goqu.C(key).Gt(p.After))
+			ds = ds.Where(goqu.C(key).Gt(vals.after))
 		}
 		if index := s.Seeks(p); index != "" {
 			ds = ds.From(s.seekFrom(index))
@@ -785,9 +858,11 @@ func (s *Select) PageSQL(p Page) (string, []any, error) {
 		}
 		ds = ds.Order(append(append([]exp.OrderedExpression{}, s.orderBy...), tie)...)
 	}
-	ds = ds.Limit(uint(p.Size))
+	if p.Size > 0 {
+		ds = ds.Limit(1)
+	}
 	if p.Offset > 0 {
-		ds = ds.Offset(uint(p.Offset))
+		ds = ds.Offset(1)
 	}
 	return s.withPrefix(sqlString(ds, "page"))
 }

@@ -98,7 +98,7 @@ func (b *Builder) setSQL(key string, v *ordjson.Value, at path, outer *Table) (s
 			if sel, err = b.selectBody(body, itemAt.with(m.Key), outer); err != nil {
 				return "", nil, nil, nil, err
 			}
-			if part, partArgs, err = sel.SQL(); err != nil {
+			if part, partArgs, err = sel.sql(); err != nil {
 				return "", nil, nil, nil, err
 			}
 		case setOperators[m.Key] != "":
@@ -107,7 +107,7 @@ func (b *Builder) setSQL(key string, v *ordjson.Value, at path, outer *Table) (s
 				return "", nil, nil, nil, err
 			}
 			sel = inner
-			if part, partArgs, err = inner.SQL(); err != nil {
+			if part, partArgs, err = inner.sql(); err != nil {
 				return "", nil, nil, nil, err
 			}
 		default:

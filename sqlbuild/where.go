@@ -85,7 +85,7 @@ func (b *Builder) operand(t *Table, v *ordjson.Value, at path) (any, error) {
 	if v.Kind == ordjson.String && strings.HasPrefix(v.Text, "~~") {
 		return columnRef(t, strings.TrimPrefix(v.Text, "~~"), at)
 	}
-	return queryValue(v, at)
+	return b.queryValue(v, at)
 }
 
 // between reads {"$min": a, "$max": b} or [a, b].
@@ -286,7 +286,7 @@ func (b *Builder) list(v *ordjson.Value, at path) ([]any, error) {
 	}
 	out := make([]any, len(v.Items))
 	for i, item := range v.Items {
-		val, err := queryValue(item, at.with(fmt.Sprint(i)))
+		val, err := b.queryValue(item, at.with(fmt.Sprint(i)))
 		if err != nil {
 			return nil, err
 		}

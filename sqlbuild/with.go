@@ -140,7 +140,7 @@ func (b *Builder) cteSQL(scope *Table, v *ordjson.Value, at path) (string, []any
 	if err != nil {
 		return "", nil, nil, err
 	}
-	sql, args, err := sel.SQL()
+	sql, args, err := sel.sql()
 	return sql, args, sel, err
 }
 
