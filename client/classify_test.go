@@ -39,7 +39,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, serr := classify(tt.payload, tt.reason)
+			got, serr := classify([]byte(tt.payload), tt.reason)
 			if got != tt.want {
 				t.Errorf("kind = %d, want %d", got, tt.want)
 			}
@@ -58,7 +58,7 @@ func FuzzClassify(f *testing.F) {
 		f.Add(seed, true)
 	}
 	f.Fuzz(func(t *testing.T, payload string, reason bool) {
-		k, serr := classify(payload, reason)
+		k, serr := classify([]byte(payload), reason)
 		if (k == kindError) != (serr != nil) {
 			t.Errorf("kind %d with server error %v", k, serr)
 		}

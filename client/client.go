@@ -249,7 +249,7 @@ func (c *Client) route(channel []byte, viaPattern bool, payload []byte) {
 		return
 	}
 	select {
-	case cl.inbox <- string(payload):
+	case cl.inbox <- bytes.Clone(payload): // the one copy: Row keeps it
 	default:
 		cl.fail(fmt.Errorf("more than %d messages in flight on %s: %w", cap(cl.inbox), cl.channel, ErrProtocol))
 	}
@@ -322,7 +322,7 @@ func (c *Client) subscribeChannel(ctx context.Context, cl *call) error {
 // has delivered for it.
 type call struct {
 	channel string
-	inbox   chan string
+	inbox   chan []byte
 	// exact says the call subscribes its channel itself (subscribeChannel)
 	// and direct that Redis confirmed it; both under Client.mu.
 	exact, direct bool
@@ -361,7 +361,7 @@ func (c *Client) begin(ctx context.Context, inbox int) (*call, error) {
 	}
 	cl := &call{
 		channel: name,
-		inbox:   make(chan string, inbox),
+		inbox:   make(chan []byte, inbox),
 		broken:  make(chan struct{}),
 	}
 	c.mu.Lock()
@@ -476,7 +476,7 @@ func busError(err error) error {
 
 // receive returns the next message of the call. Delivered messages come
 // before a failure, since they arrived before whatever broke the call.
-func (c *Client) receive(ctx context.Context, cl *call) (string, error) {
+func (c *Client) receive(ctx context.Context, cl *call) ([]byte, error) {
 	select {
 	case p := <-cl.inbox:
 		return p, nil
@@ -486,9 +486,9 @@ func (c *Client) receive(ctx context.Context, cl *call) (string, error) {
 	case p := <-cl.inbox:
 		return p, nil
 	case <-cl.broken:
-		return "", cl.err
+		return nil, cl.err
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -559,8 +559,8 @@ const (
 // classify reads a payload heard on a response channel. With reasons on,
 // an object of only "error" and "message" is taken for an ErrorReply: the
 // protocol leaves that ambiguous with a row of just such columns.
-func classify(payload string, reason bool) (kind, *ServerError) {
-	b := bytes.TrimSpace([]byte(payload))
+func classify(payload []byte, reason bool) (kind, *ServerError) {
+	b := bytes.TrimSpace(payload)
 	if len(b) == 0 {
 		return kindIgnore, nil
 	}
@@ -573,6 +573,16 @@ func classify(payload string, reason bool) (kind, *ServerError) {
 		}
 		return kindObject, nil
 	case '"':
+		// The terminals as the server writes them, then any other
+		// spelling JSON allows.
+		switch string(b) {
+		case `"` + messages.End + `"`:
+			return kindEnd, nil
+		case `"` + messages.Timeout + `"`:
+			return kindTimeout, nil
+		case `"` + messages.Error + `"`:
+			return kindError, &ServerError{}
+		}
 		var s string
 		if json.Unmarshal(b, &s) != nil {
 			return kindIgnore, nil

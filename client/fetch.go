@@ -319,7 +319,7 @@ func (c *Client) fetch(ctx context.Context, query any, fc fetchConfig, yield fun
 			serverEnded = true
 			return false, fmt.Errorf("fetch %s: %w", cl.channel, serr)
 		}
-		if !yield(Row{raw: json.RawMessage(payload), decoded: fc.decode}, nil) {
+		if !yield(Row{raw: payload, decoded: fc.decode}, nil) {
 			return true, nil
 		}
 		// The body is done with the row: take the next one unless the

@@ -165,10 +165,10 @@ func (c *Client) PersistQuery(ctx context.Context, query any, opts ...PersistOpt
 			continue
 		case kindObject:
 			var res Result
-			if err := json.Unmarshal([]byte(payload), &res); err != nil {
+			if err := json.Unmarshal(payload, &res); err != nil {
 				return Result{}, fmt.Errorf("persist %s: decode reply %.200q: %v: %w", cl.channel, payload, err, ErrProtocol)
 			}
-			res.raw = json.RawMessage(payload)
+			res.raw = payload
 			// The "end" that follows carries nothing more; finishing the
 			// call now lets the reader drop it.
 			return res, nil
