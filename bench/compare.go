@@ -190,7 +190,7 @@ func (e *env) startSide(ctx context.Context, name string, n int, nodes []string,
 		client.WithChannelPrefix(p+"r:"), client.WithReason())
 	stops = append(stops, func() { _ = s.cl.Close() })
 	s.fetcher = clientFetcher{s.cl}
-	if e.wire != nil {
+	if e.cfg.Driver == DriverWire {
 		node, ok := wireRdb.(*redis.Client)
 		if !ok {
 			s.stop()

@@ -46,7 +46,7 @@ func (e *env) runInstrumentCost(ctx context.Context, spec Spec, res *ScenarioRes
 			return leg{}, nil, err
 		}
 		p := e.sidePrefix(name)
-		if e.wire != nil {
+		if e.cfg.Driver == DriverWire {
 			w := newWireFetcher(e.wireRdb, scfg.FetchChannel, p+"w:", func(err error) {
 				e.log.Warn("wire driver publish", slog.Any("err", err))
 			})

@@ -33,6 +33,12 @@ func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) er
 		server, err = e.persistLoad(ctx, spec, label, plainWrites)
 		return baseline, server, err
 	})
+	if err == nil && spec.MaxP50Pongs > 0 {
+		// The Redis round trip of the latency budget, measured now, as
+		// the persists were.
+		e.settle()
+		res.PingPong, err = e.pingPong(ctx, spec.Name+" ping-pong", 1, persistPongRows, 1)
+	}
 	if err != nil || !spec.Unbatched {
 		return err
 	}
@@ -55,6 +61,10 @@ func (e *env) runPersist(ctx context.Context, spec Spec, res *ScenarioResult) er
 	res.Unbatched, err = e.persistLoad(ctx, spec, spec.Name+" unbatched", plainWrites)
 	return err
 }
+
+// persistPongRows is the length of the single-stream ping-pong whose p50
+// is a persist's Redis round trip.
+const persistPongRows = 5000
 
 // persistDoc is the n-th document of worker w.
 func (e *env) persistDoc(w, n int) client.Document {

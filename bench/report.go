@@ -62,7 +62,10 @@ type ScenarioResult struct {
 	Baseline *Measure `json:"baseline,omitempty"`
 	// Unbatched is a persist scenario's load against a server committing
 	// each request on its own, when the spec asks for it.
-	Unbatched *Measure     `json:"unbatched,omitempty"`
+	Unbatched *Measure `json:"unbatched,omitempty"`
+	// PingPong is the single-stream ping-pong a persist scenario with
+	// MaxP50Pongs measures its latency budget with.
+	PingPong *Measure     `json:"ping_pong,omitempty"`
 	Open      *OpenStreams `json:"open,omitempty"`
 	Stalled   *Stalled     `json:"stalled,omitempty"`
 	// Legs and Instrument are an instrument-cost scenario's phases, in the
@@ -223,6 +226,31 @@ func (r *Report) judge() {
 	}
 }
 
+// persistLatencyFigure judges a persist's p50 against its budget: the raw
+// INSERT's p50 plus MaxP50Pongs single-stream ping-pong p50s.
+func (s *ScenarioResult) persistLatencyFigure(note string) Figure {
+	spec := s.Spec
+	f := Figure{Scenario: spec.Name, Name: "persist p50", Unit: "µs", Note: note,
+		Target: fmt.Sprintf("≤ INSERT p50 + %g× ping-pong p50", spec.MaxP50Pongs)}
+	var insert, pong float64
+	if s.Server != nil && s.Server.PersistLatency != nil {
+		f.Value = s.Server.PersistLatency.P50
+	}
+	if s.Baseline != nil && s.Baseline.PersistLatency != nil {
+		insert = s.Baseline.PersistLatency.P50
+	}
+	if s.PingPong != nil && s.PingPong.Latency != nil {
+		pong = s.PingPong.Latency.P50
+	}
+	budget := insert + spec.MaxP50Pongs*pong
+	f.Baseline, f.BaselineName = ptr(budget), fmt.Sprintf("INSERT p50 %.0fµs + %g× ping-pong p50 %.0fµs", insert, spec.MaxP50Pongs, pong)
+	if budget > 0 {
+		f.Ratio = ptr(f.Value / budget)
+	}
+	f.Met = ptr(f.Value > 0 && insert > 0 && pong > 0 && f.Value <= budget && note == "")
+	return f
+}
+
 // noteRounds tells in f's note the ratio of every paired round, when the
 // scenario ran more than one and f is the median round's.
 func (s *ScenarioResult) noteRounds(f *Figure) {
@@ -299,6 +327,18 @@ func (s *ScenarioResult) figures(byName map[string]*ScenarioResult) []Figure {
 		ratio(&f, base, fmt.Sprintf("raw INSERTs ×%d", spec.Concurrency), spec.MinRatio, fmt.Sprintf("≥ %g×", spec.MinRatio))
 		s.noteRounds(&f)
 		out = append(out, f)
+		if spec.MaxP50Pongs > 0 {
+			out = append(out, s.persistLatencyFigure(note))
+		}
+		if spec.MaxCPUPerPersist > 0 {
+			c := Figure{Scenario: spec.Name, Name: "CPU per persist, server and client", Unit: "µs", Note: note,
+				Target: fmt.Sprintf("≤ %g µs", spec.MaxCPUPerPersist)}
+			if s.Server != nil && len(s.Server.Processes) > 0 {
+				c.Value = s.Server.Processes[0].CPUPerRow
+			}
+			c.Met = ptr(c.Value > 0 && c.Value <= spec.MaxCPUPerPersist && note == "")
+			out = append(out, c)
+		}
 		if spec.Unbatched {
 			u := Figure{Scenario: spec.Name, Name: "persists/s vs unbatched", Value: f.Value, Unit: "persists/s", Note: note}
 			if s.Unbatched != nil {

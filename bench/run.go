@@ -98,7 +98,14 @@ func Run(ctx context.Context, cfg Config) (report *Report, err error) {
 		var serr error
 		switch spec.Kind {
 		case KindFetch:
-			serr = e.runFetch(ctx, spec, res)
+			if spec.Driver == DriverWire {
+				main := e.fetcher
+				e.fetcher = e.wireDriver()
+				serr = e.runFetch(ctx, spec, res)
+				e.fetcher = main
+			} else {
+				serr = e.runFetch(ctx, spec, res)
+			}
 		case KindOpen:
 			serr = e.runOpen(ctx, spec, res, byName)
 		case KindPersist:
@@ -254,14 +261,21 @@ func (e *env) setUp(ctx context.Context, report *Report) error {
 	e.fetcher = clientFetcher{e.cl}
 	report.Server.Driver = DriverClient
 	if e.cfg.Driver == DriverWire {
-		e.wireRdb = redis.NewClient(e.redisOpts)
-		e.wire = newWireFetcher(e.wireRdb, fetchCh, e.prefix+"w:", func(err error) {
-			e.log.Warn("wire driver publish", slog.Any("err", err))
-		})
-		e.fetcher = e.wire
+		e.fetcher = e.wireDriver()
 		report.Server.Driver = DriverWire
 	}
 	return nil
+}
+
+// wireDriver is the run's wire driver, started on first use.
+func (e *env) wireDriver() *wireFetcher {
+	if e.wire == nil {
+		e.wireRdb = redis.NewClient(e.redisOpts)
+		e.wire = newWireFetcher(e.wireRdb, e.fetchChannel, e.prefix+"w:", func(err error) {
+			e.log.Warn("wire driver publish", slog.Any("err", err))
+		})
+	}
+	return e.wire
 }
 
 // startServer starts an in-process server with scfg.

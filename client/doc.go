@@ -7,7 +7,7 @@
 //
 //	go get github.com/eventsource/eventsource/client
 //
-// and import it, with the go-redis client it is built on:
+// and import it, with the go-redis client whose options it connects with:
 //
 //	import (
 //		"github.com/redis/go-redis/v9"
@@ -23,6 +23,14 @@
 //	defer rdb.Close()
 //	c := client.New(rdb)
 //	defer c.Close()
+//
+// The client dials connections of its own with rdb's options (address,
+// credentials, TLS, client name, timeouts), and speaks the protocol on them
+// with the server's own Redis code: one connection hears the replies of
+// every call, and a few publish, each sending what queued while it wrote as
+// one pipeline, without waiting for earlier replies. A call's "accepted"
+// goes out from the goroutine that ranges over the rows when its connection
+// is idle, with no hand-off.
 //
 // Persist stores events, each a Document of a stream (Domain and PID), a
 // Name and its Data, and returns a Result:
