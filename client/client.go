@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,9 @@ const (
 	// channel always uses the same one, so its messages keep their order,
 	// and each sends what queued while it wrote as one pipeline.
 	publishWorkers = 4
+	// dialCheck is how often a call waiting for the subscriber looks
+	// whether Redis refused its dial.
+	dialCheck = 20 * time.Millisecond
 )
 
 // Client talks to eventsource servers through Redis, one Redis or a Redis
@@ -61,11 +65,6 @@ type Client struct {
 	// confirmed it on the current connection.
 	patternMu  sync.Mutex
 	subscribed atomic.Bool
-	// lost hears each loss of the subscriber's connection (or failure to
-	// make one), so that a subscribe waiting for Redis fails at once;
-	// down is the last such error, while the subscriber is not connected.
-	lost chan error
-	down atomic.Pointer[error]
 
 	mu     sync.Mutex
 	calls  map[string]*call // response channel to the call that owns it
@@ -139,7 +138,6 @@ func New(rdb redis.UniversalClient, opts ...Option) *Client {
 		cfg:    cfg,
 		prefix: cfg.prefix + randomToken() + ":",
 		calls:  map[string]*call{},
-		lost:   make(chan error, 1),
 	}
 	var opt *redis.Options
 	var topo redisbus.Topology
@@ -173,7 +171,6 @@ func New(rdb redis.UniversalClient, opts ...Option) *Client {
 func (c *Client) hear(event any) {
 	switch e := event.(type) {
 	case messages.Subscribed:
-		c.down.Store(nil)
 		if !e.Pattern {
 			c.direct(e.Channel)
 		}
@@ -182,11 +179,6 @@ func (c *Client) hear(event any) {
 		// now cannot trust their streams. The subscriber redials and
 		// subscribes again by itself; the next call waits for the pattern.
 		c.subscribed.Store(false)
-		c.down.Store(&e.Err)
-		select {
-		case c.lost <- e.Err:
-		default:
-		}
 		c.interrupt(e.Err)
 	}
 }
@@ -288,29 +280,30 @@ func (c *Client) subscribe(ctx context.Context) error {
 	if c.subscribed.Load() {
 		return nil
 	}
-	// Redis out of reach fails the call at once, as a refused dial does,
-	// rather than when its context ends; the subscriber goes on redialing.
-	if down := c.down.Load(); down != nil && !c.sub.Healthy() {
-		return fmt.Errorf("psubscribe %s: %w", c.pattern(), *down)
-	}
-	select {
-	case <-c.lost: // an old loss: what counts is one while waiting
-	default:
-	}
 	subCtx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	waited := make(chan error, 1)
 	go func() { waited <- c.sub.PSubscribeWait(subCtx, c.pattern()) }()
-	select {
-	case err := <-waited:
-		if err != nil {
-			return fmt.Errorf("psubscribe %s: %w", c.pattern(), busError(err))
+	// Redis out of reach fails the call as soon as a dial fails, as
+	// go-redis's own dial would, rather than when its context ends; a
+	// connection being redialed is waited for.
+	tick := time.NewTicker(dialCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-waited:
+			if err != nil {
+				return fmt.Errorf("psubscribe %s: %w", c.pattern(), busError(err))
+			}
+			c.subscribed.Store(true)
+			return nil
+		case <-tick.C:
+			var op *net.OpError
+			if err := c.sub.DialError(); errors.As(err, &op) && op.Op == "dial" {
+				return fmt.Errorf("psubscribe %s: %w", c.pattern(), err)
+			}
 		}
-	case err := <-c.lost:
-		return fmt.Errorf("psubscribe %s: %w", c.pattern(), err)
 	}
-	c.subscribed.Store(true)
-	return nil
 }
 
 func (c *Client) interrupt(err error) {

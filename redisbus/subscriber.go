@@ -54,6 +54,7 @@ type Subscriber struct {
 	restoring int
 
 	heard   atomic.Uint64 // frames read: the health watch's sign of life
+	dialErr atomic.Pointer[error] // the last failed connection attempt's, until one succeeds
 	closing atomic.Bool
 	healthy atomic.Bool
 	ctx     context.Context // canceled by Close: stops a dial and the watch
@@ -65,6 +66,16 @@ type Subscriber struct {
 
 // Healthy reports whether the connection is up, as far as the reader knows.
 func (s *Subscriber) Healthy() bool { return s.healthy.Load() }
+
+// DialError is the error of the last attempt to connect, while no attempt
+// has succeeded since; nil while connected. A caller that cannot wait for
+// Redis to come back tells from it that Redis is out of reach.
+func (s *Subscriber) DialError() error {
+	if err := s.dialErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
 
 // HealthInterval is how long the connection may stay silent before the
 // subscriber pings, and then how long the ping may go unanswered before the
@@ -337,7 +348,10 @@ func (s *Subscriber) run() {
 	s.restoring = -1
 	for {
 		rr, subscribing, err := s.connect()
-		if err == nil {
+		if err != nil {
+			s.dialErr.Store(&err)
+		} else {
+			s.dialErr.Store(nil)
 			if !s.healthy.Swap(true) {
 				retry.Reset()
 				if lost {
