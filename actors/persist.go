@@ -105,8 +105,8 @@ func (p *committing) reply(ok messages.OK, err error) messages.Ending {
 		p.metrics.PersistDuplicate()
 	}
 	p.live.SetState("ending")
-	// Debug, not Info: a line per persist was most of a busy server's log
-	// and a good part of its CPU; the guard spares building the attributes.
+	// Debug, not Info: a line per persist would be most of a busy
+	// server's log. The guard spares building the attributes.
 	if p.logger.Enabled(context.Background(), slog.LevelDebug) {
 		p.logger.Debug("persist ended", slog.String("channel", p.channel), slog.Int("rows", p.rows), slog.Duration("elapsed", elapsed))
 	}
