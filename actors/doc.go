@@ -1,9 +1,10 @@
 // Package actors is the behaviour of the server: a router that owns the
-// request subscriptions and one child actor per response channel.
+// request subscriptions and one child per response channel.
 //
 //	router                 validates, admits or refuses, routes by channel
-//	├── stream:<channel>   one per fetch: its cursor, credit, timer, publisher
-//	└── persist:<channel>  one per persist
+//	├── stream:<channel>   an actor per fetch: its cursor, credit, timer, publisher
+//	└── persist:<channel>  a record per persist, whose INSERT is with the
+//	                       batcher and whose reply goes out from its commit
 //
 // Every actor owns its state alone; nothing here takes a lock. Nothing
 // blocks in Receive: MySQL reads and inserts run on other goroutines that
@@ -23,7 +24,8 @@ import (
 )
 
 // Persister commits persists, batching concurrent ones (mysqlstore.Batcher).
-// done runs on another goroutine once the insert committed or failed.
+// Submit must not block (the router calls it); done runs on another
+// goroutine once the insert committed or failed.
 type Persister interface {
 	Submit(ins *sqlbuild.Insert, done func(messages.OK, error))
 }

@@ -38,8 +38,9 @@ type Config struct {
 	// others (0: AdmissionDelay).
 	AdmissionDelay time.Duration
 	Request        messages.RequestLimits
-	// ChildMiddleware wraps the Receive of every stream and persist actor
-	// (instrumentation, and fault injection in tests).
+	// ChildMiddleware wraps the Receive of every stream actor
+	// (instrumentation, and fault injection in tests). Persists have no
+	// actor of their own.
 	ChildMiddleware []actor.ReceiverMiddleware
 	// RouterMiddleware wraps the router's own Receive.
 	RouterMiddleware []actor.ReceiverMiddleware
@@ -124,7 +125,7 @@ const (
 // child is the router's record of one response channel in use.
 type child struct {
 	kind childKind
-	pid  *actor.PID // nil while the subscription is pending
+	pid  *actor.PID // nil while the subscription is pending, and for a persist
 	req  messages.ReceivedRequest
 	sel  *sqlbuild.Select
 	// ending: the child published its terminal; its channel is already
@@ -208,7 +209,7 @@ func (r *router) Receive(ctx actor.Context) {
 	case followersHeard:
 		r.followersHeard(ctx, msg)
 	case subscribeTimedOut:
-		if c := r.children[msg.channel]; c != nil && c.pid == nil && c.pendingSeq == msg.seq {
+		if c := r.children[msg.channel]; c != nil && c.kind == fetchChild && c.pid == nil && c.pendingSeq == msg.seq {
 			r.refusePending(ctx, msg.channel, messages.ReasonUnavailable, "Redis did not confirm the subscription")
 		}
 	case streamEnded:
@@ -223,6 +224,8 @@ func (r *router) Receive(ctx actor.Context) {
 			}
 			ctx.Stop(c.pid)
 		}
+	case persistEnded:
+		r.persistDone(msg)
 	case *actor.Terminated:
 		r.terminated(ctx, msg.Who)
 	case messages.BusInterrupted:
@@ -324,14 +327,14 @@ func (r *router) stopChild(ctx actor.Context, name string) bool {
 	}
 	r.deps.Logger.Info("stopping actor on request", slog.String("actor", name), slog.String("channel", channel))
 	switch {
-	case c.pid == nil:
-		r.refusePending(ctx, channel, messages.ReasonStopped, "stopped by an operator")
-	case c.kind == fetchChild:
-		ctx.Send(c.pid, abort{reason: messages.ReasonStopped})
-	default:
+	case c.kind == persistChild:
 		// A persist's insert is already with the batcher: it commits and
 		// replies; stopping it would only hide the outcome.
 		return false
+	case c.pid == nil:
+		r.refusePending(ctx, channel, messages.ReasonStopped, "stopped by an operator")
+	default:
+		ctx.Send(c.pid, abort{reason: messages.ReasonStopped})
 	}
 	return true
 }
@@ -341,7 +344,11 @@ func (r *router) stopChild(ctx actor.Context, name string) bool {
 // (no usable channel, a request channel, a channel in use here) is logged
 // and dropped.
 func (r *router) request(ctx actor.Context, kind childKind, msg messages.Inbound) {
-	r.deps.Metrics.RequestReceived(map[childKind]string{fetchChild: "fetch", persistChild: "persist"}[kind])
+	requestKind := "fetch"
+	if kind == persistChild {
+		requestKind = "persist"
+	}
+	r.deps.Metrics.RequestReceived(requestKind)
 	channel, reason, ok := messages.PeekRequest(msg.Payload, r.cfg.Request)
 	if !ok {
 		// No channel at a glance: the full decode says why, or finds it
@@ -429,24 +436,8 @@ func (r *router) serve(ctx actor.Context, channel string, p *pendingRequest, cla
 			SendOnce(r.cfg.SubscribeTimeout, ctx.Self(), subscribeTimedOut{channel: channel, seq: c.pendingSeq})
 	case persistChild:
 		// A persist hears nothing from its client, so it needs no
-		// subscription and starts at once. It translates its own query:
-		// that is most of a persist's CPU, and off the router it runs on
-		// every core.
-		c := &child{kind: persistChild, req: req, claim: claim}
-		r.admit(channel, c, "committing")
-		live := c.live
-		props := r.childProps(func() actor.Actor {
-			return &persist{builder: r.deps.Builder, persister: r.deps.Persister, claims: r.deps.Claims, claim: claim, logger: r.deps.Logger,
-				metrics: r.deps.Metrics, live: live, channel: channel, req: req}
-		})
-		pid, err := ctx.SpawnNamed(props, "persist:"+channel)
-		if err != nil {
-			r.release(channel, c)
-			r.refuse(channel, claim, req, messages.ReasonInternal, "could not start the persist")
-			return
-		}
-		c.pid = pid
-		r.byPID[pid.Id] = channel
+		// subscription and goes to the batcher at once.
+		r.persist(ctx, channel, req, claim)
 	}
 }
 

@@ -23,8 +23,8 @@ import (
 // its own insertId and affectedRows, and only after the commit. A request
 // whose documents fail (say, a value too long) fails alone.
 //
-// Submit is safe for concurrent use; done callbacks run on the batcher's
-// goroutine and must not block.
+// Submit is safe for concurrent use and never blocks (the router calls
+// it); done callbacks run on the batcher's goroutine and must not block.
 type Batcher struct {
 	db     *sql.DB
 	logger *slog.Logger
@@ -45,11 +45,14 @@ type Batcher struct {
 	// committed, if not nil, hears the rows of every commit.
 	committed func([]Committed)
 
-	jobs chan batchJob
-	done chan struct{}
-
-	mu     sync.RWMutex
+	// queue holds what was submitted since the last batch was taken; wake
+	// (one slot) tells the idle goroutine that it is not empty. An idle
+	// batcher commits a request at once: no timer, no polling.
+	mu     sync.Mutex
+	queue  []batchJob
 	closed bool
+	wake   chan struct{}
+	done   chan struct{}
 
 	batches, requests atomic.Int64
 }
@@ -109,7 +112,7 @@ func NewBatcher(ctx context.Context, db *sql.DB, logger *slog.Logger, observe fu
 	b := &Batcher{
 		db: db, logger: logger, consecutiveIDs: consecutive,
 		maxBatch: 256, timeout: 30 * time.Second, observe: observe,
-		jobs: make(chan batchJob, 4096), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(b)
@@ -137,15 +140,21 @@ func WithStatements(st *Statements) BatcherOption {
 }
 
 // Submit queues one persist; done is called once it committed or failed.
-// It blocks while the queue is full, which holds back the persist actors.
+// It never blocks: the queue is bounded by what the server admits (its
+// streams and persists together), not here.
 func (b *Batcher) Submit(ins *sqlbuild.Insert, done func(messages.OK, error)) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
+	b.mu.Lock()
 	if b.closed {
+		b.mu.Unlock()
 		done(messages.OK{}, ErrBatcherClosed)
 		return
 	}
-	b.jobs <- batchJob{ins: ins, done: done}
+	b.queue = append(b.queue, batchJob{ins: ins, done: done})
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default: // already woken
+	}
 }
 
 // Close commits what is queued and stops the goroutine.
@@ -157,27 +166,36 @@ func (b *Batcher) Close() {
 	}
 	b.closed = true
 	b.mu.Unlock()
-	close(b.jobs)
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 	<-b.done
 }
 
+// run commits batches one after another: each takes whatever queued while
+// the previous one committed (up to maxBatch), and an idle batcher sleeps
+// until Submit wakes it.
 func (b *Batcher) run() {
 	defer close(b.done)
 	batch := make([]batchJob, 0, b.maxBatch)
-	for first := range b.jobs {
-		batch = append(batch[:0], first)
-	gather:
-		for len(batch) < b.maxBatch {
-			select {
-			case job, ok := <-b.jobs:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, job)
-			default:
-				break gather
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), b.maxBatch)
+		if n == 0 {
+			closed := b.closed
+			b.mu.Unlock()
+			if closed {
+				return
 			}
+			<-b.wake
+			continue
 		}
+		batch = append(batch[:0], b.queue[:n]...)
+		left := copy(b.queue, b.queue[n:])
+		clear(b.queue[left:])
+		b.queue = b.queue[:left]
+		b.mu.Unlock()
 		// Count before committing: the replies go out from commit, and
 		// whoever hears one may read the stats.
 		b.batches.Add(1)
@@ -186,6 +204,7 @@ func (b *Batcher) run() {
 			b.observe(len(batch))
 		}
 		b.commit(batch)
+		clear(batch) // what was committed is not kept alive until the next batch
 	}
 }
 
