@@ -875,3 +875,19 @@ func TestRedisClientClosedFirst(t *testing.T) {
 		t.Errorf("err = %v, want ErrClosed", err)
 	}
 }
+
+// A go-redis client the client cannot take connection options from (a
+// Ring) makes every call fail, naming what New takes.
+func TestUnsupportedRedisClient(t *testing.T) {
+	t.Parallel()
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"one": redisAddr}})
+	t.Cleanup(func() { _ = ring.Close() })
+	c := client.New(ring, client.WithFetchChannel(uniquePrefix(t)+"fetch"))
+	_, err := collect(c.Fetch(context.Background(), `{"$select":{}}`))
+	if !errors.Is(err, client.ErrClosed) || !strings.Contains(err.Error(), "*redis.Ring") {
+		t.Errorf("fetch = %v, want ErrClosed naming the Ring", err)
+	}
+	if err := c.Close(); !errors.Is(err, client.ErrClosed) {
+		t.Errorf("Close = %v, want ErrClosed", err)
+	}
+}
