@@ -108,7 +108,8 @@ func (p *committing) reply(ok messages.OK, err error) messages.Ending {
 	// Debug, not Info: a line per persist would be most of a busy
 	// server's log. The guard spares building the attributes.
 	if p.logger.Enabled(context.Background(), slog.LevelDebug) {
-		p.logger.Debug("persist ended", slog.String("channel", p.channel), slog.Int("rows", p.rows), slog.Duration("elapsed", elapsed))
+		p.logger.Debug("persist ended", slog.String("channel", p.channel), slog.String("ending", string(messages.EndingComplete)),
+			slog.Int("rows", p.rows), slog.Duration("elapsed", elapsed))
 	}
 	return messages.EndingComplete
 }

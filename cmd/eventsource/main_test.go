@@ -322,10 +322,11 @@ func TestServeEndToEnd(t *testing.T) {
 	prefix := "es-eventsource-test:" + randomHex(6) + ":"
 	fetchCh, persistCh, nextCh := prefix+"fetch", prefix+"persist", prefix+"fetch-next"
 
+	// At debug, where each persist's "persist ended" is logged.
 	serve := exec.Command(binary, "serve",
 		"--fetch-channel", fetchCh, "--persist-channel", persistCh, "--fetch-next-channel", nextCh,
 		"--commit-channel", fetchCh+":committed", "--finished-channel", fetchCh+":finished",
-		"--log-json", "--shutdown-grace", "2s", "--admin", "127.0.0.1:0")
+		"--log-json", "--log-level", "debug", "--shutdown-grace", "2s", "--admin", "127.0.0.1:0")
 	serve.Env = append(os.Environ(), env...)
 	var serveStdout bytes.Buffer
 	serve.Stdout = &serveStdout

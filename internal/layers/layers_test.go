@@ -26,7 +26,8 @@ var allowed = map[string][]string{
 	"actors":      {"cursor", "messages", "metrics", "sqlbuild", "supervision"},
 	"gateway":     {"cursor", "gateway/web", "messages", "metrics", "ordjson", "sqlbuild", "supervision"},
 	"mysqlstore":  {"cursor", "internal/tlsfiles", "messages", "ordjson", "sqlbuild"},
-	"client":      {"messages", "ordjson"},
+	"redisbus":    {"messages"},
+	"client":      {"messages", "ordjson", "redisbus"},
 }
 
 func TestLayering(t *testing.T) {
