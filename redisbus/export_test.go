@@ -1,5 +1,5 @@
 package redisbus
 
-// QueuedOnly has a Publisher queue every publication for its worker, as it
-// did before direct writes, so that a benchmark can weigh them.
-func QueuedOnly() PublisherOption { return func(p *Publisher) { p.queuedOnly = true } }
+// Eager has a Publisher's workers write at once what they found queued,
+// as they did before they let ready goroutines queue more first.
+func Eager() PublisherOption { return func(p *Publisher) { p.eager = true } }

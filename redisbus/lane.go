@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,14 +35,6 @@ type lane struct {
 	opt   *redis.Options
 	queue chan publication
 	out   []byte
-
-	// wmu is held by whoever writes on the connection: the worker with a
-	// batch, or a caller writing its publication directly (see direct).
-	wmu sync.Mutex
-	// waiting counts the publications queued or handed back for retry and
-	// not yet written: while there are any, no caller may write directly,
-	// or it would overtake them.
-	waiting atomic.Int64
 
 	mu      sync.Mutex
 	conn    net.Conn
@@ -127,6 +119,7 @@ func (l *lane) work() {
 		case first = <-l.retry:
 		}
 		batch = append(batch[:0], first)
+		yielded := false
 	gather:
 		for len(batch) < MaxBatch {
 			select {
@@ -138,61 +131,28 @@ func (l *lane) work() {
 			case next := <-l.retry:
 				batch = append(batch, next)
 			default:
-				break gather
+				if yielded || l.p.eager {
+					break gather
+				}
+				// Let the goroutines that are ready run first: under load
+				// they are about to queue more (the streams woken by the
+				// last batch's replies), and one write then carries them
+				// all. Idle, nothing else is ready and this returns at once.
+				runtime.Gosched()
+				yielded = true
 			}
 		}
-		l.wmu.Lock()
-		err := l.send(batch, false)
-		l.waiting.Add(-int64(len(batch)))
-		l.wmu.Unlock()
-		if err != nil {
-			l.sendFailed(len(batch), err)
+		if err := l.send(batch); err != nil {
+			l.p.logger.Warn("redis publish failed", slog.String("node", l.opt.Addr), slog.Int("messages", len(batch)), slog.Any("err", err))
+			l.p.topo.Changed()
 		}
 	}
-}
-
-// sendFailed logs a failed write; a failure may mean the node is gone.
-func (l *lane) sendFailed(messages int, err error) {
-	l.p.logger.Warn("redis publish failed", slog.String("node", l.opt.Addr), slog.Int("messages", messages), slog.Any("err", err))
-	l.p.topo.Changed()
-}
-
-// errBusy tells a direct write to queue its publication instead.
-var errBusy = errors.New("lane busy")
-
-// direct writes pub from the caller's goroutine when the lane is idle:
-// nothing queued ahead of it, nothing awaiting a reply, a live connection
-// and no failed channel to drop it for. It reports whether it took pub.
-// It never answers pub itself (the reader does), so a caller's done runs
-// on the reader's goroutine as for a queued publication.
-func (l *lane) direct(pub publication) bool {
-	if l.waiting.Load() != 0 || !l.wmu.TryLock() {
-		return false
-	}
-	defer l.wmu.Unlock()
-	if l.waiting.Load() != 0 {
-		return false
-	}
-	one := [1]publication{pub}
-	switch err := l.send(one[:], true); {
-	case errors.Is(err, errBusy):
-		return false
-	case err != nil:
-		l.sendFailed(1, err)
-	}
-	return true
 }
 
 // send writes batch on the lane's connection, dialing one if there is
-// none or the reader found it dead; l.wmu is held. A direct send writes
-// only on a live, idle connection, and returns errBusy, having done
-// nothing, otherwise.
-func (l *lane) send(batch []publication, direct bool) error {
+// none or the reader found it dead.
+func (l *lane) send(batch []publication) error {
 	l.mu.Lock()
-	if direct && (l.dead || l.conn == nil || l.head < len(l.pending) || len(l.failed) > 0) {
-		l.mu.Unlock()
-		return errBusy
-	}
 	if l.dead {
 		l.mu.Unlock()
 		l.reset() // the reader has marked what it failed
@@ -325,7 +285,6 @@ func (l *lane) readReplies(conn net.Conn, rr *respReader, done chan struct{}) {
 				// The script ran not at all, and nothing of its channel
 				// follows it: send it again, as its text.
 				pub.evalText = true
-				l.waiting.Add(1)
 				l.retry <- pub
 				continue
 			}
@@ -340,10 +299,7 @@ func (l *lane) shutdown() {
 	for time.Now().Before(until) {
 		select {
 		case pub := <-l.retry:
-			l.wmu.Lock()
-			_ = l.send([]publication{pub}, false)
-			l.waiting.Add(-1)
-			l.wmu.Unlock()
+			_ = l.send([]publication{pub})
 			continue
 		default:
 		}

@@ -43,9 +43,10 @@ type Publisher struct {
 	wg       sync.WaitGroup
 
 	ob observed
-	// queuedOnly turns the direct writes off (see queue), for the
-	// benchmark that weighs them.
-	queuedOnly bool
+	// eager has a worker write what it found at once, without letting
+	// other goroutines queue more first (see lane.work), for the
+	// benchmark that weighs the wait.
+	eager bool
 
 	mu     sync.RWMutex // held for reading while queueing; for writing by Close and to add a node
 	closed bool
@@ -152,11 +153,8 @@ func (p *Publisher) startNode(addr string) []*lane {
 	return lanes
 }
 
-// queue hands pub to its channel's lane, or returns ErrClosed or ErrFull
-// without taking it (pub is not answered then). When the lane is idle
-// (nothing queued, nothing awaiting a reply) the caller writes pub itself:
-// a lone message, which no batch would join, then costs no wake-up of the
-// worker goroutine. Otherwise the worker sends it with what else queued.
+// queue queues pub for its channel's worker, or returns ErrClosed or
+// ErrFull without queueing it (pub is not answered then).
 func (p *Publisher) queue(pub publication) error {
 	p.mu.RLock()
 	if p.closed {
@@ -189,17 +187,10 @@ func (p *Publisher) queue(pub publication) error {
 		}
 	}
 	defer p.mu.RUnlock()
-	l := lanes[Shard(pub.channel, len(lanes))]
-	if !p.queuedOnly && l.direct(pub) {
-		return nil
-	}
-	// Counted before it is queued, so that no direct write overtakes it.
-	l.waiting.Add(1)
 	select {
-	case l.queue <- pub:
+	case lanes[Shard(pub.channel, len(lanes))].queue <- pub:
 		return nil
 	default:
-		l.waiting.Add(-1)
 		return ErrFull
 	}
 }

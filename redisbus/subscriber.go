@@ -53,7 +53,7 @@ type Subscriber struct {
 	// the reader goroutine touches it.
 	restoring int
 
-	heard   atomic.Uint64 // frames read: the health watch's sign of life
+	heard   atomic.Uint64         // frames read: the health watch's sign of life
 	dialErr atomic.Pointer[error] // the last failed connection attempt's, until one succeeds
 	closing atomic.Bool
 	healthy atomic.Bool
