@@ -27,10 +27,9 @@
 // The client dials connections of its own with rdb's options (address,
 // credentials, TLS, client name, timeouts), and speaks the protocol on them
 // with the server's own Redis code: one connection hears the replies of
-// every call, and a few publish, each sending what queued while it wrote as
-// one pipeline, without waiting for earlier replies. A call's "accepted"
-// goes out from the goroutine that ranges over the rows when its connection
-// is idle, with no hand-off.
+// every call, and a few publish, each sending what the calls queued while
+// it wrote as one pipeline, without waiting for earlier replies (a call's
+// messages always take the same connection, so they keep their order).
 //
 // Persist stores events, each a Document of a stream (Domain and PID), a
 // Name and its Data, and returns a Result:
