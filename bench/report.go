@@ -66,8 +66,8 @@ type ScenarioResult struct {
 	// PingPong is the single-stream ping-pong a persist scenario with
 	// MaxP50Pongs measures its latency budget with.
 	PingPong *Measure     `json:"ping_pong,omitempty"`
-	Open      *OpenStreams `json:"open,omitempty"`
-	Stalled   *Stalled     `json:"stalled,omitempty"`
+	Open     *OpenStreams `json:"open,omitempty"`
+	Stalled  *Stalled     `json:"stalled,omitempty"`
 	// Legs and Instrument are an instrument-cost scenario's phases, in the
 	// order run, and its sums.
 	Legs       []*Measure      `json:"legs,omitempty"`
