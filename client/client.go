@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,9 +33,6 @@ const (
 	// channel always uses the same one, so its messages keep their order,
 	// and each sends what queued while it wrote as one pipeline.
 	publishWorkers = 4
-	// dialCheck is how often a call waiting for the subscriber looks
-	// whether Redis refused its dial.
-	dialCheck = 20 * time.Millisecond
 )
 
 // Client talks to eventsource servers through Redis, one Redis or a Redis
@@ -282,28 +278,13 @@ func (c *Client) subscribe(ctx context.Context) error {
 	}
 	subCtx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	waited := make(chan error, 1)
-	go func() { waited <- c.sub.PSubscribeWait(subCtx, c.pattern()) }()
 	// Redis out of reach fails the call as soon as a dial fails, as
-	// go-redis's own dial would, rather than when its context ends; a
-	// connection being redialed is waited for.
-	tick := time.NewTicker(dialCheck)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-waited:
-			if err != nil {
-				return fmt.Errorf("psubscribe %s: %w", c.pattern(), busError(err))
-			}
-			c.subscribed.Store(true)
-			return nil
-		case <-tick.C:
-			var op *net.OpError
-			if err := c.sub.DialError(); errors.As(err, &op) && op.Op == "dial" {
-				return fmt.Errorf("psubscribe %s: %w", c.pattern(), err)
-			}
-		}
+	// go-redis's own dial would, rather than when its context ends.
+	if err := c.sub.PSubscribeWait(subCtx, c.pattern()); err != nil {
+		return fmt.Errorf("psubscribe %s: %w", c.pattern(), busError(err))
 	}
+	c.subscribed.Store(true)
+	return nil
 }
 
 func (c *Client) interrupt(err error) {

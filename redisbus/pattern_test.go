@@ -1,7 +1,10 @@
 package redisbus_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -87,4 +90,21 @@ func TestSubscriberPatterns(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A wait for a subscription ends with the dial's error when Redis is out
+// of reach, rather than when its context does.
+func TestSubscribeWaitFailsWhileUnreachable(t *testing.T) {
+	t.Parallel()
+	sub := redisbus.NewSubscriber(&redis.Options{Addr: "127.0.0.1:1"}, func(any) {}, discardLogger())
+	t.Cleanup(func() { _ = sub.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, wait := range []func(context.Context, ...string) error{sub.SubscribeWait, sub.PSubscribeWait} {
+		err := wait(ctx, uniquePrefix()+"*")
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || ctx.Err() != nil {
+			t.Fatalf("wait = %v, want the dial's error before the context ends", err)
+		}
+	}
 }

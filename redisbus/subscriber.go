@@ -53,29 +53,23 @@ type Subscriber struct {
 	// the reader goroutine touches it.
 	restoring int
 
-	heard   atomic.Uint64         // frames read: the health watch's sign of life
-	dialErr atomic.Pointer[error] // the last failed connection attempt's, until one succeeds
-	closing atomic.Bool
-	healthy atomic.Bool
-	ctx     context.Context // canceled by Close: stops a dial and the watch
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when the reader has returned
-	watched chan struct{} // closed when the watch has returned
-	written chan struct{} // closed when the writer has returned
+	heard atomic.Uint64 // frames read: the health watch's sign of life
+	// dialFailed is closed, and replaced, when an attempt to connect
+	// fails, with dialErr its error: what ends the waits of SubscribeWait
+	// while Redis is out of reach. Both under mu.
+	dialFailed chan struct{}
+	dialErr    error
+	closing    atomic.Bool
+	healthy    atomic.Bool
+	ctx        context.Context // canceled by Close: stops a dial and the watch
+	cancel     context.CancelFunc
+	done       chan struct{} // closed when the reader has returned
+	watched    chan struct{} // closed when the watch has returned
+	written    chan struct{} // closed when the writer has returned
 }
 
 // Healthy reports whether the connection is up, as far as the reader knows.
 func (s *Subscriber) Healthy() bool { return s.healthy.Load() }
-
-// DialError is the error of the last attempt to connect, while no attempt
-// has succeeded since; nil while connected. A caller that cannot wait for
-// Redis to come back tells from it that Redis is out of reach.
-func (s *Subscriber) DialError() error {
-	if err := s.dialErr.Load(); err != nil {
-		return *err
-	}
-	return nil
-}
 
 // HealthInterval is how long the connection may stay silent before the
 // subscriber pings, and then how long the ping may go unanswered before the
@@ -101,6 +95,8 @@ func NewSubscriber(opt *redis.Options, sink func(any), logger *slog.Logger, opts
 		watched:  make(chan struct{}),
 		written:  make(chan struct{}),
 		kick:     make(chan struct{}, 1),
+
+		dialFailed: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -202,7 +198,10 @@ type subscription struct {
 	pattern bool
 }
 
-// SubscribeWait subscribes and returns once Redis confirmed every channel.
+// SubscribeWait subscribes and returns once Redis confirmed every channel,
+// or fails with the error of an attempt to connect that fails meanwhile
+// (Redis out of reach): the subscription stays, and is made once the
+// subscriber connects.
 func (s *Subscriber) SubscribeWait(ctx context.Context, channels ...string) error {
 	return s.wait(ctx, false, channels, s.Subscribe)
 }
@@ -216,6 +215,7 @@ func (s *Subscriber) PSubscribeWait(ctx context.Context, patterns ...string) err
 func (s *Subscriber) wait(ctx context.Context, pattern bool, names []string, subscribe func(context.Context, ...string) error) error {
 	waits := make([]chan struct{}, len(names))
 	s.mu.Lock()
+	dialFailed := s.dialFailed
 	for i, name := range names {
 		waits[i] = make(chan struct{})
 		key := subscription{name, pattern}
@@ -228,6 +228,11 @@ func (s *Subscriber) wait(ctx context.Context, pattern bool, names []string, sub
 	for i, w := range waits {
 		select {
 		case <-w:
+		case <-dialFailed:
+			s.mu.Lock()
+			err := s.dialErr
+			s.mu.Unlock()
+			return fmt.Errorf("wait for subscription to %q: %w", names[i], err)
 		case <-ctx.Done():
 			return fmt.Errorf("wait for subscription to %q: %w", names[i], ctx.Err())
 		}
@@ -349,9 +354,12 @@ func (s *Subscriber) run() {
 	for {
 		rr, subscribing, err := s.connect()
 		if err != nil {
-			s.dialErr.Store(&err)
+			s.mu.Lock()
+			s.dialErr = err
+			close(s.dialFailed)
+			s.dialFailed = make(chan struct{})
+			s.mu.Unlock()
 		} else {
-			s.dialErr.Store(nil)
 			if !s.healthy.Swap(true) {
 				retry.Reset()
 				if lost {
