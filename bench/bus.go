@@ -41,15 +41,8 @@ func newBusPublisher(opts *redis.Options, onErr func(error)) *busPublisher {
 
 // publish queues payload on channel, waiting while the queue is full.
 func (b *busPublisher) publish(channel string, payload []byte) {
-	for {
-		err := b.pub.Publish(channel, payload, b.failed)
-		if !errors.Is(err, redisbus.ErrFull) {
-			if err != nil {
-				b.failed(err)
-			}
-			return
-		}
-		time.Sleep(100 * time.Microsecond)
+	if err := redisbus.WhenRoom(context.Background(), func() error { return b.pub.Publish(channel, payload, b.failed) }); err != nil {
+		b.failed(err)
 	}
 }
 

@@ -427,26 +427,10 @@ func (c *Client) hasServer(ctx context.Context, channel string) bool {
 }
 
 // publish queues payload on channel without waiting for Redis; done, if
-// not nil, hears the reply, on a publishing goroutine.
+// not nil, hears the reply, on a publishing goroutine. A full queue (a
+// burst beyond thousands of messages) makes the caller wait its turn.
 func (c *Client) publish(ctx context.Context, channel string, payload []byte, done func(int64, error)) error {
-	return queue(ctx, func() error { return c.pub.PublishCounted(channel, payload, done) })
-}
-
-// queue runs try until the publisher has room: a full queue (a burst
-// beyond thousands of messages) makes the caller wait its turn, within
-// ctx.
-func queue(ctx context.Context, try func() error) error {
-	for {
-		err := try()
-		if !errors.Is(err, redisbus.ErrFull) {
-			return busError(err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("publish queue full: %w", ctx.Err())
-		case <-time.After(time.Millisecond):
-		}
-	}
+	return busError(redisbus.WhenRoom(ctx, func() error { return c.pub.PublishCounted(channel, payload, done) }))
 }
 
 // publishWait publishes payload on channel and returns how many

@@ -9,6 +9,7 @@ import (
 	"iter"
 
 	"github.com/eventsource/eventsource/messages"
+	"github.com/eventsource/eventsource/redisbus"
 )
 
 // Row is one result row as the server sent it: a JSON object whose keys
@@ -346,7 +347,7 @@ func (c *Client) abort(ctx context.Context, channel string) {
 	// failed "accepted" of the channel, the publisher drops the channel's
 	// later PUBLISHes (redisbus.ErrAfterFailure), and "end" must still go.
 	end := []string{"PUBLISH", channel, string(messages.EndJSON)}
-	if queue(ctx, func() error { return c.pub.Do(channel, end, func(bool, error) { close(sent) }) }) != nil {
+	if redisbus.WhenRoom(ctx, func() error { return c.pub.Do(channel, end, func(bool, error) { close(sent) }) }) != nil {
 		return
 	}
 	select {

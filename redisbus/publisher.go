@@ -1,12 +1,15 @@
 package redisbus
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -224,6 +227,23 @@ func (p *Publisher) Eval(channel string, script Script, keys []string, args [][]
 // NX on a key that exists).
 func (p *Publisher) Do(channel string, args []string, done func(null bool, err error)) error {
 	return p.queue(publication{channel: channel, cmd: &command{args: args, done: done}})
+}
+
+// WhenRoom runs queue (a Publish, Eval or Do) until the publisher has room
+// for it, pausing between tries, or ctx ends: for callers that may wait
+// their turn behind a burst, such as a client, unlike the server's actors.
+func WhenRoom(ctx context.Context, queue func() error) error {
+	for {
+		err := queue()
+		if !errors.Is(err, ErrFull) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publish queue full: %w", ctx.Err())
+		case <-time.After(100 * time.Microsecond):
+		}
+	}
 }
 
 // Shard picks one of n publishing queues for channel: always the same one,

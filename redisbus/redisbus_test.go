@@ -171,15 +171,8 @@ func (d *doneCounter) errors() []error {
 // publishWaiting publishes, waiting while the queue is full (as a stream
 // holds its row).
 func publishWaiting(tb testing.TB, pub *redisbus.Publisher, channel string, payload []byte, done func(error)) {
-	for {
-		err := pub.Publish(channel, payload, done)
-		if !errors.Is(err, redisbus.ErrFull) {
-			if err != nil {
-				tb.Errorf("publish on %s: %v", channel, err)
-			}
-			return
-		}
-		time.Sleep(50 * time.Microsecond)
+	if err := redisbus.WhenRoom(context.Background(), func() error { return pub.Publish(channel, payload, done) }); err != nil {
+		tb.Errorf("publish on %s: %v", channel, err)
 	}
 }
 
