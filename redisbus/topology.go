@@ -42,7 +42,7 @@ func (s single) Changed()              {}
 // after each failure.
 func AnyNode(addrs []string) Topology {
 	if len(addrs) == 0 {
-		addrs = []string{"127.0.0.1:6379"} // go-redis's default
+		addrs = []string{"localhost:6379"} // go-redis's default
 	}
 	return &anyNode{addrs: slices.Clone(addrs)}
 }
